@@ -1,0 +1,1 @@
+"""The `attrgan` command line (typer): parse, call the library, print."""

@@ -1,0 +1,1 @@
+"""The LFW alignment stage: read LFW, align faces, join attributes, split, write a dataset."""

@@ -1,0 +1,41 @@
+"""Atomic output: build in a temporary sibling directory, rename into place at the end."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_directory(out: str | Path, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``out`` to fill; rename it to ``out`` on success.
+
+    On any error or interrupt the temporary directory is removed and ``out`` is untouched.
+    An existing ``out`` is an error unless ``force``; then it is replaced only at the end.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} already exists; pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON."""
+    Path(path).write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")

@@ -1,0 +1,256 @@
+"""`prep-lfw`: LFW (tgz or folder) + attribute file -> aligned dataset directory.
+
+Writes ``images.npy`` (uint8 [N, 3, S, S]), ``index.csv`` and ``manifest.json`` as in
+the design's dataset contract, atomically.
+"""
+from __future__ import annotations
+
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from .align import FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, FaceAligner
+from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, read_attribute_file
+from .io import atomic_directory, write_json
+from .sources import SourceImage, count_images, iter_images, sha256_of
+from .split import SPLITS, split_by_identity
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class PrepConfig:
+    """Options of :func:`prepare_dataset` (the `prep-lfw` flags)."""
+
+    images: Path
+    out: Path
+    attributes: Path | None = None
+    size: int = 64
+    device: str = "cpu"
+    batch_size: int = 64
+    seed: int = 0
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    test_people: list[str] = field(default_factory=list)
+    limit: int | None = None
+    labelled_only: bool = False
+    force: bool = False
+    min_face_fraction: float = DEFAULT_MIN_FACE_FRACTION
+
+
+@dataclass
+class _Decoded:
+    image: SourceImage
+    pixels: np.ndarray | None  # uint8 [H, W, 3], None when unreadable
+    error: str | None = None
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode JPEG/PNG bytes to uint8 RGB ``[H, W, 3]``; raise on corrupt or truncated files."""
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        return np.asarray(img.convert("RGB"))
+
+
+def read_test_people(path: str | Path) -> list[str]:
+    """Folder names (spaces become underscores) from a file with one person per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: --test-people file not found")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip().replace(" ", "_") for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _decoded_batches(config: PrepConfig, keep: Callable[[SourceImage], bool]) -> Iterator[list[_Decoded]]:
+    """Batches of decoded images; decoding of the next batch overlaps alignment of this one."""
+    source = iter(iter_images(config.images))
+    taken = 0
+
+    def next_batch() -> list[_Decoded]:
+        nonlocal taken
+        batch: list[_Decoded] = []
+        for image in source:
+            if config.limit is not None and taken >= config.limit:
+                break
+            if not keep(image):
+                continue
+            taken += 1
+            try:
+                batch.append(_Decoded(image, decode_image(image.data)))
+            except Exception as exc:  # any decoder failure means one unreadable file, never a fatal error
+                batch.append(_Decoded(image, None, f"{type(exc).__name__}: {exc}"))
+            if len(batch) == config.batch_size:
+                break
+        return batch
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next_batch)
+        while batch := pending.result():
+            pending = pool.submit(next_batch)
+            yield batch
+
+
+def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
+    """Run the alignment stage; return the manifest that was written."""
+    started = time.perf_counter()
+    table = read_attribute_file(config.attributes) if config.attributes else None
+    names = table.names if table else list(LFW_ATTRIBUTE_NAMES)
+    labels = _label_lookup(table)
+    if not Path(config.images).exists():
+        raise FileNotFoundError(f"{config.images}: no such folder or .tgz/.tar archive")
+    if config.labelled_only and table is None:
+        raise ValueError("--labelled-only needs --attributes")
+    keep = (lambda im: (im.person, im.imagenum) in labels) if config.labelled_only else (lambda im: True)
+    aligner = FaceAligner(config.size, device=config.device, min_face_fraction=config.min_face_fraction)
+    total = count_images(config.images) if progress else None
+    if total is not None and config.limit is not None:
+        total = min(total, config.limit)
+
+    with atomic_directory(config.out, force=config.force) as tmp:
+        rows: list[dict] = []
+        unreadable: list[dict] = []
+        raw_path = tmp / "images.raw"
+        with raw_path.open("wb") as raw, _progress(total, progress) as bar:
+            for batch in _decoded_batches(config, keep):
+                good = [d for d in batch if d.pixels is not None]
+                unreadable += [{"source": d.image.source, "error": d.error} for d in batch if d.pixels is None]
+                if good:
+                    aligned = aligner.align_images([d.pixels for d in good])
+                    raw.write(np.ascontiguousarray(aligned.crops).tobytes())
+                    rows += [_index_row(d.image, ok) for d, ok in zip(good, aligned.aligned)]
+                bar.update(len(batch))
+                bar.set_postfix(aligned=sum(r["aligned"] for r in rows), unreadable=len(unreadable))
+        if not rows:
+            raise ValueError(f"{config.images}: no readable <Name>/<Name>_NNNN.jpg images found")
+        index = _join_attributes(pd.DataFrame(rows), names, table)
+        index["split"] = split_by_identity(
+            index["person"], index["labelled"], config.fractions, config.seed, config.test_people
+        )
+        index = index[["person", "imagenum", "source", "split", "aligned", "labelled", *names]]
+        _write_images(tmp / "images.npy", raw_path, len(index), config.size)
+        index.to_csv(tmp / "index.csv", index=False)
+        wall = time.perf_counter() - started
+        manifest = _manifest(config, index, names, table, labels, unreadable, wall)
+        write_json(tmp / "manifest.json", manifest)
+    return manifest
+
+
+def _label_lookup(table: AttributeTable | None) -> dict[tuple[str, int], int]:
+    if table is None:
+        return {}
+    return {(p, int(n)): i for i, (p, n) in enumerate(zip(table.frame["person"], table.frame["imagenum"]))}
+
+
+def _index_row(image: SourceImage, aligned: bool) -> dict:
+    return {"person": image.person, "imagenum": image.imagenum, "source": image.source, "aligned": bool(aligned)}
+
+
+def _join_attributes(index: pd.DataFrame, names: list[str], table: AttributeTable | None) -> pd.DataFrame:
+    """Left-join attribute rows onto images by (person, imagenum); no row -> NaN, labelled=False."""
+    if table is None:
+        labelled = pd.DataFrame(np.nan, index=index.index, columns=names)
+        return pd.concat([index.assign(labelled=False), labelled], axis=1)
+    joined = index.merge(table.frame, on=["person", "imagenum"], how="left", validate="many_to_one")
+    joined["labelled"] = joined[names].notna().all(axis=1)
+    return joined
+
+
+def _write_images(path: Path, raw_path: Path, count: int, size: int, chunk: int = 1024) -> None:
+    """Turn the raw crop stream into an ``.npy`` file without holding it all in memory."""
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, 3, size, size))
+    per_image = 3 * size * size
+    with raw_path.open("rb") as raw:
+        for start in range(0, count, chunk):
+            stop = min(count, start + chunk)
+            block = np.frombuffer(raw.read((stop - start) * per_image), dtype=np.uint8)
+            array[start:stop] = block.reshape(stop - start, 3, size, size)
+    array.flush()
+    del array
+    raw_path.unlink()
+
+
+def _manifest(
+    config: PrepConfig,
+    index: pd.DataFrame,
+    names: list[str],
+    table: AttributeTable | None,
+    labels: dict[tuple[str, int], int],
+    unreadable: list[dict],
+    wall: float,
+) -> dict:
+    found = set(zip(index["person"], index["imagenum"].astype(int)))
+    read = len(index) + len(unreadable)
+    per_split = {
+        split: {
+            "images": int((index["split"] == split).sum()),
+            "labelled": int(((index["split"] == split) & index["labelled"]).sum()),
+            "people": int(index.loc[index["split"] == split, "person"].nunique()),
+        }
+        for split in SPLITS
+    }
+    return {
+        "format_version": FORMAT_VERSION,
+        "package_version": package_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "inputs": {
+            "images": {"path": str(Path(config.images).resolve()), "sha256": sha256_of(config.images)},
+            "attributes": None
+            if config.attributes is None
+            else {"path": str(Path(config.attributes).resolve()), "sha256": sha256_of(config.attributes)},
+        },
+        "size": config.size,
+        "alignment": {
+            "detector": "facenet-pytorch MTCNN, 5 landmarks",
+            "min_face_fraction": config.min_face_fraction,
+            "template": TEMPLATE.tolist(),
+            "template_order": ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"],
+            "template_units": "fraction of the crop side, (x, y), origin top-left",
+            "fallback": f"centre crop of {FALLBACK_CROP_FRACTION:.2f} x the shorter side (150 of 250 px)",
+        },
+        "split": {
+            "seed": config.seed,
+            "fractions": dict(zip(SPLITS, config.fractions)),
+            "test_people": list(config.test_people),
+        },
+        "attribute_names": names,
+        "options": {"limit": config.limit, "labelled_only": config.labelled_only, "device": config.device},
+        "counts": {
+            "read": read,
+            "images": len(index),
+            "aligned": int(index["aligned"].sum()),
+            "fallback": int((~index["aligned"]).sum()),
+            "unreadable": len(unreadable),
+            "labelled": int(index["labelled"].sum()),
+            "unlabelled": int((~index["labelled"]).sum()),
+            "attribute_rows": len(labels),
+            "attribute_rows_without_image": sum(1 for key in labels if key not in found),
+            "people": int(index["person"].nunique()),
+            "per_split": per_split,
+        },
+        "unreadable": unreadable,
+        "wall_time_s": round(wall, 3),
+        "images_per_s": round(read / wall, 2) if wall > 0 else None,
+    }
+
+
+def package_version() -> str:
+    """The installed attrgan version (``unknown`` when run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("attrgan")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _progress(total: int | None, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", desc="prep-lfw", disable=not enabled, dynamic_ncols=True)

@@ -1,0 +1,96 @@
+"""Streaming readers for LFW: the ``lfw.tgz`` archive (never extracted) or an image folder.
+
+Both yield the raw bytes of every ``<Name>/<Name>_NNNN.<ext>`` file in a deterministic
+order: archive order for a tar file, sorted path order for a folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+IMAGE_PATTERN = re.compile(r"(?:^|/)([^/]+)/\1_(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
+TAR_SUFFIXES = (".tgz", ".tar.gz", ".tar")
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One image file of the input: who, which number, where, and its encoded bytes."""
+
+    person: str  # folder name, with underscores
+    imagenum: int
+    source: str  # relative path inside the input
+    data: bytes
+
+
+def parse_image_path(path: str) -> tuple[str, int] | None:
+    """``(person, imagenum)`` for an LFW-layout path, or None for any other file."""
+    match = IMAGE_PATTERN.search(path.replace("\\", "/"))
+    if match is None:
+        return None
+    return match.group(1), int(match.group(2))
+
+
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` is a tar archive we read in streaming mode."""
+    return path.is_file() and path.name.lower().endswith(TAR_SUFFIXES)
+
+
+def count_images(path: str | Path) -> int:
+    """Number of LFW-layout images in the input (one streaming pass for an archive)."""
+    path = Path(path)
+    if is_archive(path):
+        with tarfile.open(path, mode="r|*") as archive:
+            return sum(1 for m in archive if m.isfile() and parse_image_path(m.name))
+    return sum(1 for _ in _folder_images(path))
+
+
+def iter_images(path: str | Path) -> Iterator[SourceImage]:
+    """Yield every LFW-layout image of a tar archive or folder, one at a time."""
+    path = Path(path)
+    if is_archive(path):
+        yield from _iter_archive(path)
+    elif path.is_dir():
+        for rel, person, imagenum in _folder_images(path):
+            yield SourceImage(person, imagenum, rel, (path / rel).read_bytes())
+    else:
+        raise FileNotFoundError(f"{path}: no such folder or .tgz/.tar archive")
+
+
+def _iter_archive(path: Path) -> Iterator[SourceImage]:
+    with tarfile.open(path, mode="r|*") as archive:  # streaming: one member in memory at a time
+        for member in archive:
+            parsed = parse_image_path(member.name) if member.isfile() else None
+            if parsed is None:
+                continue
+            handle = archive.extractfile(member)
+            data = handle.read() if handle is not None else b""
+            yield SourceImage(parsed[0], parsed[1], member.name, data)
+
+
+def _folder_images(root: Path) -> Iterator[tuple[str, str, int]]:
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder or .tgz/.tar archive")
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = file.relative_to(root).as_posix()
+        parsed = parse_image_path(rel)
+        if parsed is not None:
+            yield rel, parsed[0], parsed[1]
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, or of a folder's image files (paths and bytes, sorted)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for rel, _, _ in _folder_images(path):
+            digest.update(rel.encode())
+            digest.update((path / rel).read_bytes())
+        return digest.hexdigest()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

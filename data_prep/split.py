@@ -1,0 +1,45 @@
+"""Identity-disjoint train/val/test split, deterministic for a seed."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "val", "test")
+
+
+def split_by_identity(
+    persons: pd.Series,
+    labelled: pd.Series,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    test_people: Iterable[str] = (),
+) -> np.ndarray:
+    """The split name of each image, such that no person is in two splits.
+
+    People with labelled images and people without are split separately, so each split
+    gets its share of labelled images. Within each group people are visited in a seeded
+    random order and given to the split furthest below its share of the group's images.
+    ``test_people`` (folder names) are put in the test split first.
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"split fractions must be 3 non-negative numbers summing to 1, got {fractions}")
+    forced = set(test_people)
+    frame = pd.DataFrame({"person": persons.to_numpy(), "labelled": labelled.to_numpy(dtype=bool)})
+    per_person = frame.groupby("person", sort=True).agg(images=("labelled", "size"), labelled=("labelled", "any"))
+    rng = np.random.default_rng(seed)
+    assignment: dict[str, str] = {}
+    for _, group in per_person.groupby("labelled", sort=True):
+        targets = np.asarray(fractions) * group["images"].sum()
+        filled = np.zeros(3)
+        for person in group.index.intersection(sorted(forced)):
+            assignment[person] = "test"
+            filled[2] += group.at[person, "images"]
+        free = [p for p in group.index if p not in forced]
+        for k in rng.permutation(len(free)):
+            person = free[k]
+            choice = int(np.argmax(targets - filled))
+            assignment[person] = SPLITS[choice]
+            filled[choice] += group.at[person, "images"]
+    return frame["person"].map(assignment).to_numpy()
