@@ -1,0 +1,56 @@
+"""Checkpoints: one plain dict, loadable with ``torch.load(weights_only=True)``, written
+atomically (temporary file, fsync, rename) so a crash never leaves a torn checkpoint."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT_VERSION = 1
+GENERATOR_FILE = "checkpoint.pt"
+GENERATOR_KINDS = ("vaegan", "vae", "gan")
+
+
+class CheckpointError(ValueError):
+    """A missing, unreadable or mismatched checkpoint."""
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("wb") as handle:
+            torch.save({"format_version": FORMAT_VERSION, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Load a checkpoint file (or a run directory holding ``checkpoint.pt``) safely.
+
+    ``expect_kinds`` refuses checkpoints of other model kinds with a clear message.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / GENERATOR_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a torn or foreign file: one clear message
+        raise CheckpointError(f"{path}: not a readable attrgan checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or "kind" not in payload or "format_version" not in payload:
+        raise CheckpointError(f"{path}: not an attrgan checkpoint")
+    if payload["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {payload['format_version']} is newer than this attrgan")
+    if expect_kinds is not None and payload["kind"] not in expect_kinds:
+        raise CheckpointError(
+            f"{path}: this is a {payload['kind']!r} checkpoint, expected {' or '.join(map(repr, expect_kinds))}"
+        )
+    return payload

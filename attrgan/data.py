@@ -1,0 +1,132 @@
+"""Reading the dataset directory written by `prep-lfw` (design: dataset contract)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+INDEX_FIXED_COLUMNS = ("person", "imagenum", "source", "split", "aligned", "labelled")
+
+
+class DatasetError(ValueError):
+    """A dataset directory that does not follow the contract."""
+
+
+@dataclass
+class Dataset:
+    """A dataset directory: uint8 images ``[N, 3, S, S]`` (memory-mapped), index and manifest."""
+
+    root: Path
+    images: np.ndarray
+    index: pd.DataFrame
+    manifest: dict
+
+    @property
+    def attribute_names(self) -> list[str]:
+        return list(self.manifest["attribute_names"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def rows(self, split: str | None = None, labelled_only: bool = True) -> np.ndarray:
+        """Row numbers of a split (``None`` = all), labelled rows only by default."""
+        mask = np.ones(len(self.index), dtype=bool)
+        if split is not None:
+            mask &= (self.index["split"] == split).to_numpy()
+        if labelled_only:
+            mask &= self.index["labelled"].to_numpy(dtype=bool)
+        return np.flatnonzero(mask)
+
+    def attributes(self, rows: np.ndarray, names: list[str] | None = None) -> np.ndarray:
+        """Raw attribute values ``[len(rows), A]`` (float32) of the given rows."""
+        return self.index.iloc[rows][names or self.attribute_names].to_numpy(dtype=np.float32)
+
+
+def open_dataset(root: str | Path) -> Dataset:
+    """Open a dataset directory, checking that its three files agree."""
+    root = Path(root)
+    for name in ("images.npy", "index.csv", "manifest.json"):
+        if not (root / name).is_file():
+            raise DatasetError(f"{root}: not a dataset directory (missing {name}; write one with `attrgan prep-lfw`)")
+    manifest = json.loads((root / "manifest.json").read_text())
+    images = np.load(root / "images.npy", mmap_mode="r")
+    index = pd.read_csv(root / "index.csv")
+    missing = [c for c in (*INDEX_FIXED_COLUMNS, *manifest.get("attribute_names", [])) if c not in index.columns]
+    if missing:
+        raise DatasetError(f"{root}/index.csv lacks columns: {', '.join(missing[:5])}")
+    if images.ndim != 4 or images.shape[0] != len(index) or images.shape[1] != 3 or images.dtype != np.uint8:
+        raise DatasetError(f"{root}: images.npy {images.shape} {images.dtype} does not match {len(index)} index rows")
+    index["labelled"] = index["labelled"].astype(bool)
+    index["aligned"] = index["aligned"].astype(bool)
+    return Dataset(root=root, images=images, index=index, manifest=manifest)
+
+
+def load_images(dataset: Dataset, rows: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 images ``[len(rows), 3, size, size]`` in RAM; a dataset prepared at a multiple of
+    ``size`` (e.g. 64 for 32) is box-downsampled, so one prep serves every model size."""
+    images = torch.from_numpy(np.ascontiguousarray(dataset.images[rows]))
+    if dataset.image_size == size:
+        return images
+    if dataset.image_size % size:
+        raise DatasetError(
+            f"{dataset.root} holds {dataset.image_size}x{dataset.image_size} images, which do not downsample to "
+            f"{size}x{size}; prepare the data with prep-lfw --size {size}"
+        )
+    factor = dataset.image_size // size
+    return torch.nn.functional.avg_pool2d(images.float(), factor).round().to(torch.uint8)
+
+
+def select_attributes(available: list[str], wanted: list[str] | None) -> list[str]:
+    """The attribute names a model uses: all, or a checked subset (``--attributes``)."""
+    if not wanted:
+        return list(available)
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise DatasetError(f"unknown attribute name(s): {', '.join(unknown)}")
+    return list(wanted)
+
+
+def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 in [-1, 1] (the paper's pixel range)."""
+    return torch.as_tensor(np.asarray(images)).float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8."""
+    return images.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Attribute standardization with the training split's mean and std (stored in checkpoints)."""
+
+    names: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, names: list[str], values: np.ndarray) -> "Standardizer":
+        std = values.std(0)
+        return cls(names, values.mean(0).astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return ((values - self.mean) / self.std).astype(np.float32)
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return (values * self.std + self.mean).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"attribute_names": list(self.names), "attribute_mean": self.mean.tolist(), "attribute_std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "Standardizer":
+        return cls(
+            list(payload["attribute_names"]),
+            np.asarray(payload["attribute_mean"], np.float32),
+            np.asarray(payload["attribute_std"], np.float32),
+        )

@@ -1,0 +1,37 @@
+"""Image grids and loss curves written during training and evaluation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torchvision.utils import save_image
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int) -> None:
+    """Save float images in [-1, 1] as one PNG grid."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), path, nrow=nrow, padding=1, pad_value=1.0)
+
+
+def plot_loss_curves(metrics_csv: str | Path, out: str | Path) -> None:
+    """One panel per logged loss against the step (smoothed), from metrics.csv."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = pd.read_csv(metrics_csv)
+    columns = [c for c in frame.columns if "/" in c and not c.endswith("trained")]
+    if frame.empty or not columns:
+        return
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 2.8), squeeze=False)
+    window = max(1, len(frame) // 50)
+    for ax, column in zip(axes[0], columns):
+        ax.plot(frame["step"], frame[column], alpha=0.3, color="tab:blue")
+        ax.plot(frame["step"], frame[column].rolling(window, min_periods=1).mean(), color="tab:blue")
+        ax.set_title(column)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)

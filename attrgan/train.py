@@ -1,0 +1,318 @@
+"""`train-conditional`: the training loop for the conditional VAE/GAN and its baselines.
+
+Reads top to bottom: setup (device, data, networks, optimizers, resume), then one loop of
+steps (batch, gradients, NaN check, update, log, checkpoint) with per-epoch samples.
+Determinism: the batch order of epoch e is a permutation seeded by (seed, e), the step
+noise comes from a dedicated generator saved in the checkpoint, so `--resume` continues
+bit-for-bit.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from . import __version__
+from .checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from .config import Config
+from .data import Standardizer, load_images, open_dataset, select_attributes, to_model_range
+from .device import resolve_device
+from .distributed import DistInfo, all_agree, average_gradients, broadcast_parameters, init_distributed, shutdown
+from .models import build_models
+from .plots import plot_loss_curves, save_grid
+from .steps import STEPS, Noise
+
+GRID_QUERIES = 8  # query attribute vectors in the per-epoch sample grid
+GRID_SEEDS = 8  # fixed z per query
+
+
+class NonFiniteLossError(RuntimeError):
+    """A NaN or Inf loss; training stops and the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+
+def train(config: Config, out: str | Path, resume: bool = False, argv: list[str] | None = None) -> Path:
+    """Train ``config.model.kind`` on ``config.data.path``; write the run directory ``out``.
+
+    Returns the checkpoint path. With ``resume`` the run continues from ``out/checkpoint.pt``.
+    """
+    out = Path(out)
+    tc = config.train
+    device = resolve_device(tc.device)
+    info = init_distributed(device.type)
+    if device.type == "cuda" and info.enabled:
+        device = torch.device("cuda", info.local_rank)
+    if tc.threads and device.type == "cpu":
+        torch.set_num_threads(tc.threads)
+    try:
+        return _train(config, out, resume, argv, device, info)
+    finally:
+        shutdown(info)
+
+
+def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, info: DistInfo) -> Path:
+    tc, kind = config.train, config.model.kind
+    ckpt_path = out / GENERATOR_FILE
+    if not resume and ckpt_path.exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if resume and not ckpt_path.exists():
+        raise CheckpointError(f"{ckpt_path}: nothing to resume")
+    previous = load_checkpoint(ckpt_path, expect_kinds=("vaegan", "vae", "gan")) if resume else None
+    if previous is not None:
+        _check_compatible(previous, config, ckpt_path)
+
+    # ---------------------------------------------------------------- data
+    dataset = open_dataset(config.data.path)
+    names = select_attributes(dataset.attribute_names, config.data.attributes)
+    rows = dataset.rows(config.data.split, labelled_only=True)
+    if len(rows) < 2:
+        raise ValueError(f"{config.data.path}: fewer than 2 labelled {config.data.split} images to train on")
+    raw_y = dataset.attributes(rows, names)
+    scaler_y = Standardizer.from_dict(previous) if previous else Standardizer.fit(names, raw_y)
+    images = load_images(dataset, rows, config.model.image_size)  # uint8, in RAM
+    y_all = torch.from_numpy(scaler_y.transform(raw_y))
+    batch = min(tc.batch_size, len(rows))
+    if batch % info.world_size:
+        raise ValueError(f"batch size {batch} is not divisible by the {info.world_size} processes")
+    batches_per_epoch = len(rows) // batch
+    total_steps = tc.max_steps if tc.max_steps is not None else tc.epochs * batches_per_epoch
+
+    # ---------------------------------------------------------------- networks and optimizers
+    torch.manual_seed(tc.seed)
+    nets = {name: net.to(device) for name, net in build_models(config.model, len(names)).items()}
+    if tc.channels_last:
+        nets = {name: net.to(memory_format=torch.channels_last) for name, net in nets.items()}
+    oc = config.optim
+    optims = {
+        name: torch.optim.RMSprop(net.parameters(), lr=oc.lr, alpha=oc.alpha, eps=oc.eps, weight_decay=oc.weight_decay)
+        for name, net in nets.items()
+    }
+    schedulers = {name: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=oc.lr_decay) for name, opt in optims.items()}
+    noise_gen = torch.Generator().manual_seed(tc.seed * 7919 + info.rank)
+    state = TrainState()
+    if previous is not None:
+        for name, net in nets.items():
+            net.load_state_dict(previous["nets"][name])
+            optims[name].load_state_dict(previous["optimizers"][name])
+            schedulers[name].load_state_dict(previous["schedulers"][name])
+        saved_states = previous["rng"]["noise"]
+        if len(saved_states) != info.world_size:
+            raise CheckpointError(f"{ckpt_path}: saved by {len(saved_states)} process(es); resume with the same number")
+        noise_gen.set_state(saved_states[info.rank])
+        state = TrainState(previous["step"], previous["epoch"], previous["batch_in_epoch"])
+    broadcast_parameters(nets, info)
+    autocast, grad_scaler = _precision(tc.precision, device)
+    step_fn = STEPS[kind]
+
+    # fixed inputs of the per-epoch grids: first train images, and queries of the first images
+    fixed_x = to_model_range(images[:GRID_QUERIES]).to(device)
+    fixed_y = y_all[:GRID_QUERIES].to(device)
+    fixed_z = torch.randn(GRID_SEEDS, config.model.z_dim, generator=torch.Generator().manual_seed(tc.seed + 1)).to(device)
+
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        (out / "run.json").write_text(json.dumps({"argv": argv or sys.argv, "version": __version__, "device": str(device),
+                                                  "world_size": info.world_size, "train_images": len(rows)}, indent=2))
+    log = _MetricsLog(out / "metrics.csv", truncate_after=state.step, enabled=info.is_main)
+
+    def checkpoint() -> None:
+        rng_states = _gather_generator_states(noise_gen, info)  # a collective: every rank takes part
+        if not info.is_main:
+            return
+        payload = {
+            "kind": kind, "config": config.to_dict(), "image_size": config.model.image_size, **scaler_y.to_dict(),
+            "nets": {n: net.state_dict() for n, net in nets.items()},
+            "optimizers": {n: o.state_dict() for n, o in optims.items()},
+            "schedulers": {n: s.state_dict() for n, s in schedulers.items()},
+            "step": state.step, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
+            "rng": {"noise": rng_states}, "package_version": __version__,
+        }
+        save_checkpoint(out / GENERATOR_FILE, payload)
+
+    # ---------------------------------------------------------------- training loop
+    bar = _progress(total_steps, state.step, info.is_main and tc.progress, kind)
+    started = time.perf_counter()
+    if state.step == 0:
+        checkpoint()  # a good checkpoint exists from the start, so a NaN at step 1 still leaves one
+    while state.step < total_steps:
+        order = _epoch_order(tc.seed, state.epoch, len(rows))
+        while state.batch_in_epoch < batches_per_epoch and state.step < total_steps:
+            # ---- batch: this rank's share of the global batch
+            idx = order[state.batch_in_epoch * batch : (state.batch_in_epoch + 1) * batch][info.rank :: info.world_size]
+            x = to_model_range(images[idx]).to(device, non_blocking=True)
+            y = y_all[idx].to(device, non_blocking=True)
+            if tc.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            noise = Noise(
+                eps=torch.randn(len(idx), config.model.z_dim, generator=noise_gen).to(device),
+                z_prior=torch.randn(len(idx), config.model.z_dim, generator=noise_gen).to(device),
+            )
+            for net in nets.values():
+                net.train()
+            # ---- gradients, each network from its own loss
+            with autocast():
+                result = step_fn(nets, x, y, noise, config.loss, scale=grad_scaler.scale)
+            bad = [f"{n}={float(v)}" for n, v in result.losses.items() if not math.isfinite(float(v))]
+            if not all_agree(not bad, info):
+                raise NonFiniteLossError(
+                    f"step {state.step + 1}: non-finite loss ({', '.join(bad) or 'on another rank'}); stopped. "
+                    f"The last good checkpoint ({out / GENERATOR_FILE}, step {_saved_step(out)}) is intact"
+                )
+            # ---- update
+            for name, grads in result.grads.items():
+                if grads is None:
+                    continue
+                params = [p for p in nets[name].parameters() if p.requires_grad]
+                for p, g in zip(params, average_gradients(grads, info)):
+                    p.grad = g
+                if config.optim.grad_clip:
+                    grad_scaler.unscale_(optims[name])
+                    torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
+                grad_scaler.step(optims[name])
+                optims[name].zero_grad(set_to_none=True)
+            grad_scaler.update()
+            state.step += 1
+            state.batch_in_epoch += 1
+            # ---- log
+            if state.step % tc.log_every == 0:
+                log.write({"step": state.step, "epoch": state.epoch, "time_s": round(time.perf_counter() - started, 3),
+                           "lr": optims[next(iter(optims))].param_groups[0]["lr"], **result.logs})
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in result.logs.items() if "trained" not in k}, refresh=False)
+            if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
+                checkpoint()
+        if state.batch_in_epoch >= batches_per_epoch:
+            # ---- end of epoch: lr decay, grids, curves
+            for scheduler in schedulers.values():
+                scheduler.step()
+            if info.is_main and tc.sample_every_epoch:
+                _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, out / "samples", state.epoch)
+            state.epoch += 1
+            state.batch_in_epoch = 0
+    bar.close()
+    checkpoint()
+    if info.is_main:
+        log.close()
+        plot_loss_curves(out / "metrics.csv", out / "loss_curves.png")
+        if tc.sample_every_epoch:
+            _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, out / "samples", "final")
+    return out / GENERATOR_FILE
+
+
+def _check_compatible(previous: dict, config: Config, path: Path) -> None:
+    if previous["kind"] != config.model.kind:
+        raise CheckpointError(f"{path}: checkpoint is a {previous['kind']!r} model, the config asks for {config.model.kind!r}")
+    if previous["image_size"] != config.model.image_size:
+        raise CheckpointError(
+            f"{path}: checkpoint is for {previous['image_size']}x{previous['image_size']} images, "
+            f"the config for {config.model.image_size}x{config.model.image_size}"
+        )
+    if previous["config"]["model"] != config.to_dict()["model"]:
+        raise CheckpointError(f"{path}: the checkpoint's network shapes differ from the config's model section")
+
+
+def _precision(precision: str, device: torch.device):
+    """(autocast context factory, grad scaler) for fp32, bf16 (CPU and CUDA) or fp16 (CUDA)."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("--precision fp16 needs CUDA; use bf16 on CPU")
+    enabled = precision != "fp32"
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    return (lambda: torch.autocast(device.type, dtype=dtype, enabled=enabled)), scaler
+
+
+def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def _gather_generator_states(generator: torch.Generator, info: DistInfo) -> list[torch.Tensor]:
+    """Every rank's noise-generator state (rank order), so resume restores each rank's stream."""
+    state = generator.get_state()
+    if not info.enabled:
+        return [state]
+    import torch.distributed as dist
+
+    states = [torch.empty_like(state) for _ in range(info.world_size)]
+    dist.all_gather(states, state)
+    return states
+
+
+def _saved_step(out: Path) -> int | str:
+    try:
+        return load_checkpoint(out / GENERATOR_FILE)["step"]
+    except CheckpointError:
+        return "none"
+
+
+@torch.no_grad()
+def _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, folder: Path, epoch) -> None:
+    """Reconstructions (input row over reconstruction row) and samples: one row per fixed
+    query attribute vector, one column per fixed z."""
+    for net in nets.values():
+        net.eval()
+    dec = nets["decoder"]
+    tag = epoch if isinstance(epoch, str) else f"epoch{epoch:03d}"
+    if "encoder" in nets:
+        mu, _ = nets["encoder"](fixed_x, fixed_y)
+        save_grid(torch.cat([fixed_x, dec(mu, fixed_y)]), folder / f"{tag}_reconstructions.png", nrow=len(fixed_x))
+    q, s = len(fixed_y), len(fixed_z)
+    samples = dec(fixed_z.repeat(q, 1), fixed_y.repeat_interleave(s, 0))
+    save_grid(samples, folder / f"{tag}_samples.png", nrow=s)
+
+
+class _MetricsLog:
+    """metrics.csv, one row per logged step; on resume, rows after the checkpoint are dropped."""
+
+    def __init__(self, path: Path, truncate_after: int, enabled: bool) -> None:
+        self.path, self.enabled, self.handle, self.writer = path, enabled, None, None
+        self.fields: list[str] | None = None
+        if enabled and path.exists():
+            with path.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+            keep = [r for r in rows if int(r["step"]) <= truncate_after]
+            self.fields = list(rows[0].keys()) if rows else None
+            with path.open("w", newline="") as f:
+                if self.fields:
+                    w = csv.DictWriter(f, self.fields)
+                    w.writeheader()
+                    w.writerows(keep)
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        if self.handle is None:
+            new = not self.path.exists() or self.fields is None
+            self.fields = self.fields or list(row)
+            self.handle = self.path.open("a", newline="")
+            self.writer = csv.DictWriter(self.handle, self.fields, extrasaction="ignore")
+            if new:
+                self.writer.writeheader()
+        self.writer.writerow(row)
+        self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def _progress(total: int, initial: int, enabled: bool, kind: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", desc=f"train {kind}", disable=not enabled, dynamic_ncols=True)
