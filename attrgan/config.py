@@ -156,6 +156,11 @@ def _coerce(target: Any, name: str, value: Any, path: str) -> Any:
     expected = type(default) if default is not None else _type_from_annotation(annotation)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if expected is not None and not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f"config key {path!r} must be {expected.__name__}, got {value!r}")
     return value

@@ -18,8 +18,6 @@ would help the discriminator instead of fooling it.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -52,7 +50,6 @@ def generator_loss(*fake_logits: torch.Tensor) -> torch.Tensor:
 
 def bce_of(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[float, float]:
     """Mean BCE of D on real and on fake samples, as used by equilibrium gating and logs."""
-    return float(F.softplus(-real_logits.float()).mean()), float(F.softplus(fake_logits.float()).mean())
+    real, fake = real_logits.detach().float(), fake_logits.detach().float()
+    return F.softplus(-real).mean().item(), F.softplus(fake).mean().item()
 
-
-LOG2 = math.log(2.0)  # the BCE of an undecided discriminator, D = 1/2

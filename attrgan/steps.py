@@ -5,9 +5,8 @@ gradients of its own loss (Larsen et al. 2016, Algorithm 1; signs derived in los
     vae     Enc, Dec: L_prior + pixel-wise Gaussian NLL
     gan     Dec: L_GAN(gen)             Dis: -L_GAN
 
-One forward pass is shared by all losses (D sees real, reconstructed and prior samples in a
-single batch); the per-network gradients are separate ``autograd.grad`` calls over it, so no
-loss leaks into a network it must not train.
+One forward pass is shared by all losses; the per-network gradients are separate
+``autograd.grad`` calls over it, so no loss leaks into a network it must not train.
 """
 from __future__ import annotations
 
@@ -26,14 +25,17 @@ Grads = dict[str, tuple[torch.Tensor, ...] | None]  # network name -> grads (Non
 @dataclass
 class StepResult:
     grads: Grads
-    losses: dict[str, torch.Tensor]  # named scalar losses, checked for NaN/Inf by the trainer
-    logs: dict[str, float]
+    logs: dict[str, float]  # losses and diagnostics; the trainer stops on any NaN/Inf here
 
 
 @dataclass
 class Noise:
     eps: torch.Tensor  # reparameterisation noise [B, z]
     z_prior: torch.Tensor  # prior samples [B, z]
+
+
+def _item(t: torch.Tensor) -> float:
+    return t.detach().item()
 
 
 def _params(net: nn.Module) -> tuple[torch.Tensor, ...]:
@@ -51,6 +53,10 @@ def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
     z = mu + (0.5 * logvar).exp() * noise.eps  # reparameterisation
     x_rec = dec(z, y)
     x_prior = dec(noise.z_prior, y)
+    # One D pass over real, reconstructed and prior samples: batch norm then normalises
+    # Dis_l(x) and Dis_l(x_rec) with the same statistics. Separate passes would whiten each
+    # batch by its own statistics, hiding the very differences L_llike must see (a tiny
+    # overfitting run then never improves its pixel error). Dis_l(x) is the target: detached.
     logits, features = dis(torch.cat([x, x_rec, x_prior]), y.repeat(3, 1))
     l_real, l_rec, l_prior = logits.chunk(3)
     f_real, f_rec, _ = features.chunk(3)
@@ -74,9 +80,8 @@ def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
     real_bce, fake_bce = bce_of(l_real, torch.cat([l_rec, l_prior]))
     return StepResult(
         grads={"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads},
-        losses={"prior": l_prior_loss, "llike": l_llike, "gan_dis": l_dis, "gan_gen": l_gen},
         logs={
-            "E/prior": float(l_prior_loss), "E/llike": float(l_llike), "G/gan": float(l_gen), "D/gan": float(l_dis),
+            "E/prior": _item(l_prior_loss), "E/llike": _item(l_llike), "G/gan": _item(l_gen), "D/gan": _item(l_dis),
             "D/real_bce": real_bce, "D/fake_bce": fake_bce,
             "D/trained": float(train_dis), "G/gan_trained": float(train_dec_gan),
         },
@@ -94,8 +99,7 @@ def vae_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     grads = torch.autograd.grad(scale(l_prior_loss + l_pixel), enc_params + dec_params)
     return StepResult(
         grads={"encoder": grads[: len(enc_params)], "decoder": grads[len(enc_params):]},
-        losses={"prior": l_prior_loss, "pixel": l_pixel},
-        logs={"E/prior": float(l_prior_loss), "G/pixel": float(l_pixel)},
+        logs={"E/prior": _item(l_prior_loss), "G/pixel": _item(l_pixel)},
     )
 
 
@@ -103,7 +107,7 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     """The conditional GAN baseline (same decoder and discriminator, no encoder)."""
     dec, dis = nets["decoder"], nets["discriminator"]
     x_prior = dec(noise.z_prior, y)
-    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1))
+    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1))  # one batch, as in vaegan_step
     l_real, l_fake = logits.chunk(2)
     l_dis = discriminator_loss(l_real, l_fake)
     l_gen = generator_loss(l_fake)
@@ -113,8 +117,7 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     real_bce, fake_bce = bce_of(l_real, l_fake)
     return StepResult(
         grads={"decoder": dec_grads, "discriminator": dis_grads},
-        losses={"gan_dis": l_dis, "gan_gen": l_gen},
-        logs={"G/gan": float(l_gen), "D/gan": float(l_dis), "D/real_bce": real_bce, "D/fake_bce": fake_bce,
+        logs={"G/gan": _item(l_gen), "D/gan": _item(l_dis), "D/real_bce": real_bce, "D/fake_bce": fake_bce,
               "D/trained": float(train_dis), "G/gan_trained": float(train_gen)},
     )
 

@@ -169,7 +169,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             # ---- gradients, each network from its own loss
             with autocast():
                 result = step_fn(nets, x, y, noise, config.loss, scale=grad_scaler.scale)
-            bad = [f"{n}={float(v)}" for n, v in result.losses.items() if not math.isfinite(float(v))]
+            bad = [f"{n}={v}" for n, v in result.logs.items() if not math.isfinite(v)]
             if not all_agree(not bad, info):
                 raise NonFiniteLossError(
                     f"step {state.step + 1}: non-finite loss ({', '.join(bad) or 'on another rank'}); stopped. "

@@ -40,3 +40,34 @@ def aligner():
     from data_prep.align import FaceAligner
 
     return FaceAligner(size=64)
+
+
+TINY_MODEL = {
+    "image_size": 32, "z_dim": 16, "enc_channels": [8, 16, 32], "enc_fc": 64, "dec_channels": [32, 16, 8],
+    "dec_fc_channels": 32, "dis_first_channels": 8, "dis_channels": [16, 32, 32], "dis_fc": 32,
+}
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(synthetic_lfw, tmp_path_factory) -> Path:
+    """The synthetic LFW through prep-lfw at 32x32: a dataset directory by the contract."""
+    from data_prep.prep import PrepConfig, prepare_dataset
+
+    out = tmp_path_factory.mktemp("dataset") / "synthetic32"
+    prepare_dataset(
+        PrepConfig(images=synthetic_lfw / "lfw", attributes=synthetic_lfw / "lfw_attributes.txt", out=out, size=32),
+        progress=False,
+    )
+    return out
+
+
+def tiny_config(data: Path, kind: str = "vaegan", **train):
+    """A config of the tiny networks on ``data``; ``train`` overrides train.* keys."""
+    from attrgan.config import from_dict
+
+    return from_dict({
+        "model": {**TINY_MODEL, "kind": kind},
+        "data": {"path": str(data)},
+        "train": {"batch_size": 16, "progress": False, "device": "cpu", "checkpoint_every": 0,
+                  "sample_every_epoch": False, **train},
+    })

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attrgan.config import ModelConfig, from_dict
+from attrgan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
+from attrgan.models import Decoder, Discriminator, Encoder, build_models
+from attrgan.steps import Noise, vaegan_step
+
+from conftest import TINY_MODEL
+
+A = 73
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_paper_shapes_and_fc_widths_include_attributes(size):
+    cfg = ModelConfig(image_size=size)
+    enc, dec, dis = Encoder(cfg, A), Decoder(cfg, A), Discriminator(cfg, A)
+    base = size // 8
+    assert enc.fc[0].in_features == 256 * base * base + A
+    assert dec.fc[0].in_features == 128 + A
+    assert dec.fc[0].out_features == 256 * base * base
+    assert dis.fc[0].in_features == 256 * base * base + A
+    x, y = torch.randn(2, 3, size, size), torch.randn(2, A)
+    mu, logvar = enc(x, y)
+    assert mu.shape == logvar.shape == (2, 128)
+    assert dec(mu, y).shape == (2, 3, size, size)
+    logits, features = dis(x, y)
+    assert logits.shape == (2,) and features.shape == (2, 256, base, base)  # Dis_l: 4th conv layer
+    kernels = [m.kernel_size for m in [*enc.modules(), *dec.modules(), *dis.modules()] if hasattr(m, "kernel_size")]
+    assert set(kernels) == {(5, 5)}
+
+
+def test_changing_y_changes_the_decoder_output():
+    dec = Decoder(ModelConfig(**TINY_MODEL), A).eval()
+    z = torch.randn(4, TINY_MODEL["z_dim"])
+    y = torch.zeros(4, A)
+    y2 = y.clone()
+    y2[:, 17] = 2.0  # one attribute
+    with torch.no_grad():
+        assert (dec(z, y) - dec(z, y2)).abs().mean() > 1e-4
+        assert torch.equal(dec(z, y), dec(z, y.clone()))
+    with pytest.raises(AssertionError, match="attribute vector y must be"):
+        dec(z, torch.zeros(4, A - 1))
+
+
+def test_loss_signs_on_hand_made_logits():
+    confident_real, confident_fake = torch.tensor([8.0]), torch.tensor([-8.0])
+    # D that is right has a small loss, D that is wrong a large one
+    assert discriminator_loss(confident_real, confident_fake) < 0.01
+    assert discriminator_loss(confident_fake, confident_real) > 15
+    # the decoder's loss is small when D calls its samples real (non-saturating form)
+    assert generator_loss(confident_real) < 0.01 < 7 < generator_loss(confident_fake)
+    assert kl_prior(torch.zeros(3, 5), torch.zeros(3, 5)) == 0
+    assert torch.isclose(kl_prior(torch.ones(1, 4), torch.zeros(1, 4)), torch.tensor(2.0))
+    assert torch.isclose(gaussian_nll(torch.zeros(2, 3), torch.ones(2, 3)), torch.tensor(1.5))
+
+
+def _step_inputs(seed=0):
+    torch.manual_seed(seed)
+    cfg = from_dict({"model": TINY_MODEL})
+    nets = build_models(cfg.model, A)
+    x = torch.rand(6, 3, 32, 32) * 2 - 1
+    y = torch.randn(6, A)
+    noise = Noise(torch.randn(6, 16), torch.randn(6, 16))
+    return cfg, nets, x, y, noise
+
+
+def test_gradient_isolation():
+    cfg, nets, x, y, noise = _step_inputs()
+    state = {n: {k: v.clone() for k, v in net.state_dict().items()} for n, net in nets.items()}
+    result = vaegan_step(nets, x, y, noise, cfg.loss)
+
+    def fresh():
+        for n, net in nets.items():
+            net.load_state_dict(state[n])
+        enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
+        mu, logvar = enc(x, y)
+        x_rec = dec(mu + (0.5 * logvar).exp() * noise.eps, y)
+        logits, features = dis(torch.cat([x, x_rec, dec(noise.z_prior, y)]), y.repeat(3, 1))
+        l_real, l_rec, l_p = logits.chunk(3)
+        f_real, f_rec, _ = features.chunk(3)
+        return kl_prior(mu, logvar), gaussian_nll(f_real.detach(), f_rec), l_real, l_rec, l_p
+
+    enc_p = list(nets["encoder"].parameters())
+    dis_p = list(nets["discriminator"].parameters())
+    # the encoder's gradient is exactly that of L_prior + L_llike ...
+    prior, llike, l_real, l_rec, l_p = fresh()
+    expected_enc = torch.autograd.grad(prior + llike, enc_p)
+    for got, want in zip(result.grads["encoder"], expected_enc):
+        torch.testing.assert_close(got, want)
+    # ... and L_GAN would have changed it: the test can tell
+    prior, llike, l_real, l_rec, l_p = fresh()
+    with_gan = torch.autograd.grad(prior + llike + generator_loss(l_rec, l_p), enc_p)
+    assert any(not torch.allclose(a, b) for a, b in zip(with_gan, expected_enc))
+    # the discriminator's gradient is exactly that of -L_GAN: no L_llike or L_prior in it
+    prior, llike, l_real, l_rec, l_p = fresh()
+    expected_dis = torch.autograd.grad(discriminator_loss(l_real, l_rec, l_p), dis_p)
+    for got, want in zip(result.grads["discriminator"], expected_dis):
+        torch.testing.assert_close(got, want)
+    prior, llike, l_real, l_rec, l_p = fresh()
+    with_llike = torch.autograd.grad(discriminator_loss(l_real, l_rec, l_p) + llike, dis_p, allow_unused=True)
+    assert any(b is not None and not torch.allclose(a, b) for a, b in zip(expected_dis, with_llike))
+
+
+def test_decoder_gradient_is_gamma_weighted_llike_plus_gan():
+    grads = {}
+    for gamma in (0.0, 1.0, 3.0):
+        cfg, nets, x, y, noise = _step_inputs()
+        cfg.loss.gamma = gamma
+        grads[gamma] = vaegan_step(nets, x, y, noise, cfg.loss).grads["decoder"]
+    for g0, g1, g3 in zip(grads[0.0], grads[1.0], grads[3.0]):
+        torch.testing.assert_close(g3 - g0, 3 * (g1 - g0), rtol=1e-4, atol=1e-6)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from attrgan.checkpoint import CheckpointError, load_checkpoint
+from attrgan.config import ConfigError, load_config
+from attrgan.data import load_images, open_dataset, to_model_range
+from attrgan.models import build_models
+from attrgan.train import NonFiniteLossError, train
+from cli.main import app
+
+from conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_exact_resume_matches_an_uninterrupted_run(synthetic_dataset, tmp_path):
+    # 16-image batches over the train split: an epoch boundary falls inside the 6 steps
+    straight = tiny_config(synthetic_dataset, max_steps=6, checkpoint_every=2)
+    straight.optim.lr_decay = 0.9
+    train(straight, tmp_path / "a")
+    first = tiny_config(synthetic_dataset, max_steps=3)
+    first.optim.lr_decay = 0.9
+    train(first, tmp_path / "b")
+    second = tiny_config(synthetic_dataset, max_steps=6)
+    second.optim.lr_decay = 0.9
+    train(second, tmp_path / "b", resume=True)
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert a["step"] == b["step"] == 6 and a["epoch"] == b["epoch"] >= 1
+    for net in a["nets"]:
+        for key, value in a["nets"][net].items():
+            assert torch.equal(value, b["nets"][net][key]), (net, key)
+    assert a["schedulers"]["decoder"] == b["schedulers"]["decoder"]
+    metrics_a, metrics_b = pd.read_csv(tmp_path / "a" / "metrics.csv"), pd.read_csv(tmp_path / "b" / "metrics.csv")
+    assert metrics_b["step"].tolist() == list(range(1, 7))
+    np.testing.assert_array_equal(metrics_a["E/llike"].to_numpy(), metrics_b["E/llike"].to_numpy())
+
+
+def test_checkpoint_contents_and_safe_loading(synthetic_dataset, tmp_path):
+    train(tiny_config(synthetic_dataset, "gan", max_steps=1), tmp_path / "run")
+    payload = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert payload["kind"] == "gan" and payload["image_size"] == 32
+    assert len(payload["attribute_names"]) == len(payload["attribute_mean"]) == 73
+    assert set(payload["nets"]) == {"decoder", "discriminator"}
+    assert {"optimizers", "schedulers", "step", "epoch", "rng", "config"} <= set(payload)
+
+
+def test_refuses_wrong_checkpoints(synthetic_dataset, tmp_path):
+    train(tiny_config(synthetic_dataset, "vae", max_steps=1), tmp_path / "run")
+    with pytest.raises(CheckpointError, match="is a 'vae' model, the config asks for 'vaegan'"):
+        train(tiny_config(synthetic_dataset, "vaegan", max_steps=2), tmp_path / "run", resume=True)
+    bigger = tiny_config(synthetic_dataset, "vae", max_steps=2)
+    bigger.model.image_size = 64
+    with pytest.raises(CheckpointError, match="checkpoint is for 32x32 images"):
+        train(bigger, tmp_path / "run", resume=True)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(tiny_config(synthetic_dataset, "vae", max_steps=2), tmp_path / "run")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable attrgan checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(synthetic_dataset, tmp_path):
+    out = tmp_path / "run"
+    args = ["train-conditional", "--data", str(synthetic_dataset), "--out", str(out), "--model", "vae",
+            "--config", str(ROOT / "configs" / "demo.yaml"), "--max-steps", "50", "--batch-size", "16",
+            "--no-progress", "--set", "optim.lr=1e30", "--set", "train.checkpoint_every=1"]  # diverges in a few steps
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert result.output.count("error:") == 1
+    assert "non-finite loss (E/prior=nan" in result.output and "The last good checkpoint" in result.output
+    failed_step = int(result.output.split("step ")[1].split(":")[0])
+    saved = load_checkpoint(out)  # intact and loadable
+    assert saved["step"] == failed_step - 1
+    assert all(torch.isfinite(t).all() for net in saved["nets"].values() for t in net.values() if t.is_floating_point())
+
+
+def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path):
+    """Reconstruction error falls well below its start within a bounded number of steps."""
+    dataset = open_dataset(synthetic_dataset)
+    rows = dataset.rows("train")[:32]
+    subset = tmp_path / "tiny"
+    subset.mkdir()
+    np.save(subset / "images.npy", dataset.images[rows])
+    dataset.index.iloc[rows].to_csv(subset / "index.csv", index=False)
+    (subset / "manifest.json").write_text((synthetic_dataset / "manifest.json").read_text())
+
+    def reconstruction_error(run: Path) -> float:
+        payload = load_checkpoint(run)
+        nets = build_models(tiny_config(subset).model, 73)
+        for name, net in nets.items():
+            net.load_state_dict(payload["nets"][name])
+            net.eval()
+        x = to_model_range(load_images(dataset, rows, 32))
+        y = torch.as_tensor((dataset.attributes(rows) - payload["attribute_mean"]) / payload["attribute_std"]).float()
+        with torch.no_grad():
+            mu, _ = nets["encoder"](x, y)
+            return float((nets["decoder"](mu, y) - x).pow(2).mean())
+
+    config = tiny_config(subset, "vaegan", max_steps=1)
+    train(config, tmp_path / "start")
+    config.train.max_steps = 300
+    config.loss.gamma = 1.0
+    train(config, tmp_path / "trained")
+    before, after = reconstruction_error(tmp_path / "start"), reconstruction_error(tmp_path / "trained")
+    assert after < 0.5 * before, (before, after)
+
+
+def test_cli_trains_and_writes_the_run_directory(synthetic_dataset, tmp_path):
+    out = tmp_path / "run"
+    args = ["train-conditional", "--data", str(synthetic_dataset), "--out", str(out), "--config",
+            str(ROOT / "configs" / "demo.yaml"), "--epochs", "1", "--batch-size", "16", "--no-progress",
+            "--set", "model.z_dim=8", "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for name in ("checkpoint.pt", "config.yaml", "metrics.csv", "run.json", "loss_curves.png",
+                 "samples/epoch000_samples.png", "samples/epoch000_reconstructions.png"):
+        assert (out / name).is_file(), name
+    assert load_config(out / "config.yaml").model.z_dim == 8
+    bad = CliRunner().invoke(app, args[:-4] + ["--set", "model.zdim=8"])
+    assert bad.exit_code == 1 and "unknown config key 'model.zdim'" in bad.output
+
+
+def test_config_overrides_are_checked():
+    with pytest.raises(ConfigError, match="must be int"):
+        load_config(None, ["train.batch_size=abc"])
+    with pytest.raises(ConfigError, match="model.kind must be one of"):
+        load_config(None, ["model.kind=diffusion"])
+    assert load_config(None, ["loss.gamma=1", "loss.equilibrium=0.68"]).loss.gamma == 1.0
+    assert load_config(None, ["optim.lr=1e-4"]).optim.lr == 1e-4
+
+
+def test_two_process_ddp_run(synthetic_dataset, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "cli.main", "train-conditional", "--data", str(synthetic_dataset), "--out", str(out),
+           "--config", str(ROOT / "configs" / "demo.yaml"), "--max-steps", "3", "--batch-size", "16",
+           "--device", "cpu", "--no-progress", "--set", "train.threads=1", "--set", "train.sample_every_epoch=false"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    payload = load_checkpoint(out)
+    assert payload["step"] == 3 and len(payload["rng"]["noise"]) == 2
+    assert len(pd.read_csv(out / "metrics.csv")) == 3  # rank 0 alone writes files
