@@ -10,6 +10,7 @@ import torch
 
 FORMAT_VERSION = 1
 GENERATOR_FILE = "checkpoint.pt"
+CHECKPOINT_FILES = (GENERATOR_FILE, "regressor.pt")  # what a run directory may hold
 GENERATOR_KINDS = ("vaegan", "vae", "gan")
 
 
@@ -32,13 +33,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Load a checkpoint file (or a run directory holding ``checkpoint.pt``) safely.
+    """Load a checkpoint file (or a run directory holding ``checkpoint.pt`` or ``regressor.pt``) safely.
 
     ``expect_kinds`` refuses checkpoints of other model kinds with a clear message.
     """
     path = Path(path)
     if path.is_dir():
-        path = path / GENERATOR_FILE
+        path = next((path / f for f in CHECKPOINT_FILES if (path / f).is_file()), path / GENERATOR_FILE)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:

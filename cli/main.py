@@ -155,6 +155,91 @@ def train_conditional(
     typer.echo(f"checkpoint: {checkpoint}\nsamples: {out / 'samples'}\nmetrics: {out / 'metrics.csv'}")
 
 
+@app.command("train-regressor")
+@user_errors
+def train_regressor_command(
+    data: Path = typer.Option(..., help="Dataset directory written by prep-lfw."),
+    out: Path = typer.Option(..., help="Run directory for regressor.pt and metrics.json."),
+    image_size: Optional[int] = typer.Option(None, help="Input size (default: the dataset's); must match the generators scored."),
+    epochs: int = typer.Option(30, help="Most epochs; training stops earlier when val error stops improving."),
+    patience: int = typer.Option(5, help="Epochs without val improvement before early stopping."),
+    batch_size: int = typer.Option(64, help="Batch size."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    channels: str = typer.Option("64,128,256", help="Conv widths (stride 2 each); default: the paper's encoder."),
+    fc: int = typer.Option(2048, help="Width of the fully connected layer."),
+    attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
+    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast)."),
+    seed: int = typer.Option(0, help="Seed of initialisation, batch order and augmentation."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Train the attribute regression network on real labelled train images (early stopping on val)."""
+    from attrgan.data import open_dataset
+    from attrgan.regressor import RegressorConfig, train_regressor
+
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"--precision must be fp32 or bf16, got {precision!r}")
+    size = image_size or open_dataset(data).image_size
+    config = RegressorConfig(
+        data=str(data), image_size=size, channels=[int(c) for c in channels.split(",")], fc=fc,
+        attributes=[a.strip() for a in attributes.split(",")] if attributes else None, epochs=epochs,
+        batch_size=batch_size, lr=lr, patience=patience, seed=seed, device=device, precision=precision,
+        progress=progress,
+    )
+    metrics = train_regressor(config, out)
+    typer.echo(f"regressor: {out / 'regressor.pt'} (best epoch {metrics['best_epoch']}, {metrics['train_seconds']} s)")
+    if "test" in metrics:
+        t = metrics["test"]
+        r2 = sorted(t["r2"].items(), key=lambda kv: -kv[1])
+        typer.echo(f"test split ({t['count']} images): cosine similarity {t['cosine_similarity']:.4f}, "
+                   f"squared error {t['squared_error']:.2f}")
+        typer.echo("best R²: " + ", ".join(f"{k} {v:.2f}" for k, v in r2[:5]))
+
+
+@app.command("eval-attributes")
+@user_errors
+def eval_attributes(
+    data: Path = typer.Option(..., help="Dataset directory (queries and real images of --split)."),
+    regressor: Path = typer.Option(..., help="Regressor run directory or regressor.pt (train-regressor)."),
+    checkpoint: List[Path] = typer.Option(..., help="Generator run directory or checkpoint.pt; repeat for several models."),
+    out: Path = typer.Option(..., help="Report directory (report.md, metrics.json, plots, grids)."),
+    split: str = typer.Option("test", help="Split whose labelled images give the query attribute vectors."),
+    queries: Optional[Path] = typer.Option(None, help="Score these vectors instead (lfw_attributes.txt format)."),
+    seeds: int = typer.Option(5, help="Sampling seeds per query; the table reports mean ± std over them."),
+    control: bool = typer.Option(True, help="Also score each model on shuffled queries (a no-conditioning control)."),
+    inception_weights: Optional[Path] = typer.Option(None, help="Local Inception-v3 state dict for FID (never downloaded)."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
+    precision: str = typer.Option("fp32", help="fp32 or bf16 for the regressor."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Score generated faces with the regression network: the paper's Table 1."""
+    from attrgan.evaluate import EvalConfig, evaluate_attributes
+
+    metrics = evaluate_attributes(EvalConfig(
+        data=data, regressor=regressor, checkpoints=list(checkpoint), out=out, split=split, queries=queries,
+        seeds=seeds, device=device, precision=precision, control=control, inception_weights=inception_weights,
+        force=force,
+    ))
+    typer.echo(format_table(metrics))
+    typer.echo(f"report: {out / 'report.md'}")
+
+
+def format_table(metrics: dict) -> str:
+    """The Table-1 rows as printed at the end of eval-attributes."""
+    lines = [f"{'model':<26}{'cosine':>18}{'squared error':>20}{'shuffled-query cosine':>24}"]
+    if metrics["upper_bound"]:
+        u = metrics["upper_bound"]
+        lines.append(f"{'real images (upper bound)':<26}{u['cosine_similarity']:>18.4f}{u['squared_error']:>20.2f}")
+    for r in metrics["models"]:
+        control = r.get("shuffled_query_control")
+        lines.append(
+            f"{r['model']:<26}{r['cosine_similarity']:>11.4f} ± {r['cosine_similarity_std']:.4f}"
+            f"{r['squared_error']:>13.2f} ± {r['squared_error_std']:<5.2f}"
+            + (f"{control['cosine_similarity']:>18.4f}" if control else "")
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

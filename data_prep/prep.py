@@ -5,7 +5,9 @@ the design's dataset contract, atomically.
 """
 from __future__ import annotations
 
+import ctypes
 import io
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -125,6 +127,7 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
                     aligned = aligner.align_images([d.pixels for d in good])
                     raw.write(np.ascontiguousarray(aligned.crops).tobytes())
                     rows += [_index_row(d.image, ok) for d, ok in zip(good, aligned.aligned)]
+                release_freed_memory()
                 bar.update(len(batch))
                 bar.set_postfix(aligned=sum(r["aligned"] for r in rows), unreadable=len(unreadable))
         if not rows:
@@ -140,6 +143,16 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
         manifest = _manifest(config, index, names, table, labels, unreadable, wall)
         write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc only). MTCNN allocates differently sized
+    tensors every batch; without this, glibc's heap keeps growing (peak RSS 1.97 GiB over
+    full LFW instead of ~1.2 GiB)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _label_lookup(table: AttributeTable | None) -> dict[tuple[str, int], int]:
@@ -162,17 +175,16 @@ def _join_attributes(index: pd.DataFrame, names: list[str], table: AttributeTabl
     return joined
 
 
-def _write_images(path: Path, raw_path: Path, count: int, size: int, chunk: int = 1024) -> None:
-    """Turn the raw crop stream into an ``.npy`` file without holding it all in memory."""
-    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, 3, size, size))
-    per_image = 3 * size * size
-    with raw_path.open("rb") as raw:
-        for start in range(0, count, chunk):
-            stop = min(count, start + chunk)
-            block = np.frombuffer(raw.read((stop - start) * per_image), dtype=np.uint8)
-            array[start:stop] = block.reshape(stop - start, 3, size, size)
-    array.flush()
-    del array
+def _write_images(path: Path, raw_path: Path, count: int, size: int) -> None:
+    """Turn the raw crop stream into an ``.npy`` file by streaming copy (no memory map, so
+    the written pages never count against this process's memory)."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+              "shape": (count, 3, size, size)}
+    if raw_path.stat().st_size != count * 3 * size * size:
+        raise RuntimeError(f"{raw_path}: crop stream has {raw_path.stat().st_size} bytes, expected {count} crops")
+    with path.open("wb") as out, raw_path.open("rb") as raw:
+        np.lib.format.write_array_header_1_0(out, header)
+        shutil.copyfileobj(raw, out, length=1 << 22)
     raw_path.unlink()
 
 

@@ -48,7 +48,7 @@ class SynthSummary:
 
 def _strength(value: float) -> float:
     """Map a raw attribute value (about -3..3) to a drawing strength in (0, 1)."""
-    return float(1 / (1 + np.exp(-1.6 * value)))
+    return float(1 / (1 + np.exp(-1.2 * value)))
 
 
 def _mix(a: tuple[float, ...], b: tuple[float, ...], t: float) -> tuple[int, int, int]:

@@ -71,3 +71,31 @@ def tiny_config(data: Path, kind: str = "vaegan", **train):
         "train": {"batch_size": 16, "progress": False, "device": "cpu", "checkpoint_every": 0,
                   "sample_every_epoch": False, **train},
     })
+
+
+RENDERED = ["Male", "Smiling", "Mouth Wide Open", "Eyeglasses", "Blond Hair", "Black Hair", "Bald", "Pale Skin",
+            "Mustache", "Wearing Lipstick"]
+
+
+@pytest.fixture(scope="session")
+def learnable_dataset(tmp_path_factory) -> Path:
+    """A larger synthetic LFW (400 people, ~1000 images) at 32x32: enough to learn from."""
+    from data_prep.prep import PrepConfig, prepare_dataset
+    from data_prep.synth import write_synthetic_lfw
+
+    root = tmp_path_factory.mktemp("learnable")
+    write_synthetic_lfw(root / "lfw-root", people=400, max_images=5, seed=11)
+    prepare_dataset(PrepConfig(images=root / "lfw-root" / "lfw", attributes=root / "lfw-root" / "lfw_attributes.txt",
+                               out=root / "dataset", size=32), progress=False)
+    return root / "dataset"
+
+
+@pytest.fixture(scope="session")
+def trained_regressor(learnable_dataset, tmp_path_factory) -> Path:
+    """A regressor of the rendered attributes, trained once per session."""
+    from attrgan.regressor import RegressorConfig, train_regressor
+
+    out = tmp_path_factory.mktemp("regressor")
+    train_regressor(RegressorConfig(data=str(learnable_dataset), image_size=32, channels=[32, 64, 128], fc=256,
+                                    attributes=RENDERED, epochs=30, patience=30, device="cpu", progress=False), out)
+    return out

@@ -1,0 +1,202 @@
+"""`eval-attributes`: the paper's Table 1. For each query attribute vector y and each
+sampling seed, generate Dec(z ~ N(0, I), y), regress its attributes with the separate
+regression network, and score cosine similarity and squared error against y in raw units;
+mean ± std over seeds per model, plus the upper bound (the regressor on the real images of
+the same queries) and, per model, a shuffled-query control (images generated for a random
+other query, scored against this one) that tells conditioning from none."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .data import load_images, open_dataset
+from .device import resolve_device
+from .generator import ConditionalModel, load
+from .metrics import cosine_similarity, frechet_distance, mean_std, squared_error
+from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
+
+MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "vaegan": "VAE/GAN"}
+# The paper's Table 1 (Larsen et al. 2016; values as recalled in the design card, to be confirmed).
+PAPER_TABLE = {
+    "LFW test set": (0.9193, 14.20), "VAE": (0.9030, 27.59), "GAN": (0.8892, 27.89), "VAE/GAN": (0.9114, 22.39),
+}
+
+
+@dataclass
+class EvalConfig:
+    data: Path
+    regressor: Path
+    checkpoints: list[Path]
+    out: Path
+    split: str = "test"
+    queries: Path | None = None
+    seeds: int = 5
+    device: str = "auto"
+    precision: str = "fp32"
+    grid_queries: int = 6
+    grid_samples: int = 6
+    control: bool = True
+    inception_weights: Path | None = None
+    force: bool = False
+
+
+@dataclass
+class ModelScores:
+    label: str
+    path: str
+    cosine: list[float] = field(default_factory=list)  # one per seed
+    squared_error: list[float] = field(default_factory=list)
+    per_attribute_se: list[np.ndarray] = field(default_factory=list)
+    regressed: np.ndarray | None = None  # first seed's regressed attributes [Q, A]
+    control_cosine: list[float] = field(default_factory=list)
+    control_squared_error: list[float] = field(default_factory=list)
+    frechet_regressor: float | None = None
+    fid: float | None = None
+
+
+def evaluate_attributes(config: EvalConfig) -> dict:
+    """Run the evaluation; write report.md, metrics.json, plots and grids atomically to ``config.out``."""
+    from data_prep.io import atomic_directory
+
+    from .report import write_report
+
+    device = resolve_device(config.device)
+    regressor = load_regressor(config.regressor)
+    models = [_load_generator_checked(path, regressor, device) for path in config.checkpoints]
+    dataset = open_dataset(config.data)
+    queries, real_images = _queries(config, dataset, regressor)
+    names = regressor.scaler.names
+
+    upper = None
+    real_features = None
+    if real_images is not None:
+        regressed, real_features = regressor.predict_raw(real_images, device, config.precision)
+        upper = {
+            "cosine": float(cosine_similarity(regressed, queries).mean()),
+            "squared_error": float(squared_error(regressed, queries).mean()),
+            "per_attribute_se": ((regressed - queries) ** 2).mean(0),
+        }
+    if real_features is None:  # for the Fréchet distance: the real test images of the dataset
+        rows = dataset.rows(config.split, labelled_only=False)
+        _, real_features = regressor.predict_raw(load_images(dataset, rows, regressor.image_size), device, config.precision)
+
+    scores = []
+    shuffle = np.random.default_rng(12345).permutation(len(queries))
+    for model in models:
+        s = ModelScores(MODEL_LABELS[model.kind], str(model.path))
+        features_seed0 = None
+        for seed in range(config.seeds):
+            images = model.sample(queries, seed=seed)
+            regressed, features = regressor.predict_raw(images, device, config.precision)
+            s.cosine.append(float(cosine_similarity(regressed, queries).mean()))
+            s.squared_error.append(float(squared_error(regressed, queries).mean()))
+            s.per_attribute_se.append(((regressed - queries) ** 2).mean(0))
+            if seed == 0:
+                s.regressed, features_seed0 = regressed, features
+            if config.control:
+                control, _ = regressor.predict_raw(model.sample(queries[shuffle], seed=seed), device, config.precision)
+                s.control_cosine.append(float(cosine_similarity(control, queries).mean()))
+                s.control_squared_error.append(float(squared_error(control, queries).mean()))
+        if len(features_seed0) > 2 and len(real_features) > 2:
+            s.frechet_regressor = frechet_distance(features_seed0, real_features)
+        s.fid = _fid(config.inception_weights, model, queries, real_images, device)
+        scores.append(s)
+
+    metrics = _metrics_json(config, names, queries, upper, scores)
+    with atomic_directory(config.out, force=config.force) as tmp:
+        write_report(tmp, metrics, names, queries, upper, scores, real_images, (config.grid_queries, config.grid_samples), models)
+    return metrics
+
+
+def _load_generator_checked(path: Path, regressor: LoadedRegressor, device) -> ConditionalModel:
+    """Load a generator after checking it against the regressor: kind, attribute names, image size."""
+    payload = load_checkpoint(path)
+    if payload["kind"] == REGRESSOR_KIND:
+        raise CheckpointError(f"{path}: this is a regressor checkpoint; pass it as --regressor, not --checkpoint")
+    if list(payload["attribute_names"]) != regressor.scaler.names:
+        raise CheckpointError(f"{path}: the model's attribute names differ from the regressor's ({regressor.path})")
+    if payload["image_size"] != regressor.image_size:
+        raise CheckpointError(
+            f"{path}: the model makes {payload['image_size']}x{payload['image_size']} images, the regressor reads "
+            f"{regressor.image_size}x{regressor.image_size}"
+        )
+    return load(path, device)
+
+
+def _queries(config: EvalConfig, dataset, regressor: LoadedRegressor) -> tuple[np.ndarray, torch.Tensor | None]:
+    """Query vectors (raw units) and, for dataset queries, their real images."""
+    names = regressor.scaler.names
+    if config.queries is not None:
+        from data_prep.attributes import read_attribute_file
+
+        table = read_attribute_file(config.queries)
+        missing = [n for n in names if n not in table.names]
+        if missing:
+            raise ValueError(f"{config.queries}: lacks attribute columns {', '.join(missing[:5])}")
+        if table.frame.empty:
+            raise ValueError(f"{config.queries}: no query rows")
+        return table.frame[names].to_numpy(np.float32), None
+    rows = dataset.rows(config.split)
+    if len(rows) == 0:
+        raise ValueError(f"{config.data}: no labelled {config.split!r} images to use as queries")
+    return dataset.attributes(rows, names), load_images(dataset, rows, regressor.image_size)
+
+
+def _fid(weights: Path | None, model, queries, real_images, device) -> float | None:
+    """FID with locally stored Inception-v3 weights only (never downloaded); None without them."""
+    if weights is None or real_images is None:
+        return None
+    import torchvision
+
+    if not Path(weights).is_file():
+        raise FileNotFoundError(f"{weights}: --inception-weights file not found")
+    net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.fc = torch.nn.Identity()
+    net.eval().to(device)
+
+    @torch.inference_mode()
+    def features(images: torch.Tensor) -> np.ndarray:
+        x = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
+        out = []
+        for i in range(0, len(x), 64):
+            batch = torch.nn.functional.interpolate(x[i : i + 64].to(device), size=299, mode="bilinear")
+            out.append(net(batch).cpu())
+        return torch.cat(out).numpy()
+
+    return frechet_distance(features(model.sample(queries, seed=0)), features(real_images))
+
+
+def _metrics_json(config, names, queries, upper, scores) -> dict:
+    rows = []
+    for s in scores:
+        cos, cos_sd = mean_std(s.cosine)
+        se, se_sd = mean_std(s.squared_error)
+        row = {"model": s.label, "checkpoint": s.path, "cosine_similarity": cos, "cosine_similarity_std": cos_sd,
+               "squared_error": se, "squared_error_std": se_sd, "per_seed_cosine": s.cosine,
+               "per_seed_squared_error": s.squared_error,
+               "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),
+               "frechet_distance_regressor_features": s.frechet_regressor, "fid": s.fid}
+        if s.control_cosine:
+            row["shuffled_query_control"] = {
+                "cosine_similarity": mean_std(s.control_cosine)[0], "cosine_similarity_std": mean_std(s.control_cosine)[1],
+                "squared_error": mean_std(s.control_squared_error)[0],
+                "squared_error_std": mean_std(s.control_squared_error)[1],
+            }
+        rows.append(row)
+    return {
+        "queries": {"source": str(config.queries) if config.queries else f"{config.data} split={config.split}",
+                    "count": int(len(queries))},
+        "seeds": config.seeds,
+        "attribute_names": names,
+        "upper_bound": None if upper is None else {
+            "model": "real images", "cosine_similarity": upper["cosine"], "squared_error": upper["squared_error"],
+            "per_attribute_squared_error": dict(zip(names, np.asarray(upper["per_attribute_se"]).round(5).tolist()))},
+        "models": rows,
+        "paper_table_1": {k: {"cosine_similarity": v[0], "squared_error": v[1]} for k, v in PAPER_TABLE.items()},
+        "fid": "computed" if config.inception_weights else "skipped: no --inception-weights given (nothing is downloaded)",
+    }

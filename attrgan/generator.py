@@ -1,0 +1,83 @@
+"""A trained conditional model loaded for use: sampling, encoding, reconstructing.
+
+``attrgan.load(run_dir)`` returns a :class:`ConditionalModel`; all methods take and return
+attributes in raw units (the checkpoint's training-split mean/std standardize them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import GENERATOR_KINDS, load_checkpoint
+from .config import from_dict
+from .data import Standardizer, to_model_range
+from .models import build_models
+
+
+@dataclass
+class ConditionalModel:
+    kind: str
+    nets: dict[str, nn.Module]
+    scaler: Standardizer
+    image_size: int
+    z_dim: int
+    path: Path
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def attribute_names(self) -> list[str]:
+        return self.scaler.names
+
+    @property
+    def has_encoder(self) -> bool:
+        return "encoder" in self.nets
+
+    def to(self, device: torch.device | str) -> "ConditionalModel":
+        self.device = torch.device(device)
+        for net in self.nets.values():
+            net.to(self.device)
+        return self
+
+    def condition(self, raw_attributes: np.ndarray) -> torch.Tensor:
+        """Raw attribute vectors ``[N, A]`` -> the standardized y the networks see."""
+        return torch.from_numpy(self.scaler.transform(np.asarray(raw_attributes, np.float32))).to(self.device)
+
+    @torch.inference_mode()
+    def decode(self, z: torch.Tensor, raw_attributes: np.ndarray, batch: int = 512) -> torch.Tensor:
+        """Images in [-1, 1] ``[N, 3, S, S]`` for latent codes and raw attributes."""
+        y = self.condition(raw_attributes)
+        dec = self.nets["decoder"]
+        return torch.cat([dec(z[i : i + batch].to(self.device), y[i : i + batch]) for i in range(0, len(z), batch)])
+
+    def sample(self, raw_attributes: np.ndarray, seed: int = 0) -> torch.Tensor:
+        """One sample per attribute row with z ~ N(0, I) from a seeded generator."""
+        z = torch.randn(len(raw_attributes), self.z_dim, generator=torch.Generator().manual_seed(seed))
+        return self.decode(z, raw_attributes)
+
+    @torch.inference_mode()
+    def encode(self, images: torch.Tensor, raw_attributes: np.ndarray) -> torch.Tensor:
+        """Encoder means (the paper's latent codes) of uint8 or [-1, 1] images."""
+        if not self.has_encoder:
+            raise ValueError(f"{self.path}: a {self.kind!r} model has no encoder; use a vaegan or vae checkpoint")
+        x = to_model_range(images) if images.dtype == torch.uint8 else images
+        mu, _ = self.nets["encoder"](x.to(self.device), self.condition(raw_attributes))
+        return mu
+
+    def reconstruct(self, images: torch.Tensor, raw_attributes: np.ndarray) -> torch.Tensor:
+        return self.decode(self.encode(images, raw_attributes), raw_attributes)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> ConditionalModel:
+    """Load a trained conditional model from a run directory or checkpoint file."""
+    payload = load_checkpoint(path, expect_kinds=GENERATOR_KINDS)
+    config = from_dict(payload["config"])
+    nets = build_models(config.model, len(payload["attribute_names"]))
+    for name, net in nets.items():
+        net.load_state_dict(payload["nets"][name])
+        net.eval()
+    model = ConditionalModel(payload["kind"], nets, Standardizer.from_dict(payload), payload["image_size"],
+                             config.model.z_dim, Path(path))
+    return model.to(device)

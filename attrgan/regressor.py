@@ -1,0 +1,214 @@
+"""The attribute regression network (paper, Table 1, after Yan et al.'s Attribute2Image):
+a CNN with the encoder's architecture mapping an aligned face to the attribute vector,
+trained only on real labelled training-split images, early-stopped on the val split."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import save_checkpoint
+from .data import Dataset, Standardizer, load_images, open_dataset, select_attributes, to_model_range
+from .device import resolve_device
+from .metrics import cosine_similarity, r2_per_attribute, squared_error
+from .models import _down, _fc, _init_weights
+
+REGRESSOR_KIND = "regressor"
+REGRESSOR_FILE = "regressor.pt"
+
+
+@dataclass
+class RegressorConfig:
+    data: str = ""
+    image_size: int = 64
+    channels: list[int] = field(default_factory=lambda: [64, 128, 256])  # the paper's encoder convs
+    fc: int = 2048
+    attributes: list[str] | None = None
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3  # Adam: the regressor is a plain supervised network, not part of the paper's GAN
+    weight_decay: float = 1e-4
+    patience: int = 5  # epochs without val improvement before stopping
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"  # fp32 | bf16
+    progress: bool = True
+
+
+class Regressor(nn.Module):
+    """image -> (standardized attributes, penultimate features)."""
+
+    def __init__(self, image_size: int, channels: list[int], fc: int, n_attributes: int) -> None:
+        super().__init__()
+        widths = [3, *channels]
+        self.convs = nn.Sequential(*[_down(a, b) for a, b in zip(widths, widths[1:])])
+        base = image_size // 2 ** len(channels)
+        self.fc = _fc(widths[-1] * base * base, fc)
+        self.head = nn.Linear(fc, n_attributes)
+        self.apply(_init_weights)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.fc(self.convs(x).flatten(1))  # (B, fc)
+        return self.head(features), features
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips, shifts of up to 1/16 of the side, and brightness/contrast jitter."""
+    batch, _, size, _ = x.shape
+    flip = torch.rand(batch, generator=generator) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    pad = max(1, size // 16)
+    padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dx, dy = torch.randint(0, 2 * pad + 1, (2,), generator=generator).tolist()
+    x = padded[:, :, dy : dy + size, dx : dx + size]
+    brightness = (torch.rand(batch, 1, 1, 1, generator=generator) - 0.5) * 0.2
+    contrast = 1 + (torch.rand(batch, 1, 1, 1, generator=generator) - 0.5) * 0.2
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * contrast + mean + brightness).clamp(-1, 1)
+
+
+@torch.no_grad()
+def predict(model: Regressor, images: torch.Tensor, device: torch.device, batch: int = 256, precision: str = "fp32"):
+    """Standardized predictions and features for uint8 or [-1, 1] float images."""
+    model.eval()
+    outs, feats = [], []
+    for i in range(0, len(images), batch):
+        x = images[i : i + batch]
+        x = to_model_range(x) if x.dtype == torch.uint8 else x
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out, f = model(x.to(device))
+        outs.append(out.float().cpu())
+        feats.append(f.float().cpu())
+    return torch.cat(outs).numpy(), torch.cat(feats).numpy()
+
+
+def score(raw_predicted: np.ndarray, raw_target: np.ndarray) -> dict:
+    """The Table-1 figures of predictions against targets, in raw units."""
+    return {
+        "cosine_similarity": float(cosine_similarity(raw_predicted, raw_target).mean()),
+        "squared_error": float(squared_error(raw_predicted, raw_target).mean()),
+        "count": int(len(raw_target)),
+    }
+
+
+def train_regressor(config: RegressorConfig, out: str | Path) -> dict:
+    """Train, early-stop on val, evaluate on test; write ``out/regressor.pt`` and
+    ``out/metrics.json``; return the metrics."""
+    from data_prep.io import write_json
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    if (out / REGRESSOR_FILE).exists():
+        raise FileExistsError(f"{out} already holds a regressor; choose another --out")
+    device = resolve_device(config.device)
+    dataset = open_dataset(config.data)
+    names = select_attributes(dataset.attribute_names, config.attributes)
+    splits = {s: dataset.rows(s) for s in ("train", "val", "test")}
+    if len(splits["train"]) < 2:
+        raise ValueError(f"{config.data}: fewer than 2 labelled train images")
+    scaler = Standardizer.fit(names, dataset.attributes(splits["train"], names))
+    tensors = {s: (load_images(dataset, r, config.image_size), torch.from_numpy(scaler.transform(dataset.attributes(r, names))))
+               for s, r in splits.items()}
+    torch.manual_seed(config.seed)
+    model = Regressor(config.image_size, config.channels, config.fc, len(names)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs))
+    generator = torch.Generator().manual_seed(config.seed)
+    images, targets = tensors["train"]
+    batch = min(config.batch_size, len(images))
+    best = (math.inf, -1, copy.deepcopy(model.state_dict()))
+    started = time.perf_counter()
+    history = []
+    bar = tqdm(range(config.epochs), desc="train-regressor", unit="epoch", disable=not config.progress)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(images), generator=generator)
+        losses = []
+        for i in range(0, len(order) - batch + 1, batch):
+            idx = order[i : i + batch]
+            x = augment(to_model_range(images[idx]), generator).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                prediction, _ = model(x)
+            loss = nn.functional.mse_loss(prediction.float(), targets[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        schedule.step()
+        val_loss = _mse(model, tensors["val"], device, config.precision) if len(splits["val"]) else float(np.mean(losses))
+        history.append({"epoch": epoch, "train_mse": float(np.mean(losses)), "val_mse": val_loss})
+        bar.set_postfix(train=f"{np.mean(losses):.3f}", val=f"{val_loss:.3f}")
+        if val_loss < best[0]:
+            best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
+        elif epoch - best[1] >= config.patience:
+            break
+    model.load_state_dict(best[2])
+    metrics = {"best_epoch": best[1], "val_mse_standardized": best[0], "history": history,
+               "train_seconds": round(time.perf_counter() - started, 1)}
+    for split in ("val", "test"):
+        if len(splits[split]):
+            metrics[split] = evaluate_on_split(model, dataset, splits[split], scaler, config, device)
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out / REGRESSOR_FILE, {
+        "kind": REGRESSOR_KIND, "config": asdict(config), "image_size": config.image_size,
+        **scaler.to_dict(), "nets": {"regressor": model.state_dict()}, "metrics": _json_safe(metrics),
+    })
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def evaluate_on_split(model, dataset: Dataset, rows, scaler: Standardizer, config: RegressorConfig, device) -> dict:
+    """Cosine, squared error and per-attribute R² of the regressor on real images of ``rows``."""
+    predicted, _ = predict(model, load_images(dataset, rows, config.image_size), device, precision=config.precision)
+    raw_pred, raw_true = scaler.inverse(predicted), dataset.attributes(rows, scaler.names)
+    result = score(raw_pred, raw_true)
+    result["r2"] = dict(zip(scaler.names, np.round(r2_per_attribute(raw_pred, raw_true), 4).tolist()))
+    return result
+
+
+def _mse(model, split_tensors, device, precision) -> float:
+    images, targets = split_tensors
+    predicted, _ = predict(model, images, device, precision=precision)
+    return float(((predicted - targets.numpy()) ** 2).mean())
+
+
+def _json_safe(metrics: dict) -> dict:
+    """Checkpoint-safe copy (weights_only loading accepts plain containers of numbers and strings)."""
+    import json
+
+    return json.loads(json.dumps(metrics))
+
+
+@dataclass
+class LoadedRegressor:
+    model: Regressor
+    scaler: Standardizer
+    image_size: int
+    path: Path
+
+    def predict_raw(self, images: torch.Tensor, device: torch.device, precision: str = "fp32"):
+        """Raw-unit attribute predictions and features of uint8 or [-1, 1] images."""
+        self.model.to(device)
+        predicted, features = predict(self.model, images, device, precision=precision)
+        return self.scaler.inverse(predicted), features
+
+
+def load_regressor(path: str | Path) -> LoadedRegressor:
+    """Load a regressor checkpoint (file or run directory); refuse generator checkpoints."""
+    from .checkpoint import CheckpointError, load_checkpoint
+
+    path = Path(path)
+    file = path / REGRESSOR_FILE if path.is_dir() else path
+    if path.is_dir() and not file.exists():
+        raise CheckpointError(f"{path}: no {REGRESSOR_FILE} here (train one with `attrgan train-regressor`)")
+    payload = load_checkpoint(file, expect_kinds=(REGRESSOR_KIND,))
+    cfg = payload["config"]
+    model = Regressor(cfg["image_size"], cfg["channels"], cfg["fc"], len(payload["attribute_names"]))
+    model.load_state_dict(payload["nets"]["regressor"])
+    return LoadedRegressor(model.eval(), Standardizer.from_dict(payload), payload["image_size"], file)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from attrgan.checkpoint import CheckpointError
+from attrgan.evaluate import EvalConfig, evaluate_attributes
+from attrgan.metrics import cosine_similarity, frechet_distance, mean_std, r2_per_attribute, squared_error
+from attrgan.train import train
+from cli.main import app
+
+from conftest import RENDERED, tiny_config
+
+
+def test_metrics_on_hand_made_vectors():
+    a = np.array([[1.0, 0.0], [1.0, 1.0], [2.0, -1.0]])
+    b = np.array([[2.0, 0.0], [-1.0, -1.0], [1.0, 2.0]])
+    np.testing.assert_allclose(cosine_similarity(a, b), [1.0, -1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(squared_error(a, b), [1.0, 8.0, 10.0])
+    assert mean_std([1.0, 3.0]) == (2.0, 1.0)
+    assert mean_std([5.0]) == (5.0, 0.0)
+    np.testing.assert_allclose(r2_per_attribute(b, b), [1.0, 1.0])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 3))
+    assert frechet_distance(x, x) < 1e-6
+    assert abs(frechet_distance(x, x + [2.0, 0, 0]) - 4.0) < 1e-6
+
+
+def test_regressor_learns_the_rendered_attributes(trained_regressor):
+    metrics = json.loads((trained_regressor / "metrics.json").read_text())
+    assert metrics["test"]["cosine_similarity"] > 0.9, metrics["test"]
+    assert min(metrics["test"]["r2"].values()) > 0.3
+
+
+@pytest.fixture(scope="module")
+def conditional_run(learnable_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cond") / "vae"
+    config = tiny_config(learnable_dataset, "vae", epochs=12, batch_size=32)
+    config.data.attributes = RENDERED
+    config.model.z_dim = 8
+    train(config, out)
+    return out
+
+
+def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset, trained_regressor, conditional_run,
+                                                               tmp_path):
+    out = tmp_path / "report"
+    metrics = evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor,
+                                             checkpoints=[conditional_run], out=out, seeds=3, device="cpu"))
+    row = metrics["models"][0]
+    control = row["shuffled_query_control"]
+    assert row["cosine_similarity"] > control["cosine_similarity"] + 0.05, (row, control)
+    assert row["squared_error"] < control["squared_error"]
+    assert metrics["upper_bound"]["cosine_similarity"] > row["cosine_similarity"] - 0.02
+    for name in ("report.md", "metrics.json", "per_attribute_error.png", "regressed_vs_query.png", "grid_vae.png"):
+        assert (out / name).stat().st_size > 0, name
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["models"][0]["cosine_similarity"] == pytest.approx(row["cosine_similarity"])
+    report = (out / "report.md").read_text()
+    table_row = next(line for line in report.splitlines() if line.startswith("| VAE |"))
+    numbers = [float(v) for v in re.findall(r"-?\d+\.\d+", table_row)]
+    assert numbers[0] == pytest.approx(row["cosine_similarity"], abs=5e-5)
+    assert numbers[2] == pytest.approx(row["squared_error"], abs=5e-3)
+    assert "0.9114" in report  # the paper's VAE/GAN value, shown beside ours
+
+
+def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditional_run, tmp_path):
+    from data_prep.attributes import AttributeTable, write_attribute_file
+    import pandas as pd
+
+    frame = pd.DataFrame([["Someone", 1, *([2.0] * len(RENDERED))], ["Someone", 2, *([-2.0] * len(RENDERED))]],
+                         columns=["person", "imagenum", *RENDERED])
+    write_attribute_file(tmp_path / "queries.txt", AttributeTable(RENDERED, frame))
+    runner = CliRunner()
+    base = ["eval-attributes", "--data", str(learnable_dataset), "--regressor", str(trained_regressor),
+            "--seeds", "2", "--device", "cpu"]
+    ok = runner.invoke(app, base + ["--checkpoint", str(conditional_run), "--queries", str(tmp_path / "queries.txt"),
+                                    "--out", str(tmp_path / "q")])
+    assert ok.exit_code == 0, ok.output
+    metrics = json.loads((tmp_path / "q" / "metrics.json").read_text())
+    assert metrics["queries"]["count"] == 2 and metrics["upper_bound"] is None
+
+    swapped = runner.invoke(app, base + ["--checkpoint", str(trained_regressor), "--out", str(tmp_path / "x")])
+    assert swapped.exit_code == 1 and "pass it as --regressor" in swapped.output
+    missing = runner.invoke(app, base + ["--checkpoint", str(tmp_path / "nope"), "--out", str(tmp_path / "y")])
+    assert missing.exit_code == 1 and "checkpoint not found" in missing.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+    all_attributes = tmp_path / "all"
+    config = tiny_config(learnable_dataset, "gan", max_steps=1)
+    train(config, all_attributes)  # conditioned on all 73 attributes: names differ from the regressor's
+    with pytest.raises(CheckpointError, match="attribute names differ"):
+        evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor,
+                                       checkpoints=[all_attributes], out=tmp_path / "z", device="cpu"))
+    payload = torch.load(conditional_run / "checkpoint.pt", weights_only=True)
+    payload["image_size"] = 64
+    torch.save(payload, tmp_path / "other_size.pt")
+    with pytest.raises(CheckpointError, match="makes 64x64 images, the regressor reads 32x32"):
+        evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor,
+                                       checkpoints=[tmp_path / "other_size.pt"], out=tmp_path / "z", device="cpu"))
