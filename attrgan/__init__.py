@@ -7,11 +7,20 @@ Library API beside the CLI::
     attrgan.train(cfg, "runs/vaegan32")
     model = attrgan.load("runs/vaegan32")
     images = model.sample(attributes, seed=0)
+
+Names are imported lazily, so light modules (e.g. ``attrgan.device``) load without the models.
 """
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+_EXPORTS = {"Config": "config", "load_config": "config", "ConditionalModel": "generator", "load": "generator",
+            "train": "train"}
+__all__ = [*_EXPORTS, "__version__"]
 
-from .config import Config, load_config  # noqa: E402
-from .generator import ConditionalModel, load  # noqa: E402
-from .train import train  # noqa: E402
 
-__all__ = ["Config", "ConditionalModel", "load", "load_config", "train", "__version__"]
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'attrgan' has no attribute {name!r}")

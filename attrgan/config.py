@@ -49,6 +49,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     max_steps: int | None = None  # stop after this many steps (overrides epochs)
+    max_minutes: float | None = None  # also stop once this much wall time is spent (a fixed budget per model)
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 only on CUDA)

@@ -132,7 +132,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                                                   "world_size": info.world_size, "train_images": len(rows)}, indent=2))
     log = _MetricsLog(out / "metrics.csv", truncate_after=state.step, enabled=info.is_main)
 
-    def checkpoint() -> None:
+    def checkpoint(finished: bool = False) -> None:
         rng_states = _gather_generator_states(noise_gen, info)  # a collective: every rank takes part
         if not info.is_main:
             return
@@ -142,7 +142,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             "optimizers": {n: o.state_dict() for n, o in optims.items()},
             "schedulers": {n: s.state_dict() for n, s in schedulers.items()},
             "step": state.step, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
-            "rng": {"noise": rng_states}, "package_version": __version__,
+            "rng": {"noise": rng_states}, "package_version": __version__, "finished": finished,
         }
         save_checkpoint(out / GENERATOR_FILE, payload)
 
@@ -151,9 +151,12 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     started = time.perf_counter()
     if state.step == 0:
         checkpoint()  # a good checkpoint exists from the start, so a NaN at step 1 still leaves one
-    while state.step < total_steps:
+    def out_of_time() -> bool:
+        return tc.max_minutes is not None and all_agree(time.perf_counter() - started > 60 * tc.max_minutes, info)
+
+    while state.step < total_steps and not out_of_time():
         order = _epoch_order(tc.seed, state.epoch, len(rows))
-        while state.batch_in_epoch < batches_per_epoch and state.step < total_steps:
+        while state.batch_in_epoch < batches_per_epoch and state.step < total_steps and not out_of_time():
             # ---- batch: this rank's share of the global batch
             idx = order[state.batch_in_epoch * batch : (state.batch_in_epoch + 1) * batch][info.rank :: info.world_size]
             x = to_model_range(images[idx]).to(device, non_blocking=True)
@@ -207,7 +210,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             state.epoch += 1
             state.batch_in_epoch = 0
     bar.close()
-    checkpoint()
+    checkpoint(finished=True)
     if info.is_main:
         log.close()
         plot_loss_curves(out / "metrics.csv", out / "loss_curves.png")

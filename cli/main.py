@@ -224,6 +224,44 @@ def eval_attributes(
     typer.echo(f"report: {out / 'report.md'}")
 
 
+@app.command("reproduce")
+@user_errors
+def reproduce_command(
+    images: Path = typer.Option(..., help="lfw.tgz or a folder of <Name>/<Name>_NNNN.jpg."),
+    attributes: Optional[Path] = typer.Option(None, help="lfw_attributes.txt."),
+    config: Path = typer.Option(..., help="Training config for every model kind (e.g. configs/lfw32.yaml)."),
+    out: Path = typer.Option(..., help="Folder for dataset/, runs/<kind>/, regressor/ and report/."),
+    models: str = typer.Option("vaegan,vae,gan", help="Comma-separated model kinds to train and compare."),
+    condition_on: Optional[str] = typer.Option(None, help="Comma-separated attribute subset (default: all 73)."),
+    size: int = typer.Option(64, help="prep-lfw crop size; models of a smaller image_size downsample it."),
+    max_minutes: Optional[float] = typer.Option(None, help="Training time budget per model, in minutes."),
+    regressor_channels: str = typer.Option("64,128,256", help="Regressor conv widths (default: the paper's encoder)."),
+    regressor_fc: int = typer.Option(2048, help="Regressor FC width."),
+    regressor_epochs: int = typer.Option(30, help="Most regressor epochs (early stopping on val)."),
+    seeds: int = typer.Option(5, help="Sampling seeds per query in the evaluation."),
+    labelled_only: bool = typer.Option(False, help="Prep only images that have an attribute row."),
+    test_people: Optional[Path] = typer.Option(None, help="File of people forced into the test split."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
+    set: List[str] = typer.Option([], "--set", help="Config override for every model, e.g. --set train.epochs=5."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """The whole experiment in one command: prep, train each model kind, regressor, one Table-1 report."""
+    from attrgan.pipeline import ReproduceConfig, reproduce
+    from data_prep.prep import read_test_people
+
+    metrics = reproduce(ReproduceConfig(
+        images=images, attributes_file=attributes, config=config, out=out,
+        models=[m.strip() for m in models.split(",")],
+        attributes=[a.strip() for a in condition_on.split(",")] if condition_on else None, size=size,
+        max_minutes=max_minutes, overrides=list(set), regressor_channels=[int(c) for c in regressor_channels.split(",")],
+        regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, seeds=seeds, device=device,
+        test_people=read_test_people(test_people) if test_people else [], labelled_only=labelled_only,
+        progress=progress,
+    ), log=typer.echo)
+    typer.echo(format_table(metrics))
+    typer.echo(f"report: {out / 'report' / 'report.md'}\nsample grids: {out / 'runs'}/<kind>/samples/final_samples.png")
+
+
 def format_table(metrics: dict) -> str:
     """The Table-1 rows as printed at the end of eval-attributes."""
     lines = [f"{'model':<26}{'cosine':>18}{'squared error':>20}{'shuffled-query cosine':>24}"]

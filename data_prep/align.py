@@ -105,8 +105,10 @@ class FaceAligner:
     ) -> None:
         from facenet_pytorch import MTCNN  # heavy import, only when aligning
 
+        from attrgan.device import resolve_device
+
         self.size = size
-        self.device = torch.device(device)
+        self.device = resolve_device(str(device))
         self.min_face_fraction = min_face_fraction
         self.template = template
         self.mtcnn = MTCNN(keep_all=True, select_largest=False, device=self.device).eval()

@@ -1,0 +1,84 @@
+"""`reproduce`: the whole experiment in one call — prep-lfw, train each model kind with the
+same config and budget, train the regressor, and write one Table-1 report.
+
+Re-running with the same OUT reuses what is complete (the dataset, finished runs, the
+regressor) and resumes an interrupted training run from its checkpoint."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checkpoint import GENERATOR_FILE, load_checkpoint
+from .config import load_config
+from .evaluate import EvalConfig, evaluate_attributes
+from .regressor import REGRESSOR_FILE, RegressorConfig, train_regressor
+from .train import train
+
+
+@dataclass
+class ReproduceConfig:
+    images: Path
+    out: Path
+    config: Path
+    attributes_file: Path | None = None
+    models: list[str] = field(default_factory=lambda: ["vaegan", "vae", "gan"])
+    attributes: list[str] | None = None  # condition on (and score) this subset
+    size: int = 64  # prep size; models downsample when their image_size is smaller
+    max_minutes: float | None = None  # training budget per model
+    overrides: list[str] = field(default_factory=list)
+    regressor_channels: list[int] = field(default_factory=lambda: [64, 128, 256])
+    regressor_fc: int = 2048
+    regressor_epochs: int = 30
+    seeds: int = 5
+    device: str = "auto"
+    test_people: list[str] = field(default_factory=list)
+    labelled_only: bool = False
+    progress: bool = True
+
+
+def reproduce(cfg: ReproduceConfig, log=print) -> dict:
+    """Run every stage into ``cfg.out`` (dataset/, runs/<kind>/, regressor/, report/); return the metrics."""
+    from data_prep.prep import PrepConfig, prepare_dataset
+
+    dataset = cfg.out / "dataset"
+    if not (dataset / "manifest.json").is_file():
+        log(f"[1/4] prep-lfw -> {dataset}")
+        prepare_dataset(PrepConfig(images=cfg.images, attributes=cfg.attributes_file, out=dataset, size=cfg.size,
+                                   device=cfg.device, test_people=cfg.test_people, labelled_only=cfg.labelled_only),
+                        progress=cfg.progress)
+    else:
+        log(f"[1/4] reusing {dataset}")
+    runs = []
+    for kind in cfg.models:
+        run = cfg.out / "runs" / kind
+        overrides = [f"data.path={dataset}", f"model.kind={kind}", f"train.device={cfg.device}",
+                     f"train.progress={cfg.progress}", *cfg.overrides]
+        if cfg.max_minutes is not None:
+            overrides.append(f"train.max_minutes={cfg.max_minutes}")
+        config = load_config(cfg.config, overrides)
+        config.data.attributes = cfg.attributes
+        resume = (run / GENERATOR_FILE).is_file()
+        if resume and _finished(run):
+            log(f"[2/4] reusing finished run {run}")
+        else:
+            log(f"[2/4] train-conditional {kind} -> {run}" + (" (resuming)" if resume else ""))
+            train(config, run, resume=resume)
+        runs.append(run)
+    regressor = cfg.out / "regressor"
+    if not (regressor / REGRESSOR_FILE).is_file():
+        log(f"[3/4] train-regressor -> {regressor}")
+        train_regressor(RegressorConfig(data=str(dataset), image_size=config.model.image_size,
+                                        channels=cfg.regressor_channels, fc=cfg.regressor_fc,
+                                        attributes=cfg.attributes, epochs=cfg.regressor_epochs, device=cfg.device,
+                                        progress=cfg.progress), regressor)
+    else:
+        log(f"[3/4] reusing {regressor}")
+    report = cfg.out / "report"
+    log(f"[4/4] eval-attributes -> {report}")
+    return evaluate_attributes(EvalConfig(data=dataset, regressor=regressor, checkpoints=runs, out=report,
+                                          seeds=cfg.seeds, device=cfg.device, force=True))
+
+
+def _finished(run: Path) -> bool:
+    """Whether the run's checkpoint was written at the end of training (not mid-run)."""
+    return bool(load_checkpoint(run).get("finished", False))
