@@ -262,6 +262,215 @@ def reproduce_command(
     typer.echo(f"report: {out / 'report' / 'report.md'}\nsample grids: {out / 'runs'}/<kind>/samples/final_samples.png")
 
 
+def _parse_settings(values: List[str]) -> dict:
+    settings = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected Name=value, e.g. --set Smiling=2")
+        settings[name.strip()] = float(value)
+    return settings
+
+
+def _photos_for(model, images: List[Path], regressor: Optional[Path]):
+    """Aligned photos and their raw attribute rows (regressed, or the training mean)."""
+    import numpy as np
+
+    from attrgan.editing import align_photos
+
+    crops, kept, skipped = align_photos(list(images), model.image_size, device=str(model.device))
+    for _, message in skipped:
+        typer.echo(message, err=True)
+    if not kept:
+        raise ValueError("none of the given images holds a face that could be aligned")
+    if regressor is not None:
+        from attrgan.regressor import load_regressor
+
+        reg = load_regressor(regressor)
+        if reg.scaler.names != model.attribute_names:
+            raise ValueError(f"{regressor}: its attribute names differ from the model's")
+        raw, _ = reg.predict_raw(crops, model.device)
+    else:
+        raw = np.repeat(model.scaler.mean[None], len(kept), 0)
+    return crops, raw.astype("float32"), kept
+
+
+@app.command("align")
+@user_errors
+def align_command(
+    images: List[Path] = typer.Argument(..., help="Photos (jpg/png, any size)."),
+    out: Path = typer.Option(..., help="Folder for the aligned crops (<name>.png)."),
+    size: int = typer.Option(64, help="Side of the aligned crop."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Align your own photos with the prep-lfw aligner; photos without a face are skipped."""
+    from PIL import Image
+
+    from attrgan.editing import align_photos
+
+    crops, kept, skipped = align_photos(list(images), size, device=device)
+    for _, message in skipped:
+        typer.echo(message, err=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for crop, path in zip(crops, kept):
+        Image.fromarray(crop.permute(1, 2, 0).numpy()).save(out / f"{path.stem}.png")
+    typer.echo(f"aligned {len(kept)} of {len(images)} photos into {out}")
+    if not kept:
+        raise typer.Exit(code=1)
+
+
+@app.command("reconstruct")
+@user_errors
+def reconstruct_command(
+    checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt of a vaegan or vae model."),
+    images: List[Path] = typer.Argument(..., help="Photos to reconstruct (aligned first)."),
+    out: Path = typer.Option(..., help="Output grid PNG: inputs on top, reconstructions below."),
+    regressor: Optional[Path] = typer.Option(None, help="Condition on regressed attributes (default: training mean)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Input vs reconstruction, Dec(Enc(x, y), y)."""
+    import torch
+
+    import attrgan
+    from attrgan.data import to_model_range
+    from attrgan.device import resolve_device
+    from attrgan.plots import save_grid
+
+    model = attrgan.load(checkpoint, resolve_device(device))
+    crops, raw, kept = _photos_for(model, images, regressor)
+    save_grid(torch.cat([to_model_range(crops), model.reconstruct(crops, raw).cpu()]), out, nrow=len(kept))
+    typer.echo(f"wrote {out}")
+
+
+@app.command("sample")
+@user_errors
+def sample_command(
+    checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt."),
+    out: Path = typer.Option(..., help="Output grid PNG."),
+    set: List[str] = typer.Option([], "--set", help="Attribute=value in std devs from the mean, e.g. Smiling=2."),
+    from_image: Optional[Path] = typer.Option(None, help="Start from this photo's regressed attributes (needs --regressor)."),
+    regressor: Optional[Path] = typer.Option(None, help="Regressor used with --from-image."),
+    n: int = typer.Option(16, "-n", help="Number of samples."),
+    seed: int = typer.Option(0, help="Seed of z."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Conditional samples with chosen attribute values (unset ones: training mean or an image's)."""
+    import numpy as np
+
+    import attrgan
+    from attrgan.device import resolve_device
+    from attrgan.editing import attribute_row
+    from attrgan.plots import save_grid
+
+    model = attrgan.load(checkpoint, resolve_device(device))
+    base = None
+    if from_image is not None:
+        if regressor is None:
+            raise ValueError("--from-image needs --regressor to read the photo's attributes")
+        _, raw, _ = _photos_for(model, [from_image], regressor)
+        base = raw[0]
+    row = attribute_row(model, _parse_settings(set), base)
+    save_grid(model.sample(np.repeat(row[None], n, 0), seed=seed).cpu(), out, nrow=int(n**0.5) or 1)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("attribute-vectors")
+@user_errors
+def attribute_vectors_command(
+    checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt of a vaegan or vae model."),
+    data: Path = typer.Option(..., help="Dataset directory (labelled images of --split)."),
+    out: Path = typer.Option(..., help="Output .pt file: attribute name -> latent vector."),
+    present: float = typer.Option(1.0, help="Raw value above which an attribute counts as clearly present."),
+    absent: float = typer.Option(-1.0, help="Raw value below which it counts as clearly absent."),
+    split: str = typer.Option("train", help="Split whose images are encoded."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Visual attribute vectors: mean code where present minus where absent (the paper's recipe)."""
+    import torch
+
+    import attrgan
+    from attrgan.data import open_dataset
+    from attrgan.device import resolve_device
+    from attrgan.editing import compute_attribute_vectors
+
+    model = attrgan.load(checkpoint, resolve_device(device))
+    vectors = compute_attribute_vectors(model, open_dataset(data), present, absent, split)
+    torch.save({"attribute_names": list(vectors), "vectors": {k: v.cpu() for k, v in vectors.items()},
+                "checkpoint": str(checkpoint)}, out)
+    typer.echo(f"wrote {len(vectors)} attribute vectors to {out}")
+
+
+@app.command("edit")
+@user_errors
+def edit_command(
+    checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt of a vaegan or vae model."),
+    images: List[Path] = typer.Argument(..., help="Photos to edit (aligned first)."),
+    attribute: str = typer.Option(..., help="Attribute name, e.g. Eyeglasses."),
+    strength: str = typer.Option("-2,-1,0,1,2", help="Comma-separated strengths (std devs of y, or multiples of the vector)."),
+    mode: str = typer.Option("latent", help="latent (add the attribute vector to z) or condition (move y)."),
+    vectors: Optional[Path] = typer.Option(None, help="attribute-vectors output (needed for --mode latent)."),
+    regressor: Optional[Path] = typer.Option(None, help="Regressor: conditions on the photos' attributes and scores the edit."),
+    report: bool = typer.Option(False, help="Print and save the regressed slope per attribute (needs --regressor)."),
+    out: Path = typer.Option(..., help="Output grid PNG, one row per image."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Edit one attribute of photos by latent arithmetic or by changing the condition."""
+    import json
+
+    import torch
+
+    import attrgan
+    from attrgan.device import resolve_device
+    from attrgan.editing import edit_images, edit_slopes
+    from attrgan.plots import save_grid
+
+    model = attrgan.load(checkpoint, resolve_device(device))
+    strengths = [float(v) for v in strength.split(",")]
+    loaded = None
+    if vectors is not None:
+        if not vectors.is_file():
+            raise FileNotFoundError(f"{vectors}: attribute vectors file not found")
+        loaded = torch.load(vectors, weights_only=True)["vectors"]
+    if report and regressor is None:
+        raise ValueError("--report needs --regressor to score the edits")
+    crops, raw, kept = _photos_for(model, images, regressor)
+    edited = edit_images(model, crops, raw, attribute, strengths, mode, loaded)
+    save_grid(edited.cpu(), out, nrow=len(strengths))
+    typer.echo(f"wrote {out}")
+    if report:
+        from attrgan.regressor import load_regressor
+
+        result = edit_slopes(load_regressor(regressor), model, edited, len(kept), strengths, attribute, model.device)
+        out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        typer.echo(f"{attribute}: slope {result['slope']:.3f} per unit strength (others: mean |slope| "
+                   f"{result['other_mean_abs_slope']:.3f}); monotonic on average: {result['monotonic_on_average']}")
+
+
+@app.command("interpolate")
+@user_errors
+def interpolate_command(
+    checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt of a vaegan or vae model."),
+    image_a: Path = typer.Argument(..., help="First photo."),
+    image_b: Path = typer.Argument(..., help="Second photo."),
+    steps: int = typer.Option(8, help="Faces along the strip, ends included."),
+    regressor: Optional[Path] = typer.Option(None, help="Condition on regressed attributes (default: training mean)."),
+    out: Path = typer.Option(..., help="Output strip PNG."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Interpolate between two photos in latent (and attribute) space."""
+    import attrgan
+    from attrgan.device import resolve_device
+    from attrgan.editing import interpolate
+    from attrgan.plots import save_grid
+
+    model = attrgan.load(checkpoint, resolve_device(device))
+    crops, raw, kept = _photos_for(model, [image_a, image_b], regressor)
+    if len(kept) < 2:
+        raise ValueError("both photos must hold a face")
+    save_grid(interpolate(model, crops, raw, steps).cpu(), out, nrow=steps)
+    typer.echo(f"wrote {out}")
+
+
 def format_table(metrics: dict) -> str:
     """The Table-1 rows as printed at the end of eval-attributes."""
     lines = [f"{'model':<26}{'cosine':>18}{'squared error':>20}{'shuffled-query cosine':>24}"]

@@ -99,3 +99,16 @@ def trained_regressor(learnable_dataset, tmp_path_factory) -> Path:
     train_regressor(RegressorConfig(data=str(learnable_dataset), image_size=32, channels=[32, 64, 128], fc=256,
                                     attributes=RENDERED, epochs=30, patience=30, device="cpu", progress=False), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def conditional_run(learnable_dataset, tmp_path_factory) -> Path:
+    """A tiny conditional VAE trained on the rendered attributes of the learnable set."""
+    from attrgan.train import train
+
+    out = tmp_path_factory.mktemp("cond") / "vae"
+    config = tiny_config(learnable_dataset, "vae", epochs=12, batch_size=32)
+    config.data.attributes = RENDERED
+    config.model.z_dim = 8
+    train(config, out)
+    return out

@@ -37,16 +37,6 @@ def test_regressor_learns_the_rendered_attributes(trained_regressor):
     assert min(metrics["test"]["r2"].values()) > 0.3
 
 
-@pytest.fixture(scope="module")
-def conditional_run(learnable_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cond") / "vae"
-    config = tiny_config(learnable_dataset, "vae", epochs=12, batch_size=32)
-    config.data.attributes = RENDERED
-    config.model.z_dim = 8
-    train(config, out)
-    return out
-
-
 def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset, trained_regressor, conditional_run,
                                                                tmp_path):
     out = tmp_path / "report"

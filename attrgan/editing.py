@@ -1,0 +1,135 @@
+"""Visual attribute vectors and editing (the paper's latent arithmetic), interpolation,
+and user photos: aligned with the same aligner as prep-lfw."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import Dataset, load_images
+from .generator import ConditionalModel
+
+
+class ImageInputError(ValueError):
+    """An input photo that cannot be read or holds no face."""
+
+
+def read_photo(path: str | Path) -> np.ndarray:
+    """A photo (jpg/png, any size) as uint8 RGB ``[H, W, 3]``; a clear error if unreadable."""
+    from data_prep.prep import decode_image
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageInputError(f"{path}: no such image file")
+    try:
+        return decode_image(path.read_bytes())
+    except Exception as exc:  # any decoder failure: one clear message
+        raise ImageInputError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+
+
+def align_photos(paths: list[Path], size: int, device: str = "auto", require_face: bool = True):
+    """Aligned uint8 crops ``[N, 3, size, size]`` of the photos that hold a face, and the
+    list of (path, message) for those skipped."""
+    from data_prep.align import FaceAligner
+
+    aligner = FaceAligner(size, device=device, min_face_fraction=0.1)
+    crops, kept, skipped = [], [], []
+    for path in paths:
+        try:
+            result = aligner.align_images([read_photo(path)])
+        except ImageInputError as exc:
+            skipped.append((path, str(exc)))
+            continue
+        if require_face and not result.aligned[0]:
+            skipped.append((path, f"{path}: no face found; skipped"))
+            continue
+        crops.append(result.crops[0])
+        kept.append(path)
+    stacked = torch.from_numpy(np.stack(crops)) if crops else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+    return stacked, kept, skipped
+
+
+def attribute_row(model: ConditionalModel, settings: dict[str, float] | None = None,
+                  base: np.ndarray | None = None) -> np.ndarray:
+    """One raw attribute vector: ``base`` (default: the training mean) with ``settings``
+    (attribute name -> value in standard deviations from the training mean) applied."""
+    row = (model.scaler.mean if base is None else base).astype(np.float32).copy()
+    for name, value in (settings or {}).items():
+        i = attribute_index(model, name)
+        row[i] = model.scaler.mean[i] + value * model.scaler.std[i]
+    return row
+
+
+def attribute_index(model: ConditionalModel, name: str) -> int:
+    if name not in model.attribute_names:
+        raise KeyError(f"unknown attribute {name!r}; this model knows: {', '.join(model.attribute_names[:8])}, ...")
+    return model.attribute_names.index(name)
+
+
+def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present: float = 1.0, absent: float = -1.0,
+                              split: str = "train", minimum: int = 3) -> dict[str, torch.Tensor]:
+    """Per attribute: the mean encoder code of images where it is clearly present (raw value
+    > ``present``) minus where it is clearly absent (< ``absent``), as in the paper."""
+    rows = dataset.rows(split)
+    raw = dataset.attributes(rows, model.attribute_names)
+    images = load_images(dataset, rows, model.image_size)
+    codes = torch.cat([model.encode(images[i : i + 256], raw[i : i + 256]).cpu() for i in range(0, len(rows), 256)])
+    vectors = {}
+    for j, name in enumerate(model.attribute_names):
+        on, off = raw[:, j] > present, raw[:, j] < absent
+        if on.sum() >= minimum and off.sum() >= minimum:
+            vectors[name] = codes[torch.from_numpy(on)].mean(0) - codes[torch.from_numpy(off)].mean(0)
+    return vectors
+
+
+def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, attribute: str,
+                strengths: list[float], mode: str, vectors: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Edited faces ``[N * len(strengths), 3, S, S]`` (row-major: one row per image).
+
+    ``latent``: z = Enc(x, y) + s * v_attribute (needs attribute vectors);
+    ``condition``: the attribute's entry of y moved by s standard deviations.
+    """
+    j = attribute_index(model, attribute)
+    codes = model.encode(images, raw)
+    out = []
+    for i in range(len(images)):
+        for s in strengths:
+            if mode == "latent":
+                if vectors is None or attribute not in vectors:
+                    raise ValueError(f"no attribute vector for {attribute!r}; compute them with attribute-vectors")
+                z = codes[i : i + 1] + s * vectors[attribute].to(codes.device)
+                out.append(model.decode(z, raw[i : i + 1]))
+            elif mode == "condition":
+                row = raw[i : i + 1].copy()
+                row[0, j] += s * model.scaler.std[j]
+                out.append(model.decode(codes[i : i + 1], row))
+            else:
+                raise ValueError(f"--mode must be latent or condition, got {mode!r}")
+    return torch.cat(out)
+
+
+def interpolate(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, steps: int) -> torch.Tensor:
+    """Faces along the straight line between two images' codes and attribute vectors."""
+    codes = model.encode(images[:2], raw[:2])
+    t = torch.linspace(0, 1, steps, device=codes.device)[:, None]
+    z = (1 - t) * codes[0] + t * codes[1]
+    y = (1 - t.cpu().numpy()) * raw[0] + t.cpu().numpy() * raw[1]
+    return model.decode(z, y.astype(np.float32))
+
+
+def edit_slopes(regressor, model: ConditionalModel, edited: torch.Tensor, n_images: int, strengths: list[float],
+                attribute: str, device) -> dict:
+    """Regressed attribute vs strength: the edited attribute's slope (mean over images) and
+    the mean absolute slope of the other attributes, per unit of strength."""
+    raw, _ = regressor.predict_raw(edited, device)
+    raw = raw.reshape(n_images, len(strengths), -1)
+    s = np.asarray(strengths, np.float64)
+    slopes = np.polyfit(s, raw.transpose(1, 0, 2).reshape(len(s), -1), 1)[0].reshape(n_images, -1).mean(0)
+    names = regressor.scaler.names
+    j = names.index(attribute)
+    others = np.abs(np.delete(slopes, j))
+    monotonic = bool(np.all(np.diff(raw[:, :, j].mean(0)) > 0))
+    return {"attribute": attribute, "slope": float(slopes[j]), "other_mean_abs_slope": float(others.mean()),
+            "monotonic_on_average": monotonic, "per_attribute_slope": dict(zip(names, slopes.round(4).tolist())),
+            "mean_regressed_by_strength": raw[:, :, j].mean(0).round(4).tolist(), "strengths": strengths}

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import attrgan
+from attrgan.data import load_images, open_dataset
+from attrgan.editing import compute_attribute_vectors, edit_images, edit_slopes
+from attrgan.regressor import load_regressor
+from cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A real photo, a corrupt file and a blank image."""
+    skdata = pytest.importorskip("skimage.data")
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skdata.astronaut()).save(folder / "astronaut.png")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
+    Image.new("RGB", (300, 200), (128, 128, 128)).save(folder / "blank.png")
+    return folder
+
+
+def test_align_skips_bad_photos_with_a_message(photos, tmp_path):
+    result = runner.invoke(app, ["align", str(photos / "astronaut.png"), str(photos / "corrupt.jpg"),
+                                 str(photos / "blank.png"), "--out", str(tmp_path / "aligned"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "corrupt.jpg: not a readable image" in result.output
+    assert "blank.png: no face found; skipped" in result.output
+    assert "aligned 1 of 3 photos" in result.output
+    assert Image.open(tmp_path / "aligned" / "astronaut.png").size == (64, 64)
+    none = runner.invoke(app, ["align", str(photos / "blank.png"), "--out", str(tmp_path / "none")])
+    assert none.exit_code == 1
+
+
+def test_commands_write_images_of_the_expected_size(photos, conditional_run, trained_regressor, tmp_path):
+    base = ["--checkpoint", str(conditional_run), "--device", "cpu"]
+    astronaut, blank = str(photos / "astronaut.png"), str(photos / "blank.png")
+    calls = {
+        "recon.png": ["reconstruct", *base, astronaut, "--out", str(tmp_path / "recon.png")],
+        "sample.png": ["sample", *base, "--set", "Pale Skin=2", "--set", "Eyeglasses=1.5", "-n", "4",
+                       "--out", str(tmp_path / "sample.png")],
+        "edit.png": ["edit", *base, astronaut, "--attribute", "Eyeglasses", "--mode", "condition",
+                     "--strength", "-2,0,2", "--out", str(tmp_path / "edit.png")],
+        "strip.png": ["interpolate", *base, astronaut, astronaut, "--steps", "5", "--out", str(tmp_path / "strip.png")],
+    }
+    for name, args in calls.items():
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (name, result.output)
+    # grids of 32x32 faces with 1-px padding
+    assert Image.open(tmp_path / "recon.png").size == (1 + 33, 1 + 2 * 33)
+    assert Image.open(tmp_path / "sample.png").size == (1 + 2 * 33, 1 + 2 * 33)
+    assert Image.open(tmp_path / "edit.png").size == (1 + 3 * 33, 1 + 33)
+    assert Image.open(tmp_path / "strip.png").size == (1 + 5 * 33, 1 + 33)
+    # refusals: one clear line, non-zero exit
+    unknown = runner.invoke(app, ["edit", *base, astronaut, "--attribute", "Glasses", "--mode", "condition",
+                                  "--out", str(tmp_path / "x.png")])
+    assert unknown.exit_code == 1 and "unknown attribute 'Glasses'" in unknown.output
+    corrupt = runner.invoke(app, ["reconstruct", *base, str(photos / "corrupt.jpg"), "--out", str(tmp_path / "y.png")])
+    assert corrupt.exit_code == 1 and "not a readable image" in corrupt.output
+    wrong = runner.invoke(app, ["sample", "--checkpoint", str(trained_regressor), "--out", str(tmp_path / "z.png")])
+    assert wrong.exit_code == 1 and "'regressor' checkpoint" in wrong.output
+    no_face = runner.invoke(app, ["reconstruct", *base, blank, "--out", str(tmp_path / "w.png")])
+    assert no_face.exit_code == 1 and "none of the given images holds a face" in no_face.output
+    assert not any((tmp_path / n).exists() for n in ("x.png", "y.png", "z.png", "w.png"))
+
+
+def test_editing_moves_the_regressed_attribute_monotonically(learnable_dataset, conditional_run, trained_regressor):
+    model = attrgan.load(conditional_run)
+    regressor = load_regressor(trained_regressor)
+    dataset = open_dataset(learnable_dataset)
+    rows = dataset.rows("test")[:12]
+    images, raw = load_images(dataset, rows, 32), dataset.attributes(rows, model.attribute_names)
+    strengths = [-2.0, -1.0, 0.0, 1.0, 2.0]
+    for attribute in ("Pale Skin", "Black Hair"):
+        edited = edit_images(model, images, raw, attribute, strengths, "condition")
+        result = edit_slopes(regressor, model, edited, len(rows), strengths, attribute, model.device)
+        assert result["monotonic_on_average"], result["mean_regressed_by_strength"]
+        assert result["slope"] > 2 * result["other_mean_abs_slope"] > 0, result
+    vectors = compute_attribute_vectors(model, dataset)
+    assert set(vectors) <= set(model.attribute_names) and len(vectors) >= 5
+    assert all(v.shape == (8,) and np.isfinite(v.numpy()).all() for v in vectors.values())
