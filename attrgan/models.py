@@ -19,11 +19,11 @@ from .config import ModelConfig
 KERNEL, PAD = 5, 2
 
 
-def _down(c_in: int, c_out: int) -> nn.Sequential:
+def down_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, KERNEL, 2, PAD, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
-def _up(c_in: int, c_out: int) -> nn.Sequential:
+def up_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
         nn.ConvTranspose2d(c_in, c_out, KERNEL, 2, PAD, output_padding=1, bias=False),
         nn.BatchNorm2d(c_out),
@@ -31,7 +31,7 @@ def _up(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-def _fc(n_in: int, n_out: int) -> nn.Sequential:
+def fc_block(n_in: int, n_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.ReLU(inplace=True))
 
 
@@ -46,9 +46,9 @@ class Encoder(nn.Module):
         super().__init__()
         self.n_attributes = n_attributes
         channels = [3, *cfg.enc_channels]
-        self.convs = nn.Sequential(*[_down(a, b) for a, b in zip(channels, channels[1:])])
+        self.convs = nn.Sequential(*[down_block(a, b) for a, b in zip(channels, channels[1:])])
         base = cfg.image_size // 2 ** len(cfg.enc_channels)
-        self.fc = _fc(channels[-1] * base * base + n_attributes, cfg.enc_fc)  # conditioning: flatten ⊕ y
+        self.fc = fc_block(channels[-1] * base * base + n_attributes, cfg.enc_fc)  # conditioning: flatten ⊕ y
         self.mu = nn.Linear(cfg.enc_fc, cfg.z_dim)
         self.logvar = nn.Linear(cfg.enc_fc, cfg.z_dim)
 
@@ -68,9 +68,9 @@ class Decoder(nn.Module):
         self.z_dim = cfg.z_dim
         self.base = cfg.image_size // 2 ** len(cfg.dec_channels)
         self.fc_channels = cfg.dec_fc_channels
-        self.fc = _fc(cfg.z_dim + n_attributes, cfg.dec_fc_channels * self.base * self.base)  # conditioning: z ⊕ y
+        self.fc = fc_block(cfg.z_dim + n_attributes, cfg.dec_fc_channels * self.base * self.base)  # conditioning: z ⊕ y
         channels = [cfg.dec_fc_channels, *cfg.dec_channels]
-        self.ups = nn.Sequential(*[_up(a, b) for a, b in zip(channels, channels[1:])])
+        self.ups = nn.Sequential(*[up_block(a, b) for a, b in zip(channels, channels[1:])])
         self.out = nn.Sequential(nn.Conv2d(channels[-1], 3, KERNEL, 1, PAD), nn.Tanh())
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -88,9 +88,9 @@ class Discriminator(nn.Module):
         self.n_attributes = n_attributes
         self.first = nn.Sequential(nn.Conv2d(3, cfg.dis_first_channels, KERNEL, 1, PAD), nn.ReLU(inplace=True))
         channels = [cfg.dis_first_channels, *cfg.dis_channels]
-        self.convs = nn.Sequential(*[_down(a, b) for a, b in zip(channels, channels[1:])])
+        self.convs = nn.Sequential(*[down_block(a, b) for a, b in zip(channels, channels[1:])])
         base = cfg.image_size // 2 ** len(cfg.dis_channels)
-        self.fc = _fc(channels[-1] * base * base + n_attributes, cfg.dis_fc)  # conditioning: flatten ⊕ y
+        self.fc = fc_block(channels[-1] * base * base + n_attributes, cfg.dis_fc)  # conditioning: flatten ⊕ y
         self.logit = nn.Linear(cfg.dis_fc, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,11 +109,11 @@ def build_models(cfg: ModelConfig, n_attributes: int) -> dict[str, nn.Module]:
     if cfg.kind in ("vaegan", "gan"):
         nets["discriminator"] = Discriminator(cfg, n_attributes)
     for net in nets.values():
-        net.apply(_init_weights)
+        net.apply(init_weights)
     return dict(sorted(nets.items()))
 
 
-def _init_weights(module: nn.Module) -> None:
+def init_weights(module: nn.Module) -> None:
     """DCGAN-style initialisation: N(0, 0.02) weights, BN scale N(1, 0.02)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.normal_(module.weight, 0.0, 0.02)

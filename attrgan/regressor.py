@@ -17,7 +17,7 @@ from .checkpoint import save_checkpoint
 from .data import Dataset, Standardizer, load_images, open_dataset, select_attributes, to_model_range
 from .device import resolve_device
 from .metrics import cosine_similarity, r2_per_attribute, squared_error
-from .models import _down, _fc, _init_weights
+from .models import down_block, fc_block, init_weights
 
 REGRESSOR_KIND = "regressor"
 REGRESSOR_FILE = "regressor.pt"
@@ -47,11 +47,11 @@ class Regressor(nn.Module):
     def __init__(self, image_size: int, channels: list[int], fc: int, n_attributes: int) -> None:
         super().__init__()
         widths = [3, *channels]
-        self.convs = nn.Sequential(*[_down(a, b) for a, b in zip(widths, widths[1:])])
+        self.convs = nn.Sequential(*[down_block(a, b) for a, b in zip(widths, widths[1:])])
         base = image_size // 2 ** len(channels)
-        self.fc = _fc(widths[-1] * base * base, fc)
+        self.fc = fc_block(widths[-1] * base * base, fc)
         self.head = nn.Linear(fc, n_attributes)
-        self.apply(_init_weights)
+        self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.fc(self.convs(x).flatten(1))  # (B, fc)

@@ -13,20 +13,13 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from common import matmul_peak
+
 from attrgan.config import ModelConfig
 from attrgan.models import Decoder
 from attrgan.regressor import Regressor
 
 ATTRIBUTES = 73
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 1024, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.mm(a, b)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    return 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
 def main() -> None:

@@ -15,22 +15,14 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from common import matmul_peak
+
 from attrgan.config import from_dict
 from attrgan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
 from attrgan.models import build_models
 from attrgan.steps import STEPS, Noise
 
 BATCH, ATTRIBUTES = 64, 73
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 1024, repeats: int = 5) -> float:
-    """GFLOP/s of a square matmul: the machine's practical peak for this dtype."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.mm(a, b)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    return 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
 def make_step(kind: str, size: int, precision: str, channels_last: bool, plain: bool = False):
