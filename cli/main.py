@@ -442,6 +442,9 @@ def edit_command(
 
         result = edit_slopes(load_regressor(regressor), model, edited, len(kept), strengths, attribute, model.device)
         out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        typer.echo(f"{'attribute':<28}{'regressed slope per unit strength':>34}")
+        for name, slope in sorted(result["per_attribute_slope"].items(), key=lambda kv: -abs(kv[1])):
+            typer.echo(f"{name + (' (edited)' if name == attribute else ''):<28}{slope:>34.3f}")
         typer.echo(f"{attribute}: slope {result['slope']:.3f} per unit strength (others: mean |slope| "
                    f"{result['other_mean_abs_slope']:.3f}); monotonic on average: {result['monotonic_on_average']}")
 
