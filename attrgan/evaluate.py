@@ -171,22 +171,22 @@ def _fid(weights: Path | None, model, queries, real_images, device) -> float | N
     return frechet_distance(features(model.sample(queries, seed=0)), features(real_images))
 
 
+def _table_entry(cosine: list[float], squared: list[float]) -> dict:
+    """Mean ± std over seeds of the two Table-1 figures."""
+    cos, cos_sd = mean_std(cosine)
+    se, se_sd = mean_std(squared)
+    return {"cosine_similarity": cos, "cosine_similarity_std": cos_sd, "squared_error": se, "squared_error_std": se_sd}
+
+
 def _metrics_json(config, names, queries, upper, scores) -> dict:
     rows = []
     for s in scores:
-        cos, cos_sd = mean_std(s.cosine)
-        se, se_sd = mean_std(s.squared_error)
-        row = {"model": s.label, "checkpoint": s.path, "cosine_similarity": cos, "cosine_similarity_std": cos_sd,
-               "squared_error": se, "squared_error_std": se_sd, "per_seed_cosine": s.cosine,
-               "per_seed_squared_error": s.squared_error,
+        row = {"model": s.label, "checkpoint": s.path, **_table_entry(s.cosine, s.squared_error),
+               "per_seed_cosine": s.cosine, "per_seed_squared_error": s.squared_error,
                "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),
                "frechet_distance_regressor_features": s.frechet_regressor, "fid": s.fid}
         if s.control_cosine:
-            row["shuffled_query_control"] = {
-                "cosine_similarity": mean_std(s.control_cosine)[0], "cosine_similarity_std": mean_std(s.control_cosine)[1],
-                "squared_error": mean_std(s.control_squared_error)[0],
-                "squared_error_std": mean_std(s.control_squared_error)[1],
-            }
+            row["shuffled_query_control"] = _table_entry(s.control_cosine, s.control_squared_error)
         rows.append(row)
     return {
         "queries": {"source": str(config.queries) if config.queries else f"{config.data} split={config.split}",
