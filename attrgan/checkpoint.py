@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from data_prep.io import atomic_file
+
 FORMAT_VERSION = 1
 GENERATOR_FILE = "checkpoint.pt"
 CHECKPOINT_FILES = (GENERATOR_FILE, "regressor.pt")  # what a run directory may hold
@@ -20,16 +22,10 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("wb") as handle:
-            torch.save({"format_version": FORMAT_VERSION, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, tmp.open("wb") as handle:
+        torch.save({"format_version": FORMAT_VERSION, **payload}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = None) -> dict[str, Any]:

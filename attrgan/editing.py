@@ -83,6 +83,37 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
     return vectors
 
 
+def save_attribute_vectors(vectors: dict[str, torch.Tensor], path: str | Path, source: str) -> None:
+    """Write attribute vectors (name -> latent vector) atomically, with the checkpoint they came from."""
+    from data_prep.io import atomic_file
+
+    with atomic_file(path) as tmp:
+        torch.save({"attribute_names": list(vectors), "vectors": {k: v.cpu() for k, v in vectors.items()},
+                    "checkpoint": source}, tmp)
+
+
+def load_attribute_vectors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a file written by :func:`save_attribute_vectors`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: attribute vectors file not found")
+    try:
+        return torch.load(path, weights_only=True)["vectors"]
+    except Exception as error:
+        raise ValueError(f"{path}: not an attribute-vectors file ({error})") from error
+
+
+def save_crops(crops: torch.Tensor, names: list[str], out: str | Path) -> None:
+    """Save uint8 crops ``[N, 3, S, S]`` as ``out/<name>.png``, each file written atomically."""
+    from PIL import Image
+
+    from data_prep.io import atomic_file
+
+    for crop, name in zip(crops, names):
+        with atomic_file(Path(out) / f"{name}.png") as tmp:
+            Image.fromarray(crop.permute(1, 2, 0).numpy()).save(tmp)
+
+
 def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, attribute: str,
                 strengths: list[float], mode: str, vectors: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """Edited faces ``[N * len(strengths), 3, S, S]`` (row-major: one row per image).

@@ -7,11 +7,13 @@ import pandas as pd
 import torch
 from torchvision.utils import save_image
 
+from data_prep.io import atomic_file
+
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int) -> None:
-    """Save float images in [-1, 1] as one PNG grid."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), path, nrow=nrow, padding=1, pad_value=1.0)
+    """Save float images in [-1, 1] as one PNG grid (atomically)."""
+    with atomic_file(path) as tmp:
+        save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), tmp, nrow=nrow, padding=1, pad_value=1.0)
 
 
 def plot_loss_curves(metrics_csv: str | Path, out: str | Path) -> None:

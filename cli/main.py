@@ -304,16 +304,12 @@ def align_command(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
 ) -> None:
     """Align your own photos with the prep-lfw aligner; photos without a face are skipped."""
-    from PIL import Image
-
-    from attrgan.editing import align_photos
+    from attrgan.editing import align_photos, save_crops
 
     crops, kept, skipped = align_photos(list(images), size, device=device)
     for _, message in skipped:
         typer.echo(message, err=True)
-    out.mkdir(parents=True, exist_ok=True)
-    for crop, path in zip(crops, kept):
-        Image.fromarray(crop.permute(1, 2, 0).numpy()).save(out / f"{path.stem}.png")
+    save_crops(crops, [path.stem for path in kept], out)
     typer.echo(f"aligned {len(kept)} of {len(images)} photos into {out}")
     if not kept:
         raise typer.Exit(code=1)
@@ -386,17 +382,14 @@ def attribute_vectors_command(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
 ) -> None:
     """Visual attribute vectors: mean code where present minus where absent (the paper's recipe)."""
-    import torch
-
     import attrgan
     from attrgan.data import open_dataset
     from attrgan.device import resolve_device
-    from attrgan.editing import compute_attribute_vectors
+    from attrgan.editing import compute_attribute_vectors, save_attribute_vectors
 
     model = attrgan.load(checkpoint, resolve_device(device))
     vectors = compute_attribute_vectors(model, open_dataset(data), present, absent, split)
-    torch.save({"attribute_names": list(vectors), "vectors": {k: v.cpu() for k, v in vectors.items()},
-                "checkpoint": str(checkpoint)}, out)
+    save_attribute_vectors(vectors, out, str(checkpoint))
     typer.echo(f"wrote {len(vectors)} attribute vectors to {out}")
 
 
@@ -415,22 +408,15 @@ def edit_command(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
 ) -> None:
     """Edit one attribute of photos by latent arithmetic or by changing the condition."""
-    import json
-
-    import torch
-
     import attrgan
     from attrgan.device import resolve_device
-    from attrgan.editing import edit_images, edit_slopes
+    from attrgan.editing import edit_images, edit_slopes, load_attribute_vectors
     from attrgan.plots import save_grid
+    from data_prep.io import write_json
 
     model = attrgan.load(checkpoint, resolve_device(device))
     strengths = [float(v) for v in strength.split(",")]
-    loaded = None
-    if vectors is not None:
-        if not vectors.is_file():
-            raise FileNotFoundError(f"{vectors}: attribute vectors file not found")
-        loaded = torch.load(vectors, weights_only=True)["vectors"]
+    loaded = load_attribute_vectors(vectors) if vectors is not None else None
     if report and regressor is None:
         raise ValueError("--report needs --regressor to score the edits")
     crops, raw, kept = _photos_for(model, images, regressor)
@@ -441,7 +427,7 @@ def edit_command(
         from attrgan.regressor import load_regressor
 
         result = edit_slopes(load_regressor(regressor), model, edited, len(kept), strengths, attribute, model.device)
-        out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        write_json(out.with_suffix(".json"), result)
         typer.echo(f"{'attribute':<28}{'regressed slope per unit strength':>34}")
         for name, slope in sorted(result["per_attribute_slope"].items(), key=lambda kv: -abs(kv[1])):
             typer.echo(f"{name + (' (edited)' if name == attribute else ''):<28}{slope:>34.3f}")

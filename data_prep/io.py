@@ -1,4 +1,4 @@
-"""Atomic output: build in a temporary sibling directory, rename into place at the end."""
+"""Atomic output: build in a temporary sibling (directory or file), rename into place at the end."""
 from __future__ import annotations
 
 import contextlib
@@ -36,6 +36,22 @@ def atomic_directory(out: str | Path, force: bool = False) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` (same suffix, so writers that infer the format
+    from it still work) to write; rename it to ``path`` on success. On any error or interrupt
+    the temporary file is removed and an existing ``path`` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON."""
-    Path(path).write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    """Write ``payload`` as indented JSON, atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")

@@ -20,8 +20,11 @@ def split_by_identity(
 
     People with labelled images and people without are split separately, so each split
     gets its share of labelled images. Within each group people are visited in a seeded
-    random order and given to the split furthest below its share of the group's images.
-    ``test_people`` (folder names) are put in the test split first.
+    random order and given to the split that, after taking all of the person's images, is
+    least full relative to its share of the group's images. So one very large identity
+    (George W Bush holds 524 of the 2,302 rows of the partial real attribute file) lands in
+    the largest split instead of swamping a small test split. ``test_people`` (folder
+    names) are put in the test split first.
     """
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"split fractions must be 3 non-negative numbers summing to 1, got {fractions}")
@@ -39,7 +42,9 @@ def split_by_identity(
         free = [p for p in group.index if p not in forced]
         for k in rng.permutation(len(free)):
             person = free[k]
-            choice = int(np.argmax(targets - filled))
+            images = group.at[person, "images"]
+            fullness = np.divide(filled + images, targets, out=np.full(3, np.inf), where=targets > 0)
+            choice = int(np.argmin(fullness))
             assignment[person] = SPLITS[choice]
-            filled[choice] += group.at[person, "images"]
+            filled[choice] += images
     return frame["person"].map(assignment).to_numpy()

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 import attrgan
 from attrgan.data import load_images, open_dataset
-from attrgan.editing import compute_attribute_vectors, edit_images, edit_slopes
+from attrgan.editing import compute_attribute_vectors, edit_images, edit_slopes, load_attribute_vectors
 from attrgan.regressor import load_regressor
 from cli.main import app
 
@@ -37,7 +37,8 @@ def test_align_skips_bad_photos_with_a_message(photos, tmp_path):
     assert none.exit_code == 1
 
 
-def test_commands_write_images_of_the_expected_size(photos, conditional_run, trained_regressor, tmp_path):
+def test_commands_write_images_of_the_expected_size(photos, conditional_run, trained_regressor, learnable_dataset,
+                                                    tmp_path):
     base = ["--checkpoint", str(conditional_run), "--device", "cpu"]
     astronaut, blank = str(photos / "astronaut.png"), str(photos / "blank.png")
     calls = {
@@ -56,7 +57,20 @@ def test_commands_write_images_of_the_expected_size(photos, conditional_run, tra
     assert Image.open(tmp_path / "sample.png").size == (1 + 2 * 33, 1 + 2 * 33)
     assert Image.open(tmp_path / "edit.png").size == (1 + 3 * 33, 1 + 33)
     assert Image.open(tmp_path / "strip.png").size == (1 + 5 * 33, 1 + 33)
+    # latent arithmetic through the CLI: attribute-vectors, then edit --mode latent
+    vectors = tmp_path / "vectors.pt"
+    made = runner.invoke(app, ["attribute-vectors", *base, "--data", str(learnable_dataset), "--out", str(vectors)])
+    assert made.exit_code == 0, made.output
+    name = next(iter(load_attribute_vectors(vectors)))
+    latent = runner.invoke(app, ["edit", *base, astronaut, "--attribute", name, "--vectors", str(vectors),
+                                 "--strength", "-1,1", "--out", str(tmp_path / "latent.png")])
+    assert latent.exit_code == 0, latent.output
+    assert Image.open(tmp_path / "latent.png").size == (1 + 2 * 33, 1 + 33)
     # refusals: one clear line, non-zero exit
+    (tmp_path / "bad.pt").write_bytes(b"not a torch file")
+    bad = runner.invoke(app, ["edit", *base, astronaut, "--attribute", name, "--vectors", str(tmp_path / "bad.pt"),
+                              "--out", str(tmp_path / "v.png")])
+    assert bad.exit_code == 1 and "not an attribute-vectors file" in bad.output
     unknown = runner.invoke(app, ["edit", *base, astronaut, "--attribute", "Glasses", "--mode", "condition",
                                   "--out", str(tmp_path / "x.png")])
     assert unknown.exit_code == 1 and "unknown attribute 'Glasses'" in unknown.output
@@ -66,7 +80,7 @@ def test_commands_write_images_of_the_expected_size(photos, conditional_run, tra
     assert wrong.exit_code == 1 and "'regressor' checkpoint" in wrong.output
     no_face = runner.invoke(app, ["reconstruct", *base, blank, "--out", str(tmp_path / "w.png")])
     assert no_face.exit_code == 1 and "none of the given images holds a face" in no_face.output
-    assert not any((tmp_path / n).exists() for n in ("x.png", "y.png", "z.png", "w.png"))
+    assert not any((tmp_path / n).exists() for n in ("v.png", "x.png", "y.png", "z.png", "w.png"))
 
 
 def test_editing_moves_the_regressed_attribute_monotonically(learnable_dataset, conditional_run, trained_regressor):

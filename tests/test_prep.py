@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES, read_attribute_file
+from data_prep.io import atomic_file
 from data_prep.prep import PrepConfig, prepare_dataset
 from data_prep.split import split_by_identity
 
@@ -107,6 +108,18 @@ def test_split_is_identity_disjoint_seeded_and_honours_test_people():
     assert abs(shares["train"] - 0.8) < 0.05 and abs(shares["test"] - 0.1) < 0.05
 
 
+def test_split_keeps_an_identity_larger_than_a_small_split_out_of_it():
+    # one person with 40% of the images (like George W Bush in the partial real attribute file)
+    persons = pd.Series(["giant"] * 400 + [f"p{i // 4}" for i in range(600)])
+    labelled = pd.Series([True] * 1000)
+    for seed in range(10):
+        split = pd.Series(split_by_identity(persons, labelled, seed=seed))
+        assert set(split[:400]) == {"train"}, seed
+        shares = split.value_counts(normalize=True)
+        # a giant visited late overshoots train a little; the small splits keep most of their share
+        assert abs(shares["test"] - 0.1) < 0.04 and abs(shares["val"] - 0.1) < 0.04, (seed, shares.to_dict())
+
+
 @pytest.fixture(scope="module")
 def real_subset(real_lfw, tmp_path_factory) -> Path:
     """~250 real LFW images in the LFW folder layout, plus one corrupt and one truncated JPEG."""
@@ -177,3 +190,17 @@ def test_interrupted_run_leaves_no_output(synthetic_lfw, tmp_path):
     assert "interrupted" in stderr
     assert not out.exists()
     assert not list(tmp_path.glob(".ds.tmp-*"))
+
+
+def test_atomic_file_keeps_the_old_file_when_a_write_fails(tmp_path):
+    target = tmp_path / "grid.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
+    with atomic_file(target) as tmp:
+        assert tmp.suffix == ".png"  # writers that infer the format from the name still work
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and list(tmp_path.iterdir()) == [target]
