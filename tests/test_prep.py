@@ -176,13 +176,13 @@ def test_interrupted_run_leaves_no_output(synthetic_lfw, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "prep-lfw", "--images", str(synthetic_lfw / "lfw"), "--out", str(out),
-         "--batch-size", "4", "--no-progress"],
+         "--batch-size", "1", "--no-progress"],  # 80 one-image batches: seconds of work left to interrupt
         cwd=Path(__file__).resolve().parents[1], env=env, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 120
     while not list(tmp_path.glob(".ds.tmp-*")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    time.sleep(1.0)  # let it write a few batches
+    time.sleep(0.5)  # let it write a few batches
     assert proc.poll() is None, "prep finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
