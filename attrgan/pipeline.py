@@ -67,10 +67,13 @@ def reproduce(cfg: ReproduceConfig, log=print) -> dict:
     regressor = cfg.out / "regressor"
     if not (regressor / REGRESSOR_FILE).is_file():
         log(f"[3/4] train-regressor -> {regressor}")
-        train_regressor(RegressorConfig(data=str(dataset), image_size=config.model.image_size,
-                                        channels=cfg.regressor_channels, fc=cfg.regressor_fc,
-                                        attributes=cfg.attributes, epochs=cfg.regressor_epochs, device=cfg.device,
-                                        progress=cfg.progress), regressor)
+        scores = train_regressor(RegressorConfig(data=str(dataset), image_size=config.model.image_size,
+                                                 channels=cfg.regressor_channels, fc=cfg.regressor_fc,
+                                                 attributes=cfg.attributes, epochs=cfg.regressor_epochs,
+                                                 device=cfg.device, progress=cfg.progress), regressor)
+        if "test" in scores:
+            log(f"      regressor on the real test images: cosine {scores['test']['cosine_similarity']:.4f}, "
+                f"squared error {scores['test']['squared_error']:.2f}")
     else:
         log(f"[3/4] reusing {regressor}")
     report = cfg.out / "report"

@@ -171,12 +171,24 @@ def test_real_lfw_tgz_streaming_labelled_only(real_lfw, real_attributes, tmp_pat
     assert manifest["counts"]["aligned"] >= 114
 
 
+def _many_copies(lfw: Path, out: Path, copies: int) -> Path:
+    """An LFW-layout folder holding ``copies`` renamed symlinked copies of every person in ``lfw``."""
+    for k in range(copies):
+        for person in lfw.iterdir():
+            name = f"{person.name}_Copy{k}"
+            (out / name).mkdir(parents=True)
+            for image in person.iterdir():
+                (out / name / image.name.replace(person.name, name)).symlink_to(image)
+    return out
+
+
 def test_interrupted_run_leaves_no_output(synthetic_lfw, tmp_path):
     out = tmp_path / "ds"
+    images = _many_copies(synthetic_lfw / "lfw", tmp_path / "lfw", copies=10)  # 800 images: seconds of work
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "prep-lfw", "--images", str(synthetic_lfw / "lfw"), "--out", str(out),
-         "--batch-size", "1", "--no-progress"],  # 80 one-image batches: seconds of work left to interrupt
+        [sys.executable, "-m", "cli.main", "prep-lfw", "--images", str(images), "--out", str(out),
+         "--batch-size", "4", "--no-progress"],
         cwd=Path(__file__).resolve().parents[1], env=env, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 120
