@@ -184,10 +184,14 @@ def _many_copies(lfw: Path, out: Path, copies: int) -> Path:
 
 def test_interrupted_run_leaves_no_output(synthetic_lfw, tmp_path):
     out = tmp_path / "ds"
-    images = _many_copies(synthetic_lfw / "lfw", tmp_path / "lfw", copies=10)  # 800 images: seconds of work
+    images = _many_copies(synthetic_lfw / "lfw", tmp_path / "lfw", copies=4)  # 320 images: seconds of work
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Restore Ctrl-C handling in the child: under a non-interactive shell's background job
+    # (POSIX: SIGINT ignored, inherited by every descendant) the signal would never arrive.
+    restore_sigint = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                      "from cli.main import app; sys.argv[0] = 'attrgan'; app()")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "prep-lfw", "--images", str(images), "--out", str(out),
+        [sys.executable, "-c", restore_sigint, "prep-lfw", "--images", str(images), "--out", str(out),
          "--batch-size", "4", "--no-progress"],
         cwd=Path(__file__).resolve().parents[1], env=env, stderr=subprocess.PIPE, text=True,
     )
