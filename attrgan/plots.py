@@ -35,5 +35,6 @@ def plot_loss_curves(metrics_csv: str | Path, out: str | Path) -> None:
         ax.set_title(column)
         ax.set_xlabel("step")
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
+    with atomic_file(out) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import math
 import sys
 import time
@@ -21,6 +20,8 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
+
+from data_prep.io import atomic_file, write_json
 
 from . import __version__
 from .checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint, save_checkpoint
@@ -127,9 +128,10 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
 
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-        (out / "run.json").write_text(json.dumps({"argv": argv or sys.argv, "version": __version__, "device": str(device),
-                                                  "world_size": info.world_size, "train_images": len(rows)}, indent=2))
+        with atomic_file(out / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_json(out / "run.json", {"argv": argv or sys.argv, "version": __version__, "device": str(device),
+                                      "world_size": info.world_size, "train_images": len(rows)})
     log = _MetricsLog(out / "metrics.csv", truncate_after=state.step, enabled=info.is_main)
 
     def checkpoint(finished: bool = False) -> None:
