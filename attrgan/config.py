@@ -24,14 +24,24 @@ class ModelConfig:
     dis_first_channels: int = 32  # 5x5, stride 1, ReLU, no BN
     dis_channels: list[int] = field(default_factory=lambda: [128, 256, 256])  # each 5x5, stride 2
     dis_fc: int = 512
+    labelled_input: bool = False  # one input `labelled` beside y in the three FC layers (widths + 1); train sets it when data.unlabelled=use
+    init: str = "dcgan"  # dcgan: N(0, 0.02) | authors: U(±1/sqrt(3·fan_in)) weights (andersbll's code)
+    bn_eps: float = 1e-5  # batch-norm epsilon (PyTorch default; the authors' code: 1e-6)
 
 
 @dataclass
 class LossConfig:
-    gamma: float = 1e-2  # weight of L_llike in the decoder's loss (the paper's gamma)
+    # Weight of L_llike in the decoder's loss (the paper's gamma). Our losses are batch means of
+    # per-image sums (L_llike summed over Dis_l features; GAN terms summed over the fake sets), the
+    # authors' are batch sums of the same per-image terms, and RMSProp is blind to a common scale:
+    # so the authors' decoder weighting 1e-6 * L_llike + (1 - 1e-6) * L_GAN is gamma = 1e-6 here too.
+    gamma: float = 1e-1
     vae_pixel_sigma: float = 1.0  # std of the pixel-wise Gaussian of the `vae` baseline
     equilibrium: float | None = None  # stabiliser: gate D/Dec GAN updates around this BCE (None = off)
     margin: float = 0.35
+    dis_l: str = "post_bn"  # Dis_l = the 4th conv's output after its BN and ReLU | pre_bn: before them (authors' code)
+    dis_sees: list[str] = field(default_factory=lambda: ["recon", "prior"])  # fakes D and the decoder's GAN term use; authors' LFW script: [prior]
+    generator: str = "non_saturating"  # -log D(fake) | saturating: log(1 - D(fake) + 1e-3) (authors' code)
 
 
 @dataclass
@@ -39,8 +49,11 @@ class OptimConfig:
     lr: float = 3e-4  # RMSProp, as in the paper
     alpha: float = 0.9  # RMSProp smoothing constant
     eps: float = 1e-8
-    weight_decay: float = 0.0
-    lr_decay: float = 1.0  # multiply every learning rate by this after each epoch (1 = off)
+    weight_decay: float = 0.0  # L2 on conv and FC weights only (not biases, not BN); authors: 1e-5
+    schedule: str = "exponential"  # exponential: lr * lr_decay**epoch | power: lr - (t/T)**0.75 * (lr - lr_end), t in updates (authors' annealer)
+    lr_decay: float = 1.0  # exponential schedule: multiply every learning rate by this after each epoch (1 = off)
+    lr_end: float = 1e-7  # power schedule: the learning rate after schedule_steps updates
+    schedule_steps: int = 37500  # power schedule: its horizon T in updates (authors: 150 epochs x 250 batches)
     grad_clip: float | None = None
 
 
@@ -52,13 +65,15 @@ class TrainConfig:
     max_minutes: float | None = None  # also stop once this much wall time is spent (a fixed budget per model)
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 only on CUDA)
+    precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16 | fp16 (CUDA)
     channels_last: bool = False
     threads: int | None = None  # torch intra-op threads on CPU (None = torch default)
     checkpoint_every: int = 500  # steps
     log_every: int = 1  # steps between metrics.csv rows
     sample_every_epoch: bool = True
     progress: bool = True
+    eval_every: int = 0  # updates between quality checks (Fréchet distance, cosine, grid) with --regressor; 0 = off
+    eval_queries: int = 256  # fixed test-split queries (and real test images) of each quality check
 
 
 @dataclass
@@ -66,6 +81,8 @@ class DataConfig:
     path: str = ""
     attributes: list[str] | None = None  # subset of attribute names (None = all)
     split: str = "train"
+    unlabelled: str = "use"  # use: train also on unlabelled train-split images (y = 0, labelled = 0) | skip
+    augment: str = "none"  # none | flip | authors: flips, small shift/scale/rotation, gamma/contrast/hue jitter
 
 
 @dataclass
@@ -182,9 +199,29 @@ def validate(config: Config) -> None:
     for name, channels in (("enc_channels", m.enc_channels), ("dec_channels", m.dec_channels), ("dis_channels", m.dis_channels)):
         if m.image_size % (2 ** len(channels)) or m.image_size // 2 ** len(channels) < 2:
             raise ConfigError(f"model.{name}: {len(channels)} stride-2 layers do not fit image_size {m.image_size}")
-    if t.precision not in ("fp32", "bf16", "fp16"):
-        raise ConfigError(f"train.precision must be fp32, bf16 or fp16, got {t.precision!r}")
+    if t.precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"train.precision must be auto, fp32, bf16 or fp16, got {t.precision!r}")
     if t.batch_size < 2:
         raise ConfigError("train.batch_size must be at least 2 (batch norm)")
-    if config.loss.gamma < 0:
+    loss, optim, data = config.loss, config.optim, config.data
+    if loss.gamma < 0:
         raise ConfigError("loss.gamma must be non-negative")
+    choices = {
+        "model.init": (m.init, ("dcgan", "authors")), "loss.dis_l": (loss.dis_l, ("post_bn", "pre_bn")),
+        "loss.generator": (loss.generator, ("non_saturating", "saturating")),
+        "optim.schedule": (optim.schedule, ("exponential", "power")),
+        "data.unlabelled": (data.unlabelled, ("use", "skip")), "data.augment": (data.augment, ("none", "flip", "authors")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    if not loss.dis_sees or set(loss.dis_sees) - {"recon", "prior"} or len(set(loss.dis_sees)) != len(loss.dis_sees):
+        raise ConfigError(f"loss.dis_sees must be a non-empty list of recon and/or prior, got {loss.dis_sees!r}")
+    for key, value in (("optim.lr", optim.lr), ("optim.lr_end", optim.lr_end), ("optim.lr_decay", optim.lr_decay),
+                       ("optim.eps", optim.eps)):
+        if not value > 0:
+            raise ConfigError(f"{key} must be positive, got {value!r}")
+    if optim.weight_decay < 0 or (optim.grad_clip is not None and optim.grad_clip <= 0):
+        raise ConfigError("optim.weight_decay must be >= 0 and optim.grad_clip > 0 (or empty)")
+    if optim.schedule_steps < 1 or t.eval_every < 0 or t.eval_queries < 2 or t.log_every < 1:
+        raise ConfigError("optim.schedule_steps, train.log_every must be >= 1, train.eval_every >= 0, train.eval_queries >= 2")

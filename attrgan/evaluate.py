@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint
 from .data import load_images, open_dataset
-from .device import resolve_device
+from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
 from .metrics import cosine_similarity, frechet_distance, mean_std, squared_error
-from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
+from .regressor import REGRESSOR_FILE, REGRESSOR_KIND, LoadedRegressor, load_regressor
 
 MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "vaegan": "VAE/GAN"}
 # The paper's Table 1 (Larsen et al. 2016; values as recalled in the design card, to be confirmed).
@@ -36,7 +36,7 @@ class EvalConfig:
     queries: Path | None = None
     seeds: int = 5
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"  # of the regressor: auto (bf16 where native) | fp32 | bf16
     grid_queries: int = 6
     grid_samples: int = 6
     control: bool = True
@@ -56,15 +56,20 @@ class ModelScores:
     control_squared_error: list[float] = field(default_factory=list)
     frechet_regressor: float | None = None
     fid: float | None = None
+    condition_slopes: dict[str, float] = field(default_factory=dict)
 
 
 def evaluate_attributes(config: EvalConfig) -> dict:
     """Run the evaluation; write report.md, metrics.json, plots and grids atomically to ``config.out``."""
-    from data_prep.io import atomic_directory
+    from data_prep.io import atomic_directory, refuse_overlap
 
     from .report import write_report
 
+    inputs = [config.data, config.queries, _checkpoint_file(config.regressor, REGRESSOR_FILE),
+              *(_checkpoint_file(path, GENERATOR_FILE) for path in config.checkpoints)]
+    refuse_overlap(config.out, inputs)
     device = resolve_device(config.device)
+    config.precision = resolve_precision(config.precision, device)
     regressor = load_regressor(config.regressor)
     models = [_load_generator_checked(path, regressor, device) for path in config.checkpoints]
     dataset = open_dataset(config.data)
@@ -79,6 +84,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
             "cosine": float(cosine_similarity(regressed, queries).mean()),
             "squared_error": float(squared_error(regressed, queries).mean()),
             "per_attribute_se": ((regressed - queries) ** 2).mean(0),
+            "regressed": regressed,
         }
     if real_features is None:  # for the Fréchet distance: the real test images of the dataset
         rows = dataset.rows(config.split, labelled_only=False)
@@ -104,12 +110,19 @@ def evaluate_attributes(config: EvalConfig) -> dict:
         if len(features_seed0) > 2 and len(real_features) > 2:
             s.frechet_regressor = frechet_distance(features_seed0, real_features)
         s.fid = _fid(config.inception_weights, model, queries, real_images, device)
+        s.condition_slopes = condition_slopes(model, regressor, queries, device, config.precision)
         scores.append(s)
 
     metrics = _metrics_json(config, names, queries, upper, scores)
-    with atomic_directory(config.out, force=config.force) as tmp:
+    with atomic_directory(config.out, force=config.force, inputs=inputs) as tmp:
         write_report(tmp, metrics, names, queries, upper, scores, real_images, (config.grid_queries, config.grid_samples), models)
     return metrics
+
+
+def _checkpoint_file(path: Path, name: str) -> Path:
+    """The file a run-directory argument stands for (what evaluation actually reads)."""
+    path = Path(path)
+    return path / name if path.is_dir() else path
 
 
 def _load_generator_checked(path: Path, regressor: LoadedRegressor, device) -> ConditionalModel:
@@ -139,11 +152,49 @@ def _queries(config: EvalConfig, dataset, regressor: LoadedRegressor) -> tuple[n
             raise ValueError(f"{config.queries}: lacks attribute columns {', '.join(missing[:5])}")
         if table.frame.empty:
             raise ValueError(f"{config.queries}: no query rows")
-        return table.frame[names].to_numpy(np.float32), None
+        return table.frame[names].to_numpy(np.float32), _dataset_images_of(table.frame, dataset, regressor.image_size)
     rows = dataset.rows(config.split)
     if len(rows) == 0:
         raise ValueError(f"{config.data}: no labelled {config.split!r} images to use as queries")
     return dataset.attributes(rows, names), load_images(dataset, rows, regressor.image_size)
+
+
+SLOPE_ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Mustache", "Blond Hair")
+SLOPE_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)  # query attribute moved by these many training-split stds
+SLOPE_QUERIES = 64
+
+
+def condition_slopes(model: ConditionalModel, regressor: LoadedRegressor, queries: np.ndarray, device,
+                     precision: str) -> dict[str, float]:
+    """How strongly each model follows its condition: for the first queries and fixed prior
+    codes, move one attribute of y by s training stds and regress the generated faces; the
+    least-squares slope of the regressed attribute against s, in stds per std (1 = follows it
+    fully as far as the regressor sees)."""
+    names = model.attribute_names
+    chosen = [a for a in SLOPE_ATTRIBUTES if a in names]
+    base = queries[:SLOPE_QUERIES]
+    z = torch.randn(len(base), model.z_dim, generator=torch.Generator().manual_seed(0))
+    slopes = {}
+    for attribute in chosen:
+        j = names.index(attribute)
+        regressed = []
+        for strength in SLOPE_STRENGTHS:
+            moved = base.copy()
+            moved[:, j] += strength * model.scaler.std[j]
+            raw, _ = regressor.predict_raw(model.decode(z, moved), device, precision)
+            regressed.append(raw[:, j].mean() / model.scaler.std[j])
+        slopes[attribute] = float(np.polyfit(SLOPE_STRENGTHS, regressed, 1)[0])
+    return slopes
+
+
+def _dataset_images_of(queries: "pd.DataFrame", dataset, size: int) -> torch.Tensor | None:
+    """The dataset's images of the queried (person, imagenum) pairs when all of them are in it,
+    so the report gets the upper-bound row and the real-face column; None otherwise."""
+    position = {key: i for i, key in enumerate(zip(dataset.index["person"], dataset.index["imagenum"].astype(int)))}
+    rows = [position.get((person, int(num))) for person, num in zip(queries["person"], queries["imagenum"])]
+    if any(row is None for row in rows):
+        return None
+    return load_images(dataset, np.asarray(rows), size)
 
 
 def _fid(weights: Path | None, model, queries, real_images, device) -> float | None:
@@ -178,13 +229,30 @@ def _table_entry(cosine: list[float], squared: list[float]) -> dict:
     return {"cosine_similarity": cos, "cosine_similarity_std": cos_sd, "squared_error": se, "squared_error_std": se_sd}
 
 
+BREAKDOWN_ATTRIBUTE = "Male"  # queries split by its sign: the labelled LFW is mostly male
+
+
+def _breakdown(names, queries, regressed: np.ndarray | None) -> dict | None:
+    """Cosine and squared error on the queries with Male > 0 and Male <= 0 (first seed)."""
+    if BREAKDOWN_ATTRIBUTE not in names or regressed is None:
+        return None
+    male = queries[:, names.index(BREAKDOWN_ATTRIBUTE)] > 0
+    groups = {"male": male, "female": ~male}
+    return {group: {"count": int(mask.sum()),
+                    "cosine_similarity": float(cosine_similarity(regressed[mask], queries[mask]).mean()) if mask.any() else None,
+                    "squared_error": float(squared_error(regressed[mask], queries[mask]).mean()) if mask.any() else None}
+            for group, mask in groups.items()}
+
+
 def _metrics_json(config, names, queries, upper, scores) -> dict:
     rows = []
     for s in scores:
         row = {"model": s.label, "checkpoint": s.path, **_table_entry(s.cosine, s.squared_error),
+               "by_sex": _breakdown(names, queries, s.regressed),
                "per_seed_cosine": s.cosine, "per_seed_squared_error": s.squared_error,
                "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),
-               "frechet_distance_regressor_features": s.frechet_regressor, "fid": s.fid}
+               "frechet_distance_regressor_features": s.frechet_regressor, "fid": s.fid,
+               "condition_slopes": s.condition_slopes}
         if s.control_cosine:
             row["shuffled_query_control"] = _table_entry(s.control_cosine, s.control_squared_error)
         rows.append(row)
@@ -195,6 +263,7 @@ def _metrics_json(config, names, queries, upper, scores) -> dict:
         "attribute_names": names,
         "upper_bound": None if upper is None else {
             "model": "real images", "cosine_similarity": upper["cosine"], "squared_error": upper["squared_error"],
+            "by_sex": _breakdown(names, queries, upper["regressed"]),
             "per_attribute_squared_error": dict(zip(names, np.asarray(upper["per_attribute_se"]).round(5).tolist()))},
         "models": rows,
         "paper_table_1": {k: {"cosine_similarity": v[0], "squared_error": v[1]} for k, v in PAPER_TABLE.items()},

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 def kl_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """L_prior = KL(N(mu, sigma^2) || N(0, I)), summed over latent dimensions, batch mean."""
+    mu, logvar = mu.float(), logvar.float()  # fp32 even under bf16 autocast: a sum of 128 terms
     return (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).sum(1).mean()
 
 
@@ -31,7 +32,7 @@ def gaussian_nll(target: torch.Tensor, prediction: torch.Tensor, sigma: float = 
     """-log N(target | prediction, sigma^2 I), summed over all but the batch dimension,
     batch mean, without the constant; used for L_llike on Dis_l features (sigma = 1, the
     paper's eq. 9) and for the `vae` baseline's pixel likelihood."""
-    diff = (target - prediction).flatten(1).float()
+    diff = (target.float() - prediction.float()).flatten(1)
     return (0.5 * diff.pow(2).sum(1) / sigma**2).mean()
 
 
@@ -43,8 +44,17 @@ def discriminator_loss(real_logits: torch.Tensor, *fake_logits: torch.Tensor) ->
     return loss
 
 
-def generator_loss(*fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator terms: sum_f -log D(f) = sum_f softplus(-l_f), batch means."""
+SATURATING_OFFSET = 1e-3  # the authors' eps inside log(1 - D + eps)
+
+
+def generator_loss(*fake_logits: torch.Tensor, saturating: bool = False) -> torch.Tensor:
+    """The decoder's GAN terms, batch means summed over the fake sets f.
+
+    Non-saturating (default): sum_f -log D(f) = sum_f softplus(-l_f).
+    Saturating (the authors' code): sum_f log(1 - D(f) + 1e-3), with 1 - D(f) = sigmoid(-l_f);
+    its gradient vanishes where D confidently rejects the fakes, hence the offset."""
+    if saturating:
+        return sum(torch.log(torch.sigmoid(-logits.float()) + SATURATING_OFFSET).mean() for logits in fake_logits)
     return sum(F.softplus(-logits.float()).mean() for logits in fake_logits)
 
 

@@ -6,8 +6,14 @@ For 64x64 images (defaults of :class:`attrgan.config.ModelConfig`):
   Enc: 5x5 conv 64/2, 128/2, 256/2 (BN, ReLU) -> flatten ⊕ y -> FC 2048 (BN, ReLU) -> mu, log sigma^2
   Dec: z ⊕ y -> FC 8*8*256 (BN, ReLU) -> 5x5 convT 256x2, 128x2, 32x2 (BN, ReLU) -> 5x5 conv 3, tanh
   Dis: 5x5 conv 32 (ReLU) -> 5x5 conv 128/2, 256/2, 256/2 (BN, ReLU) -> flatten ⊕ y -> FC 512 (BN, ReLU) -> FC 1
-Dis_l, the learned similarity, is the output of the discriminator's 4th conv layer.
+Dis_l, the learned similarity, is the output of the discriminator's 4th conv layer, taken
+after its BN and ReLU (``post_bn``, ours) or before them (``pre_bn``, the authors' code).
 Other image sizes keep the layers and change the spatial size at the FC layers.
+
+With ``labelled_input`` (set when training also uses unlabelled images) every FC input also
+gets one column ``labelled`` in {0, 1} beside y, so the three FC layers are one input wider;
+it defaults to 1 (a labelled query) wherever a caller gives none, so generation and
+evaluation always condition as labelled.
 """
 from __future__ import annotations
 
@@ -19,24 +25,37 @@ from .config import ModelConfig
 KERNEL, PAD = 5, 2
 
 
-def down_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, KERNEL, 2, PAD, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+def down_block(c_in: int, c_out: int, bn_eps: float = 1e-5) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, KERNEL, 2, PAD, bias=False), nn.BatchNorm2d(c_out, eps=bn_eps),
+                         nn.ReLU(inplace=True))
 
 
-def up_block(c_in: int, c_out: int) -> nn.Sequential:
+def up_block(c_in: int, c_out: int, bn_eps: float = 1e-5) -> nn.Sequential:
     return nn.Sequential(
         nn.ConvTranspose2d(c_in, c_out, KERNEL, 2, PAD, output_padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
+        nn.BatchNorm2d(c_out, eps=bn_eps),
         nn.ReLU(inplace=True),
     )
 
 
-def fc_block(n_in: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.ReLU(inplace=True))
+def fc_block(n_in: int, n_out: int, bn_eps: float = 1e-5) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out, eps=bn_eps), nn.ReLU(inplace=True))
 
 
-def _check_condition(y: torch.Tensor, batch: int, n_attributes: int) -> None:
-    assert y.shape == (batch, n_attributes), f"attribute vector y must be [{batch}, {n_attributes}], got {list(y.shape)}"
+class Conditioning(nn.Module):
+    """Builds the FC layers' extra input: y, plus the ``labelled`` column when the model has one."""
+
+    def __init__(self, n_attributes: int, labelled_input: bool) -> None:
+        super().__init__()
+        self.n_attributes, self.labelled_input = n_attributes, labelled_input
+        self.width = n_attributes + int(labelled_input)
+
+    def forward(self, y: torch.Tensor, batch: int, labelled: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+        assert y.shape == (batch, self.n_attributes), f"attribute vector y must be [{batch}, {self.n_attributes}], got {list(y.shape)}"
+        if not self.labelled_input:
+            return y.to(dtype)
+        flag = torch.ones(batch, 1, dtype=dtype, device=y.device) if labelled is None else labelled.reshape(batch, 1).to(dtype)
+        return torch.cat([y.to(dtype), flag], 1)
 
 
 class Encoder(nn.Module):
@@ -44,18 +63,17 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig, n_attributes: int) -> None:
         super().__init__()
-        self.n_attributes = n_attributes
+        self.condition = Conditioning(n_attributes, cfg.labelled_input)
         channels = [3, *cfg.enc_channels]
-        self.convs = nn.Sequential(*[down_block(a, b) for a, b in zip(channels, channels[1:])])
+        self.convs = nn.Sequential(*[down_block(a, b, cfg.bn_eps) for a, b in zip(channels, channels[1:])])
         base = cfg.image_size // 2 ** len(cfg.enc_channels)
-        self.fc = fc_block(channels[-1] * base * base + n_attributes, cfg.enc_fc)  # conditioning: flatten ⊕ y
+        self.fc = fc_block(channels[-1] * base * base + self.condition.width, cfg.enc_fc, cfg.bn_eps)  # flatten ⊕ y
         self.mu = nn.Linear(cfg.enc_fc, cfg.z_dim)
         self.logvar = nn.Linear(cfg.enc_fc, cfg.z_dim)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_condition(y, x.shape[0], self.n_attributes)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.convs(x).flatten(1)  # (B, C*base*base)
-        h = self.fc(torch.cat([h, y.to(h.dtype)], 1))  # (B, enc_fc)
+        h = self.fc(torch.cat([h, self.condition(y, x.shape[0], labelled, h.dtype)], 1))  # (B, enc_fc)
         return self.mu(h), self.logvar(h)
 
 
@@ -64,18 +82,17 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig, n_attributes: int) -> None:
         super().__init__()
-        self.n_attributes = n_attributes
+        self.condition = Conditioning(n_attributes, cfg.labelled_input)
         self.z_dim = cfg.z_dim
         self.base = cfg.image_size // 2 ** len(cfg.dec_channels)
         self.fc_channels = cfg.dec_fc_channels
-        self.fc = fc_block(cfg.z_dim + n_attributes, cfg.dec_fc_channels * self.base * self.base)  # conditioning: z ⊕ y
+        self.fc = fc_block(cfg.z_dim + self.condition.width, cfg.dec_fc_channels * self.base * self.base, cfg.bn_eps)  # z ⊕ y
         channels = [cfg.dec_fc_channels, *cfg.dec_channels]
-        self.ups = nn.Sequential(*[up_block(a, b) for a, b in zip(channels, channels[1:])])
+        self.ups = nn.Sequential(*[up_block(a, b, cfg.bn_eps) for a, b in zip(channels, channels[1:])])
         self.out = nn.Sequential(nn.Conv2d(channels[-1], 3, KERNEL, 1, PAD), nn.Tanh())
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        _check_condition(y, z.shape[0], self.n_attributes)
-        h = self.fc(torch.cat([z, y.to(z.dtype)], 1))  # (B, C*base*base)
+    def forward(self, z: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.fc(torch.cat([z, self.condition(y, z.shape[0], labelled, z.dtype)], 1))  # (B, C*base*base)
         h = h.view(-1, self.fc_channels, self.base, self.base)
         return self.out(self.ups(h))  # (B, 3, S, S)
 
@@ -85,18 +102,23 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: ModelConfig, n_attributes: int) -> None:
         super().__init__()
-        self.n_attributes = n_attributes
+        self.condition = Conditioning(n_attributes, cfg.labelled_input)
         self.first = nn.Sequential(nn.Conv2d(3, cfg.dis_first_channels, KERNEL, 1, PAD), nn.ReLU(inplace=True))
         channels = [cfg.dis_first_channels, *cfg.dis_channels]
-        self.convs = nn.Sequential(*[down_block(a, b) for a, b in zip(channels, channels[1:])])
+        self.convs = nn.Sequential(*[down_block(a, b, cfg.bn_eps) for a, b in zip(channels, channels[1:])])
         base = cfg.image_size // 2 ** len(cfg.dis_channels)
-        self.fc = fc_block(channels[-1] * base * base + n_attributes, cfg.dis_fc)  # conditioning: flatten ⊕ y
+        self.fc = fc_block(channels[-1] * base * base + self.condition.width, cfg.dis_fc, cfg.bn_eps)  # flatten ⊕ y
         self.logit = nn.Linear(cfg.dis_fc, 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_condition(y, x.shape[0], self.n_attributes)
-        features = self.convs(self.first(x))  # Dis_l: (B, C, base, base)
-        h = self.fc(torch.cat([features.flatten(1), y.to(features.dtype)], 1))
+    def forward(self, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None,
+                dis_l: str = "post_bn") -> tuple[torch.Tensor, torch.Tensor]:
+        """``dis_l`` picks the returned Dis_l: the 4th conv's output after (post_bn) or before (pre_bn) its BN and ReLU."""
+        h = self.convs[:-1](self.first(x))
+        last_conv, last_bn, last_relu = self.convs[-1]
+        pre = last_conv(h)
+        post = last_relu(last_bn(pre))  # not in place on `pre`: BN returns a new tensor
+        features = pre if dis_l == "pre_bn" else post  # Dis_l: (B, C, base, base)
+        h = self.fc(torch.cat([post.flatten(1), self.condition(y, x.shape[0], labelled, post.dtype)], 1))
         return self.logit(h).squeeze(1), features
 
 
@@ -108,17 +130,34 @@ def build_models(cfg: ModelConfig, n_attributes: int) -> dict[str, nn.Module]:
         nets["encoder"] = Encoder(cfg, n_attributes)
     if cfg.kind in ("vaegan", "gan"):
         nets["discriminator"] = Discriminator(cfg, n_attributes)
+    init = init_weights if cfg.init == "dcgan" else init_weights_authors
     for net in nets.values():
-        net.apply(init_weights)
+        net.apply(init)
     return dict(sorted(nets.items()))
+
+
+WEIGHTED_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
 def init_weights(module: nn.Module) -> None:
     """DCGAN-style initialisation: N(0, 0.02) weights, BN scale N(1, 0.02)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+    if isinstance(module, WEIGHTED_LAYERS):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def init_weights_authors(module: nn.Module) -> None:
+    """The authors' filler: weights U(±1/sqrt(3·fan_in)), zero biases, BN scale 1 and shift 0."""
+    if isinstance(module, WEIGHTED_LAYERS):
+        fan_in = nn.init._calculate_fan_in_and_fan_out(module.weight)[0 if not isinstance(module, nn.ConvTranspose2d) else 1]
+        bound = 1.0 / (3.0 * fan_in) ** 0.5
+        nn.init.uniform_(module.weight, -bound, bound)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)

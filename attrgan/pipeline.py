@@ -1,5 +1,6 @@
-"""`reproduce`: the whole experiment in one call — prep-lfw, train each model kind with the
-same config and budget, train the regressor, and write one Table-1 report.
+"""`reproduce`: the whole experiment in one call — prep-lfw, train the regressor, train each
+model kind with the same config and budget (tracking its quality with the regressor), and
+write one Table-1 report.
 
 Re-running with the same OUT reuses what is complete (the dataset, finished runs, the
 regressor) and resumes an interrupted training run from its checkpoint."""
@@ -33,6 +34,8 @@ class ReproduceConfig:
     device: str = "auto"
     test_people: list[str] = field(default_factory=list)
     labelled_only: bool = False
+    unlabelled: str = "use"  # data.unlabelled of every model
+    eval_every: int = 250  # updates between tracked quality checks (0 = off)
     progress: bool = True
 
 
@@ -48,34 +51,40 @@ def reproduce(cfg: ReproduceConfig, log=print) -> dict:
                         progress=cfg.progress)
     else:
         log(f"[1/4] reusing {dataset}")
-    runs = []
+    configs = {}
     for kind in cfg.models:
-        run = cfg.out / "runs" / kind
         overrides = [f"data.path={dataset}", f"model.kind={kind}", f"train.device={cfg.device}",
-                     f"train.progress={cfg.progress}", *cfg.overrides]
+                     f"train.progress={cfg.progress}", f"data.unlabelled={cfg.unlabelled}",
+                     f"train.eval_every={cfg.eval_every}", *cfg.overrides]
         if cfg.max_minutes is not None:
             overrides.append(f"train.max_minutes={cfg.max_minutes}")
-        config = load_config(cfg.config, overrides)
-        config.data.attributes = cfg.attributes
-        resume = (run / GENERATOR_FILE).is_file()
-        if resume and _finished(run):
-            log(f"[2/4] reusing finished run {run}")
-        else:
-            log(f"[2/4] train-conditional {kind} -> {run}" + (" (resuming)" if resume else ""))
-            train(config, run, resume=resume)
-        runs.append(run)
+        configs[kind] = load_config(cfg.config, overrides)
+        configs[kind].data.attributes = cfg.attributes
+    image_size = next(iter(configs.values())).model.image_size
+    # The regressor comes first: the training runs track their sample quality with it.
     regressor = cfg.out / "regressor"
     if not (regressor / REGRESSOR_FILE).is_file():
-        log(f"[3/4] train-regressor -> {regressor}")
-        scores = train_regressor(RegressorConfig(data=str(dataset), image_size=config.model.image_size,
+        log(f"[2/4] train-regressor -> {regressor}")
+        scores = train_regressor(RegressorConfig(data=str(dataset), image_size=image_size,
                                                  channels=cfg.regressor_channels, fc=cfg.regressor_fc,
                                                  attributes=cfg.attributes, epochs=cfg.regressor_epochs,
-                                                 device=cfg.device, progress=cfg.progress), regressor)
+                                                 device=cfg.device,
+                                                 progress=cfg.progress), regressor)
         if "test" in scores:
             log(f"      regressor on the real test images: cosine {scores['test']['cosine_similarity']:.4f}, "
                 f"squared error {scores['test']['squared_error']:.2f}")
     else:
-        log(f"[3/4] reusing {regressor}")
+        log(f"[2/4] reusing {regressor}")
+    runs = []
+    for kind, config in configs.items():
+        run = cfg.out / "runs" / kind
+        resume = (run / GENERATOR_FILE).is_file()
+        if resume and _finished(run):
+            log(f"[3/4] reusing finished run {run}")
+        else:
+            log(f"[3/4] train-conditional {kind} -> {run}" + (" (resuming)" if resume else ""))
+            train(config, run, resume=resume, regressor=regressor if cfg.eval_every else None)
+        runs.append(run)
     report = cfg.out / "report"
     log(f"[4/4] eval-attributes -> {report}")
     return evaluate_attributes(EvalConfig(data=dataset, regressor=regressor, checkpoints=runs, out=report,

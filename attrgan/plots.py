@@ -34,6 +34,46 @@ def plot_loss_curves(metrics_csv: str | Path, out: str | Path) -> None:
         ax.plot(frame["step"], frame[column].rolling(window, min_periods=1).mean(), color="tab:blue")
         ax.set_title(column)
         ax.set_xlabel("step")
+    _save_figure(fig, out)
+
+
+def plot_quality_curves(metrics_csv: str | Path, out: str | Path) -> None:
+    """Tracked sample quality (Fréchet distance, attribute cosine) against updates and wall-clock minutes."""
+    plot_quality_comparison({"run": metrics_csv}, out)
+
+
+def plot_quality_comparison(runs: dict[str, str | Path], out: str | Path) -> int:
+    """Overlay the tracked quality curves of several runs (label -> metrics.csv); returns how
+    many runs had quality columns (0: nothing written)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    frames = []
+    for label, path in runs.items():
+        frame = pd.read_csv(path)
+        if "quality_frechet" in frame.columns:
+            frames.append(frame.dropna(subset=["quality_frechet"]).assign(run=label, minutes=lambda f: f["time_s"] / 60))
+    frame = pd.concat(frames) if frames else pd.DataFrame()
+    if frame.empty:
+        return 0
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), squeeze=False)
+    for row, (column, label) in enumerate((("quality_frechet", "Fréchet distance (regressor features)"),
+                                           ("quality_cosine", "attribute cosine"))):
+        for col, x in enumerate(("step", "minutes")):
+            ax = axes[row][col]
+            sns.lineplot(data=frame, x=x, y=column, hue="run", marker="o", ax=ax, legend=row == 0 and col == 0)
+            ax.set_ylabel(label)
+            ax.set_xlabel("updates" if x == "step" else "wall-clock minutes")
+    _save_figure(fig, out)
+    return len(frames)
+
+
+def _save_figure(fig, out: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     with atomic_file(out) as tmp:
         fig.savefig(tmp, dpi=90)

@@ -15,9 +15,10 @@ from torch import nn
 
 from .checkpoint import save_checkpoint
 from .data import Dataset, Standardizer, load_images, open_dataset, select_attributes, to_model_range
-from .device import resolve_device
+from .device import resolve_device, resolve_precision
 from .metrics import cosine_similarity, r2_per_attribute, squared_error
 from .models import down_block, fc_block, init_weights
+from .progress import progress_bar
 
 REGRESSOR_KIND = "regressor"
 REGRESSOR_FILE = "regressor.pt"
@@ -37,7 +38,7 @@ class RegressorConfig:
     patience: int = 5  # epochs without val improvement before stopping
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"  # fp32 | bf16
+    precision: str = "auto"  # auto (bf16 where native) | fp32 | bf16
     progress: bool = True
 
 
@@ -101,12 +102,12 @@ def train_regressor(config: RegressorConfig, out: str | Path) -> dict:
     """Train, early-stop on val, evaluate on test; write ``out/regressor.pt`` and
     ``out/metrics.json``; return the metrics."""
     from data_prep.io import write_json
-    from tqdm.auto import tqdm
 
     out = Path(out)
     if (out / REGRESSOR_FILE).exists():
         raise FileExistsError(f"{out} already holds a regressor; choose another --out")
     device = resolve_device(config.device)
+    config.precision = resolve_precision(config.precision, device)
     dataset = open_dataset(config.data)
     names = select_attributes(dataset.attribute_names, config.attributes)
     splits = {s: dataset.rows(s) for s in ("train", "val", "test")}
@@ -125,7 +126,7 @@ def train_regressor(config: RegressorConfig, out: str | Path) -> dict:
     best = (math.inf, -1, copy.deepcopy(model.state_dict()))
     started = time.perf_counter()
     history = []
-    bar = tqdm(range(config.epochs), desc="train-regressor", unit="epoch", disable=not config.progress)
+    bar = progress_bar(config.progress, iterable=range(config.epochs), desc="train-regressor", unit="epoch")
     for epoch in bar:
         model.train()
         order = torch.randperm(len(images), generator=generator)

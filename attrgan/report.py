@@ -53,6 +53,7 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
               "|---|---|---|"]
     lines += [f"| {name} | {p['cosine_similarity']:.4f} | {p['squared_error']:.2f} |" for name, p in paper.items()]
     lines.append("")
+    lines += _breakdown_markdown(metrics)
     controls = [r for r in metrics["models"] if "shuffled_query_control" in r]
     if controls:
         lines += ["## Shuffled-query control", "",
@@ -65,6 +66,16 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
             lines.append(f"| {r['model']} | {r['cosine_similarity']:.4f} | {c['cosine_similarity']:.4f} | "
                          f"{r['squared_error']:.2f} | {c['squared_error']:.2f} |")
         lines.append("")
+    sloped = [r for r in metrics["models"] if r.get("condition_slopes")]
+    if sloped:
+        attributes = list(sloped[0]["condition_slopes"])
+        lines += ["## Condition response", "",
+                  "Regressed change of an attribute per training-split std that the query moves it "
+                  "(prior codes fixed, first 64 queries, strengths -2..2; 1 = fully followed as far as the regressor sees).", "",
+                  "| Model | " + " | ".join(attributes) + " |", "|---" * (len(attributes) + 1) + "|"]
+        lines += [f"| {r['model']} | " + " | ".join(f"{r['condition_slopes'][a]:.3f}" for a in attributes) + " |"
+                  for r in sloped]
+        lines.append("")
     lines += ["## Distribution distance", "",
               "| Model | Fréchet distance (regressor features, not FID) | FID |", "|---|---|---|"]
     for r in metrics["models"]:
@@ -76,6 +87,29 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
               "![regressed vs query](regressed_vs_query.png)", "", "## Generated faces", ""]
     lines += [f"![{name}]({name})" for name in grid_files]
     return "\n".join(lines) + "\n"
+
+
+def _breakdown_markdown(metrics: dict) -> list[str]:
+    """Cosine / squared error on male and female queries (by the sign of the Male attribute), first seed."""
+    rows = ([("Real images (upper bound)", metrics["upper_bound"])] if metrics["upper_bound"] else []) + \
+        [(r["model"], r) for r in metrics["models"]]
+    rows = [(label, r["by_sex"]) for label, r in rows if r.get("by_sex")]
+    if not rows:
+        return []
+    first = rows[0][1]
+    lines = ["## Male and female queries", "",
+             f"Queries split by the sign of the Male attribute ({first['male']['count']} male, "
+             f"{first['female']['count']} female); first sampling seed.", "",
+             "| Model | Cosine (male) | Cosine (female) | Squared error (male) | Squared error (female) |",
+             "|---|---|---|---|---|"]
+
+    def fmt(value, digits):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    for label, b in rows:
+        lines.append(f"| {label} | {fmt(b['male']['cosine_similarity'], 4)} | {fmt(b['female']['cosine_similarity'], 4)} | "
+                     f"{fmt(b['male']['squared_error'], 2)} | {fmt(b['female']['squared_error'], 2)} |")
+    return lines + [""]
 
 
 def _plot_per_attribute_error(path: Path, names, upper, scores) -> None:

@@ -7,6 +7,12 @@ gradients of its own loss (Larsen et al. 2016, Algorithm 1; signs derived in los
 
 One forward pass is shared by all losses; the per-network gradients are separate
 ``autograd.grad`` calls over it, so no loss leaks into a network it must not train.
+
+Switches (attrgan.config.LossConfig): ``dis_l`` (Dis_l after or before the 4th conv's BN and
+ReLU), ``dis_sees`` (which fakes enter L_GAN: reconstructions and/or prior samples),
+``generator`` (non-saturating or the authors' saturating decoder term). Every step takes
+``labelled`` ([B] of 0/1, None = all labelled): the extra FC input of models trained on
+unlabelled images too.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ class StepResult:
 class Noise:
     eps: torch.Tensor  # reparameterisation noise [B, z]
     z_prior: torch.Tensor  # prior samples [B, z]
+    labelled: torch.Tensor | None = None  # [B] 1 = labelled image, 0 = unlabelled (y = 0); None = all labelled
 
 
 def _item(t: torch.Tensor) -> float:
@@ -49,23 +56,27 @@ def _grad(loss: torch.Tensor, net: nn.Module, scale: Callable, retain: bool) -> 
 def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t) -> StepResult:
     """The conditional VAE/GAN step."""
     enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
-    mu, logvar = enc(x, y)
+    labelled = noise.labelled
+    mu, logvar = enc(x, y, labelled)
     z = mu + (0.5 * logvar).exp() * noise.eps  # reparameterisation
-    x_rec = dec(z, y)
-    x_prior = dec(noise.z_prior, y)
+    x_rec = dec(z, y, labelled)
+    x_prior = dec(noise.z_prior, y, labelled)
     # One D pass over real, reconstructed and prior samples: batch norm then normalises
     # Dis_l(x) and Dis_l(x_rec) with the same statistics. Separate passes would whiten each
     # batch by its own statistics, hiding the very differences L_llike must see (a tiny
     # overfitting run then never improves its pixel error). Dis_l(x) is the target: detached.
-    logits, features = dis(torch.cat([x, x_rec, x_prior]), y.repeat(3, 1))
+    # With dis_sees = [prior] (the authors' LFW script) the reconstructions still pass through
+    # D, for their Dis_l features, but their logits enter no loss.
+    logits, features = dis(torch.cat([x, x_rec, x_prior]), y.repeat(3, 1), _repeat(labelled, 3), dis_l=cfg.dis_l)
     l_real, l_rec, l_prior = logits.chunk(3)
     f_real, f_rec, _ = features.chunk(3)
+    fakes = [{"recon": l_rec, "prior": l_prior}[name] for name in cfg.dis_sees]
 
     l_prior_loss = kl_prior(mu, logvar)
     l_llike = gaussian_nll(f_real.detach(), f_rec)  # learned similarity on Dis_l
-    l_dis = discriminator_loss(l_real, l_rec, l_prior)  # -L_GAN
-    l_gen = generator_loss(l_rec, l_prior)  # non-saturating generator terms of L_GAN
-    train_dis, train_dec_gan = _equilibrium_gates(l_real, torch.cat([l_rec, l_prior]), cfg)
+    l_dis = discriminator_loss(l_real, *fakes)  # -L_GAN
+    l_gen = generator_loss(*fakes, saturating=cfg.generator == "saturating")  # the decoder's terms of L_GAN
+    train_dis, train_dec_gan = _equilibrium_gates(l_real, torch.cat(fakes), cfg)
 
     # Enc: L_prior + L_llike; Dec's share of the same backward is d L_llike / d Dec (weighted by gamma below)
     enc_params, dec_params = _params(enc), _params(dec)
@@ -77,7 +88,7 @@ def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
         dec_grads = tuple(a + b for a, b in zip(dec_grads, dec_gan))
     dis_grads = _grad(l_dis, dis, scale, retain=False) if train_dis else None
 
-    real_bce, fake_bce = bce_of(l_real, torch.cat([l_rec, l_prior]))
+    real_bce, fake_bce = bce_of(l_real, torch.cat(fakes))
     return StepResult(
         grads={"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads},
         logs={
@@ -91,8 +102,8 @@ def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
 def vae_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t) -> StepResult:
     """The conditional VAE baseline: pixel-wise Gaussian likelihood."""
     enc, dec = nets["encoder"], nets["decoder"]
-    mu, logvar = enc(x, y)
-    x_rec = dec(mu + (0.5 * logvar).exp() * noise.eps, y)
+    mu, logvar = enc(x, y, noise.labelled)
+    x_rec = dec(mu + (0.5 * logvar).exp() * noise.eps, y, noise.labelled)
     l_prior_loss = kl_prior(mu, logvar)
     l_pixel = gaussian_nll(x, x_rec, cfg.vae_pixel_sigma)
     enc_params, dec_params = _params(enc), _params(dec)
@@ -106,11 +117,11 @@ def vae_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
 def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t) -> StepResult:
     """The conditional GAN baseline (same decoder and discriminator, no encoder)."""
     dec, dis = nets["decoder"], nets["discriminator"]
-    x_prior = dec(noise.z_prior, y)
-    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1))  # one batch, as in vaegan_step
+    x_prior = dec(noise.z_prior, y, noise.labelled)
+    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1), _repeat(noise.labelled, 2))  # one batch, as in vaegan_step
     l_real, l_fake = logits.chunk(2)
     l_dis = discriminator_loss(l_real, l_fake)
-    l_gen = generator_loss(l_fake)
+    l_gen = generator_loss(l_fake, saturating=cfg.generator == "saturating")
     train_dis, train_gen = _equilibrium_gates(l_real, l_fake, cfg)
     dec_grads = _grad(l_gen, dec, scale, retain=True) if train_gen else None
     dis_grads = _grad(l_dis, dis, scale, retain=False) if train_dis else None
@@ -123,6 +134,10 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
 
 
 STEPS = {"vaegan": vaegan_step, "vae": vae_step, "gan": gan_step}
+
+
+def _repeat(labelled: torch.Tensor | None, times: int) -> torch.Tensor | None:
+    return None if labelled is None else labelled.repeat(times)
 
 
 def _equilibrium_gates(real_logits: torch.Tensor, fake_logits: torch.Tensor, cfg: LossConfig) -> tuple[bool, bool]:

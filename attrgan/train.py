@@ -26,13 +26,17 @@ from data_prep.io import atomic_file, write_json
 from . import __version__
 from .checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from .config import Config
+from .augment import augment_batch
 from .data import Standardizer, load_images, open_dataset, select_attributes, to_model_range
-from .device import resolve_device
+from .device import resolve_device, resolve_precision
 from .distributed import DistInfo, all_agree, average_gradients, broadcast_parameters, init_distributed, shutdown
-from .models import build_models
-from .plots import plot_loss_curves, save_grid
+from .models import WEIGHTED_LAYERS, build_models
+from .plots import plot_loss_curves, plot_quality_curves, save_grid
+from .progress import progress_bar
 from .steps import STEPS, Noise
+from .tracking import QUALITY_FIELDS, QualityTracker
 
+POWER_SCHEDULE_EXPONENT = 0.75  # the authors' lr annealer (deeppy GammaAnnealer, gamma 0.75)
 GRID_QUERIES = 8  # query attribute vectors in the per-epoch sample grid
 GRID_SEEDS = 8  # fixed z per query
 
@@ -48,10 +52,13 @@ class TrainState:
     batch_in_epoch: int = 0
 
 
-def train(config: Config, out: str | Path, resume: bool = False, argv: list[str] | None = None) -> Path:
+def train(config: Config, out: str | Path, resume: bool = False, argv: list[str] | None = None,
+          regressor: str | Path | None = None) -> Path:
     """Train ``config.model.kind`` on ``config.data.path``; write the run directory ``out``.
 
     Returns the checkpoint path. With ``resume`` the run continues from ``out/checkpoint.pt``.
+    With a ``regressor`` (and ``train.eval_every``) the run tracks its sample quality on
+    fixed test-split queries: Fréchet distance, attribute cosine and a grid (attrgan.tracking).
     """
     out = Path(out)
     tc = config.train
@@ -62,13 +69,14 @@ def train(config: Config, out: str | Path, resume: bool = False, argv: list[str]
     if tc.threads and device.type == "cpu":
         torch.set_num_threads(tc.threads)
     try:
-        return _train(config, out, resume, argv, device, info)
+        return _train(config, out, resume, argv, device, info, regressor)
     finally:
         shutdown(info)
 
 
-def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, info: DistInfo) -> Path:
+def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, info: DistInfo, regressor) -> Path:
     tc, kind = config.train, config.model.kind
+    config.model.labelled_input = config.model.labelled_input or config.data.unlabelled == "use"
     ckpt_path = out / GENERATOR_FILE
     if not resume and ckpt_path.exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -81,13 +89,11 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     # ---------------------------------------------------------------- data
     dataset = open_dataset(config.data.path)
     names = select_attributes(dataset.attribute_names, config.data.attributes)
-    rows = dataset.rows(config.data.split, labelled_only=True)
-    if len(rows) < 2:
-        raise ValueError(f"{config.data.path}: fewer than 2 labelled {config.data.split} images to train on")
-    raw_y = dataset.attributes(rows, names)
-    scaler_y = Standardizer.from_dict(previous) if previous else Standardizer.fit(names, raw_y)
-    images = load_images(dataset, rows, config.model.image_size)  # uint8, in RAM
-    y_all = torch.from_numpy(scaler_y.transform(raw_y))
+    if previous is not None and list(previous["attribute_names"]) != names:
+        raise CheckpointError(f"{ckpt_path}: the checkpoint conditions on other attributes than --attributes asks for")
+    training = training_set(dataset, config, names, previous)
+    rows, images, y_all, labelled_all, scaler_y = (training.rows, training.images, training.y, training.labelled,
+                                                    training.scaler)
     batch = min(tc.batch_size, len(rows))
     if batch % info.world_size:
         raise ValueError(f"batch size {batch} is not divisible by the {info.world_size} processes")
@@ -99,12 +105,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     nets = {name: net.to(device) for name, net in build_models(config.model, len(names)).items()}
     if tc.channels_last:
         nets = {name: net.to(memory_format=torch.channels_last) for name, net in nets.items()}
-    oc = config.optim
-    optims = {
-        name: torch.optim.RMSprop(net.parameters(), lr=oc.lr, alpha=oc.alpha, eps=oc.eps, weight_decay=oc.weight_decay)
-        for name, net in nets.items()
-    }
-    schedulers = {name: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=oc.lr_decay) for name, opt in optims.items()}
+    optims = {name: make_optimizer(net, config.optim) for name, net in nets.items()}
+    schedulers = {name: make_scheduler(opt, config.optim) for name, opt in optims.items()}
     noise_gen = torch.Generator().manual_seed(tc.seed * 7919 + info.rank)
     state = TrainState()
     if previous is not None:
@@ -118,8 +120,11 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         noise_gen.set_state(saved_states[info.rank])
         state = TrainState(previous["step"], previous["epoch"], previous["batch_in_epoch"])
     broadcast_parameters(nets, info)
-    autocast, grad_scaler = _precision(tc.precision, device)
+    precision = resolve_precision(tc.precision, device)
+    autocast, grad_scaler = _precision(precision, device)
     step_fn = STEPS[kind]
+    tracker = QualityTracker.create(regressor, dataset, names, scaler_y, config, device, precision) \
+        if regressor is not None and tc.eval_every and info.is_main else None
 
     # fixed inputs of the per-epoch grids: first train images, and queries of the first images
     fixed_x = to_model_range(images[:GRID_QUERIES]).to(device)
@@ -131,8 +136,13 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         with atomic_file(out / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         write_json(out / "run.json", {"argv": argv or sys.argv, "version": __version__, "device": str(device),
-                                      "world_size": info.world_size, "train_images": len(rows)})
-    log = _MetricsLog(out / "metrics.csv", truncate_after=state.step, enabled=info.is_main)
+                                      "precision": precision, "world_size": info.world_size, "train_images": len(rows),
+                                      "labelled_train_images": int(labelled_all.sum()),
+                                      "regressor": str(regressor) if tracker else None})
+        print(f"train {kind}: {len(rows)} train images ({int(labelled_all.sum())} labelled), {device}, {precision}",
+              file=sys.stderr)
+    log = _MetricsLog(out / "metrics.csv", truncate_after=state.step, enabled=info.is_main,
+                      extra_fields=QUALITY_FIELDS if tracker else ())
 
     def checkpoint(finished: bool = False) -> None:
         rng_states = _gather_generator_states(noise_gen, info)  # a collective: every rank takes part
@@ -161,13 +171,14 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         while state.batch_in_epoch < batches_per_epoch and state.step < total_steps and not out_of_time():
             # ---- batch: this rank's share of the global batch
             idx = order[state.batch_in_epoch * batch : (state.batch_in_epoch + 1) * batch][info.rank :: info.world_size]
-            x = to_model_range(images[idx]).to(device, non_blocking=True)
+            x = augment_batch(to_model_range(images[idx]), config.data.augment, noise_gen).to(device, non_blocking=True)
             y = y_all[idx].to(device, non_blocking=True)
             if tc.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             noise = Noise(
                 eps=torch.randn(len(idx), config.model.z_dim, generator=noise_gen).to(device),
                 z_prior=torch.randn(len(idx), config.model.z_dim, generator=noise_gen).to(device),
+                labelled=labelled_all[idx].to(device) if config.model.labelled_input else None,
             )
             for net in nets.values():
                 net.train()
@@ -182,7 +193,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                 )
             # ---- update
             for name, grads in result.grads.items():
-                if grads is None:
+                if not all_agree(grads is not None, info):  # equilibrium gates can differ between ranks
                     continue
                 params = [p for p in nets[name].parameters() if p.requires_grad]
                 for p, g in zip(params, average_gradients(grads, info)):
@@ -195,18 +206,25 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             grad_scaler.update()
             state.step += 1
             state.batch_in_epoch += 1
+            if config.optim.schedule == "power":
+                for scheduler in schedulers.values():
+                    scheduler.step()
             # ---- log
-            if state.step % tc.log_every == 0:
+            quality = {}
+            if tracker is not None and state.step % tc.eval_every == 0:
+                quality = tracker.measure(nets["decoder"], out / "samples", state.step)
+            if state.step % tc.log_every == 0 or quality:
                 log.write({"step": state.step, "epoch": state.epoch, "time_s": round(time.perf_counter() - started, 3),
-                           "lr": optims[next(iter(optims))].param_groups[0]["lr"], **result.logs})
+                           "lr": optims[next(iter(optims))].param_groups[0]["lr"], **result.logs, **quality})
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in result.logs.items() if "trained" not in k}, refresh=False)
             if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
                 checkpoint()
         if state.batch_in_epoch >= batches_per_epoch:
             # ---- end of epoch: lr decay, grids, curves
-            for scheduler in schedulers.values():
-                scheduler.step()
+            if config.optim.schedule == "exponential":
+                for scheduler in schedulers.values():
+                    scheduler.step()
             if info.is_main and tc.sample_every_epoch:
                 _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, out / "samples", state.epoch)
             state.epoch += 1
@@ -216,6 +234,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     if info.is_main:
         log.close()
         plot_loss_curves(out / "metrics.csv", out / "loss_curves.png")
+        if tracker is not None:
+            plot_quality_curves(out / "metrics.csv", out / "quality_curves.png")
         if tc.sample_every_epoch:
             _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, out / "samples", "final")
     return out / GENERATOR_FILE
@@ -231,6 +251,53 @@ def _check_compatible(previous: dict, config: Config, path: Path) -> None:
         )
     if previous["config"]["model"] != config.to_dict()["model"]:
         raise CheckpointError(f"{path}: the checkpoint's network shapes differ from the config's model section")
+
+
+@dataclass
+class TrainingSet:
+    rows: np.ndarray  # dataset rows, labelled first
+    images: torch.Tensor  # uint8 [N, 3, S, S], in RAM
+    y: torch.Tensor  # standardized attributes [N, A]; 0 (the mean) for unlabelled images
+    labelled: torch.Tensor  # [N] float 1/0
+    scaler: Standardizer
+
+
+def training_set(dataset, config: Config, names: list[str], previous: dict | None = None) -> TrainingSet:
+    """The images a generative model trains on: the labelled rows of ``data.split`` and, with
+    ``data.unlabelled=use``, its unlabelled rows too (y = 0, labelled = 0). The standardizer is
+    fitted on the labelled rows only (or taken from the resumed checkpoint). Splits are
+    identity-disjoint, so no val or test person's image, labelled or not, is ever here."""
+    labelled_rows = dataset.rows(config.data.split, labelled_only=True)
+    if len(labelled_rows) < 2:
+        raise ValueError(f"{config.data.path}: fewer than 2 labelled {config.data.split} images to train on")
+    extra = np.setdiff1d(dataset.rows(config.data.split, labelled_only=False), labelled_rows) \
+        if config.data.unlabelled == "use" else np.array([], dtype=np.int64)
+    rows = np.concatenate([labelled_rows, extra])
+    raw_y = dataset.attributes(labelled_rows, names)
+    scaler = Standardizer.from_dict(previous) if previous else Standardizer.fit(names, raw_y)
+    y = np.concatenate([scaler.transform(raw_y), np.zeros((len(extra), len(names)), np.float32)])
+    labelled = torch.cat([torch.ones(len(labelled_rows)), torch.zeros(len(extra))])
+    images = load_images(dataset, rows, config.model.image_size)
+    return TrainingSet(rows, images, torch.from_numpy(y), labelled, scaler)
+
+
+def make_optimizer(net: nn.Module, oc) -> torch.optim.Optimizer:
+    """RMSProp; weight decay (if any) on conv and FC weights only, as in the authors' code."""
+    decayed = [m.weight for m in net.modules() if isinstance(m, WEIGHTED_LAYERS)]
+    ids = {id(p) for p in decayed}
+    rest = [p for p in net.parameters() if id(p) not in ids]
+    groups = [{"params": decayed, "weight_decay": oc.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.RMSprop(groups, lr=oc.lr, alpha=oc.alpha, eps=oc.eps)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, oc):
+    """``exponential``: lr * lr_decay**epoch (stepped per epoch). ``power`` (the authors' annealer,
+    stepped per update): lr - (t/T)**0.75 * (lr - lr_end), held at lr_end after T updates."""
+    if oc.schedule == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=oc.lr_decay)
+    ratio = oc.lr_end / oc.lr
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda t: 1.0 - min(t / oc.schedule_steps, 1.0) ** POWER_SCHEDULE_EXPONENT * (1.0 - ratio))
 
 
 def _precision(precision: str, device: torch.device):
@@ -283,10 +350,12 @@ def _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, folder: Path, epo
 
 
 class _MetricsLog:
-    """metrics.csv, one row per logged step; on resume, rows after the checkpoint are dropped."""
+    """metrics.csv, one row per logged step; on resume, rows after the checkpoint are dropped.
+    ``extra_fields`` are columns only some rows fill (the quality checks)."""
 
-    def __init__(self, path: Path, truncate_after: int, enabled: bool) -> None:
+    def __init__(self, path: Path, truncate_after: int, enabled: bool, extra_fields: tuple[str, ...] = ()) -> None:
         self.path, self.enabled, self.handle, self.writer = path, enabled, None, None
+        self.extra_fields = list(extra_fields)
         self.fields: list[str] | None = None
         if enabled and path.exists():
             with path.open(newline="") as f:
@@ -304,7 +373,7 @@ class _MetricsLog:
             return
         if self.handle is None:
             new = not self.path.exists() or self.fields is None
-            self.fields = self.fields or list(row)
+            self.fields = self.fields or [*row, *(f for f in self.extra_fields if f not in row)]
             self.handle = self.path.open("a", newline="")
             self.writer = csv.DictWriter(self.handle, self.fields, extrasaction="ignore")
             if new:
@@ -318,6 +387,4 @@ class _MetricsLog:
 
 
 def _progress(total: int, initial: int, enabled: bool, kind: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, unit="step", desc=f"train {kind}", disable=not enabled, dynamic_ncols=True)
+    return progress_bar(enabled, total=total, initial=initial, unit="step", desc=f"train {kind}")

@@ -17,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
+DEFAULT_EVAL_EVERY = 250  # quality-check interval when --regressor is given and the config sets none
 USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, KeyError, RuntimeError, OSError)
 
 
@@ -71,7 +72,9 @@ def prep_lfw(
     test_fraction: float = typer.Option(0.1, help="Share of images in the test split."),
     test_people: Optional[Path] = typer.Option(None, help="File with one person per line, forced into the test split."),
     limit: Optional[int] = typer.Option(None, help="Stop after this many images (quick runs)."),
-    labelled_only: bool = typer.Option(False, help="Skip images that have no attribute row."),
+    labelled_only: bool = typer.Option(False, help="Skip images that have no attribute row (same as --unlabelled skip)."),
+    unlabelled: str = typer.Option("use", help="use: keep images without an attribute row (they train the models "
+                                   "with labelled = 0); skip: leave them out."),
     min_face: float = typer.Option(0.24, help="Smallest face searched, as a fraction of the shorter image side."),
     force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new dataset is complete)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -79,6 +82,8 @@ def prep_lfw(
     """Align LFW faces (MTCNN 5 landmarks -> similarity warp), join attributes, split by identity."""
     from attrgan.device import resolve_device
     from data_prep.prep import PrepConfig, prepare_dataset, read_test_people
+
+    labelled_only = labelled_only or _unlabelled_choice(unlabelled) == "skip"
 
     config = PrepConfig(
         images=images,
@@ -97,6 +102,12 @@ def prep_lfw(
     )
     manifest = prepare_dataset(config, progress=progress)
     typer.echo(format_prep_summary(out, manifest))
+
+
+def _unlabelled_choice(value: str) -> str:
+    if value not in ("use", "skip"):
+        raise ValueError(f"--unlabelled must be use or skip, got {value!r}")
+    return value
 
 
 def format_prep_summary(out: Path, manifest: dict) -> str:
@@ -126,7 +137,12 @@ def train_conditional(
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps; overrides train.max_steps."),
     batch_size: Optional[int] = typer.Option(None, help="Global batch size; overrides train.batch_size."),
     device: Optional[str] = typer.Option(None, help="auto (CUDA when present), cpu or cuda[:N]."),
-    precision: Optional[str] = typer.Option(None, help="fp32, bf16 (CPU or CUDA) or fp16 (CUDA, with a grad scaler)."),
+    precision: Optional[str] = typer.Option(None, help="auto (bf16 on CUDA and native-bf16 CPUs, else fp32), fp32, "
+                                            "bf16 or fp16 (CUDA, with a grad scaler)."),
+    unlabelled: Optional[str] = typer.Option(None, help="use (default): train on unlabelled train images too "
+                                             "(y = 0, labelled = 0); skip: labelled images only. Overrides data.unlabelled."),
+    regressor: Optional[Path] = typer.Option(None, help="Regressor (train-regressor) for quality tracking every "
+                                             "train.eval_every updates: Fréchet distance, cosine, grid."),
     resume: bool = typer.Option(False, help="Continue the run in OUT from its checkpoint, bit-for-bit."),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, batch order and noise."),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names to condition on."),
@@ -143,7 +159,7 @@ def train_conditional(
     flags = {
         "data.path": str(data), "model.kind": model, "train.epochs": epochs, "train.max_steps": max_steps,
         "train.batch_size": batch_size, "train.device": device, "train.precision": precision, "train.seed": seed,
-        "train.progress": progress,
+        "train.progress": progress, "data.unlabelled": unlabelled and _unlabelled_choice(unlabelled),
     }
     overrides = [f"{key}={value}" for key, value in flags.items() if value is not None]
     if attributes:
@@ -151,8 +167,29 @@ def train_conditional(
     if resume and config is None and (out / "config.yaml").is_file():
         config = out / "config.yaml"
     cfg = load_config(config, overrides + list(set))
-    checkpoint = train(cfg, out, resume=resume, argv=sys.argv)
+    if regressor is not None and not cfg.train.eval_every:
+        cfg.train.eval_every = DEFAULT_EVAL_EVERY
+    checkpoint = train(cfg, out, resume=resume, argv=sys.argv, regressor=regressor)
     typer.echo(f"checkpoint: {checkpoint}\nsamples: {out / 'samples'}\nmetrics: {out / 'metrics.csv'}")
+
+
+@app.command("plot-quality")
+@user_errors
+def plot_quality(
+    runs: List[Path] = typer.Argument(..., help="Run directories trained with --regressor (their metrics.csv)."),
+    out: Path = typer.Option(..., help="Output PNG: Fréchet distance and cosine against updates and minutes."),
+) -> None:
+    """Overlay the tracked quality curves of several training runs."""
+    from attrgan.plots import plot_quality_comparison
+
+    missing = [str(r) for r in runs if not (r / "metrics.csv").is_file()]
+    if missing:
+        raise FileNotFoundError(f"no metrics.csv in {', '.join(missing)}")
+    names = [r.name for r in runs]
+    labels = names if len(set(names)) == len(names) else [str(r) for r in runs]
+    if not plot_quality_comparison({label: r / "metrics.csv" for label, r in zip(labels, runs)}, out):
+        raise ValueError("none of the runs tracked quality (train with --regressor)")
+    typer.echo(f"wrote {out}")
 
 
 @app.command("train-regressor")
@@ -169,7 +206,7 @@ def train_regressor_command(
     fc: int = typer.Option(2048, help="Width of the fully connected layer."),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names."),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
-    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast)."),
+    precision: str = typer.Option("auto", help="auto (bf16 where native), fp32 or bf16 (autocast)."),
     seed: int = typer.Option(0, help="Seed of initialisation, batch order and augmentation."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
@@ -177,8 +214,8 @@ def train_regressor_command(
     from attrgan.data import open_dataset
     from attrgan.regressor import RegressorConfig, train_regressor
 
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"--precision must be fp32 or bf16, got {precision!r}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     size = image_size or open_dataset(data).image_size
     config = RegressorConfig(
         data=str(data), image_size=size, channels=[int(c) for c in channels.split(",")], fc=fc,
@@ -209,7 +246,7 @@ def eval_attributes(
     control: bool = typer.Option(True, help="Also score each model on shuffled queries (a no-conditioning control)."),
     inception_weights: Optional[Path] = typer.Option(None, help="Local Inception-v3 state dict for FID (never downloaded)."),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
-    precision: str = typer.Option("fp32", help="fp32 or bf16 for the regressor."),
+    precision: str = typer.Option("auto", help="auto (bf16 where native), fp32 or bf16 for the regressor."),
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Score generated faces with the regression network: the paper's Table 1."""
@@ -240,6 +277,9 @@ def reproduce_command(
     regressor_epochs: int = typer.Option(30, help="Most regressor epochs (early stopping on val)."),
     seeds: int = typer.Option(5, help="Sampling seeds per query in the evaluation."),
     labelled_only: bool = typer.Option(False, help="Prep only images that have an attribute row."),
+    unlabelled: str = typer.Option("use", help="use: prep and train on unlabelled images too (y = 0, labelled = 0); "
+                                   "skip: labelled images only."),
+    eval_every: int = typer.Option(250, help="Updates between tracked quality checks (0 = off)."),
     test_people: Optional[Path] = typer.Option(None, help="File of people forced into the test split."),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
     set: List[str] = typer.Option([], "--set", help="Config override for every model, e.g. --set train.epochs=5."),
@@ -255,8 +295,9 @@ def reproduce_command(
         attributes=[a.strip() for a in condition_on.split(",")] if condition_on else None, size=size,
         max_minutes=max_minutes, overrides=list(set), regressor_channels=[int(c) for c in regressor_channels.split(",")],
         regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, seeds=seeds, device=device,
-        test_people=read_test_people(test_people) if test_people else [], labelled_only=labelled_only,
-        progress=progress,
+        test_people=read_test_people(test_people) if test_people else [],
+        labelled_only=labelled_only or _unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
+        eval_every=eval_every, progress=progress,
     ), log=typer.echo)
     typer.echo(format_table(metrics))
     typer.echo(f"report: {out / 'report' / 'report.md'}\nsample grids: {out / 'runs'}/<kind>/samples/final_samples.png")

@@ -6,17 +6,33 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+
+def refuse_overlap(out: str | Path, inputs: Iterable[str | Path | None]) -> None:
+    """Refuse an output path that is, contains, or lies inside one of the command's inputs:
+    replacing it (``--force``) would delete what the command reads. ``inputs`` are the
+    files or folders actually read (a run's checkpoint file, not its whole folder)."""
+    target = Path(out).resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        source = Path(item).resolve()
+        if target == source or source.is_relative_to(target) or target.is_relative_to(source):
+            raise ValueError(f"--out {out} overlaps the input {item}; choose an output outside the inputs "
+                             "(nothing was written or deleted)")
 
 
 @contextlib.contextmanager
-def atomic_directory(out: str | Path, force: bool = False) -> Iterator[Path]:
+def atomic_directory(out: str | Path, force: bool = False, inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
     """Yield a temporary sibling of ``out`` to fill; rename it to ``out`` on success.
 
     On any error or interrupt the temporary directory is removed and ``out`` is untouched.
     An existing ``out`` is an error unless ``force``; then it is replaced only at the end.
+    An ``out`` that overlaps one of the ``inputs`` is refused before anything happens.
     """
     out = Path(out)
+    refuse_overlap(out, inputs)
     if out.exists() and not force:
         raise FileExistsError(f"{out} already exists; pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)

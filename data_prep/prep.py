@@ -21,7 +21,7 @@ from PIL import Image
 
 from .align import FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, FaceAligner
 from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, read_attribute_file
-from .io import atomic_directory, write_json
+from .io import atomic_directory, refuse_overlap, write_json
 from .sources import SourceImage, count_images, iter_images, sha256_of
 from .split import SPLITS, split_by_identity
 
@@ -102,6 +102,7 @@ def _decoded_batches(config: PrepConfig, keep: Callable[[SourceImage], bool]) ->
 def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     """Run the alignment stage; return the manifest that was written."""
     started = time.perf_counter()
+    refuse_overlap(config.out, [config.images, config.attributes])
     table = read_attribute_file(config.attributes) if config.attributes else None
     names = table.names if table else list(LFW_ATTRIBUTE_NAMES)
     labels = _label_lookup(table)
@@ -115,7 +116,7 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     if total is not None and config.limit is not None:
         total = min(total, config.limit)
 
-    with atomic_directory(config.out, force=config.force) as tmp:
+    with atomic_directory(config.out, force=config.force, inputs=[config.images, config.attributes]) as tmp:
         rows: list[dict] = []
         unreadable: list[dict] = []
         raw_path = tmp / "images.raw"
@@ -263,6 +264,6 @@ def package_version() -> str:
 
 
 def _progress(total: int | None, enabled: bool):
-    from tqdm.auto import tqdm
+    from attrgan.progress import progress_bar
 
-    return tqdm(total=total, unit="img", desc="prep-lfw", disable=not enabled, dynamic_ncols=True)
+    return progress_bar(enabled, total=total, unit="img", desc="prep-lfw")

@@ -68,7 +68,7 @@ def tiny_config(data: Path, kind: str = "vaegan", **train):
     return from_dict({
         "model": {**TINY_MODEL, "kind": kind},
         "data": {"path": str(data)},
-        "train": {"batch_size": 16, "progress": False, "device": "cpu", "checkpoint_every": 0,
+        "train": {"batch_size": 16, "progress": False, "device": "cpu", "checkpoint_every": 0, "precision": "fp32",
                   "sample_every_epoch": False, **train},
     })
 

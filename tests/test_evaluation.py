@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from attrgan.checkpoint import CheckpointError
 from attrgan.evaluate import EvalConfig, evaluate_attributes
+from attrgan.data import open_dataset
 from attrgan.metrics import cosine_similarity, frechet_distance, mean_std, r2_per_attribute, squared_error
 from attrgan.train import train
 from cli.main import app
@@ -29,12 +30,33 @@ def test_metrics_on_hand_made_vectors():
     x = rng.normal(size=(500, 3))
     assert frechet_distance(x, x) < 1e-6
     assert abs(frechet_distance(x, x + [2.0, 0, 0]) - 4.0) < 1e-6
+    # against the textbook matrix square root, for N > D and N < D
+    from scipy import linalg
+
+    for n, d in ((400, 6), (30, 50)):
+        a, b = rng.normal(size=(n, d)), rng.normal(size=(n + 7, d)) * 1.5 + 0.3
+        ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        textbook = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb).real)
+        assert frechet_distance(a, b) == pytest.approx(textbook, rel=1e-6)
 
 
 def test_regressor_learns_the_rendered_attributes(trained_regressor):
     metrics = json.loads((trained_regressor / "metrics.json").read_text())
     assert metrics["test"]["cosine_similarity"] > 0.9, metrics["test"]
     assert min(metrics["test"]["r2"].values()) > 0.3
+
+
+def test_condition_slopes_follow_the_condition(learnable_dataset, trained_regressor, conditional_run):
+    """The tiny conditional VAE, trained on rendered attributes, moves the regressed attribute
+    with its condition; a model whose decoder ignores y would give slopes near 0."""
+    from attrgan.evaluate import condition_slopes
+    from attrgan.generator import load
+    from attrgan.regressor import load_regressor
+
+    dataset = open_dataset(learnable_dataset)
+    queries = dataset.attributes(dataset.rows("test"), RENDERED)
+    slopes = condition_slopes(load(conditional_run), load_regressor(trained_regressor), queries, torch.device("cpu"), "fp32")
+    assert slopes["Male"] > 0.3 and slopes["Eyeglasses"] > 0.3, slopes
 
 
 def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset, trained_regressor, conditional_run,
@@ -74,6 +96,21 @@ def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditi
     assert ok.exit_code == 0, ok.output
     metrics = json.loads((tmp_path / "q" / "metrics.json").read_text())
     assert metrics["queries"]["count"] == 2 and metrics["upper_bound"] is None
+
+    # queries naming images of the dataset: the upper-bound row and the real faces come back
+    index = open_dataset(learnable_dataset).index
+    test_rows = index[(index["split"] == "test") & index["labelled"]].head(12)
+    write_attribute_file(tmp_path / "known.txt", AttributeTable(RENDERED, test_rows[["person", "imagenum", *RENDERED]]))
+    known = runner.invoke(app, base + ["--checkpoint", str(conditional_run), "--queries", str(tmp_path / "known.txt"),
+                                       "--out", str(tmp_path / "k")])
+    assert known.exit_code == 0, known.output
+    metrics = json.loads((tmp_path / "k" / "metrics.json").read_text())
+    assert metrics["upper_bound"]["cosine_similarity"] > 0.5
+    by_sex = metrics["upper_bound"]["by_sex"]
+    assert by_sex["male"]["count"] + by_sex["female"]["count"] == 12
+    assert set(metrics["models"][0]["condition_slopes"]) == {"Smiling", "Eyeglasses", "Male", "Mustache", "Blond Hair"}
+    report = (tmp_path / "k" / "report.md").read_text()
+    assert "| Real images (upper bound) |" in report and "## Male and female queries" in report
 
     swapped = runner.invoke(app, base + ["--checkpoint", str(trained_regressor), "--out", str(tmp_path / "x")])
     assert swapped.exit_code == 1 and "pass it as --regressor" in swapped.output

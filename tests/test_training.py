@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from attrgan.checkpoint import CheckpointError, load_checkpoint
-from attrgan.config import ConfigError, load_config
+from attrgan.config import ConfigError, from_dict, load_config
 from attrgan.data import load_images, open_dataset, to_model_range
 from attrgan.models import build_models
 from attrgan.train import NonFiniteLossError, train
@@ -83,8 +83,21 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(synthetic_da
     assert all(torch.isfinite(t).all() for net in saved["nets"].values() for t in net.values() if t.is_floating_point())
 
 
-def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path):
-    """Reconstruction error falls well below its start within a bounded number of steps."""
+SWITCHES = {  # each of the authors' recipe switches on its own (configs/authors*.yaml), and the default
+    "default": {},
+    "dis_l=pre_bn": {"loss": {"dis_l": "pre_bn"}},
+    "dis_sees=[prior]": {"loss": {"dis_sees": ["prior"]}},
+    "generator=saturating": {"loss": {"generator": "saturating"}},
+    "init=authors": {"model": {"init": "authors", "bn_eps": 1e-6}},
+    "augment=authors": {"data": {"augment": "authors"}},
+    "schedule=power+weight_decay": {"optim": {"schedule": "power", "schedule_steps": 3000, "weight_decay": 1e-5}},
+}
+
+
+@pytest.mark.parametrize("switch", list(SWITCHES))
+def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path, switch):
+    """Reconstruction error falls well below its start within a bounded number of steps,
+    under each recipe switch."""
     dataset = open_dataset(synthetic_dataset)
     rows = dataset.rows("train")[:32]
     subset = tmp_path / "tiny"
@@ -95,7 +108,7 @@ def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path):
 
     def reconstruction_error(run: Path) -> float:
         payload = load_checkpoint(run)
-        nets = build_models(tiny_config(subset).model, 73)
+        nets = build_models(from_dict(payload["config"]).model, 73)  # as saved: labelled input resolved
         for name, net in nets.items():
             net.load_state_dict(payload["nets"][name])
             net.eval()
@@ -106,6 +119,9 @@ def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path):
             return float((nets["decoder"](mu, y) - x).pow(2).mean())
 
     config = tiny_config(subset, "vaegan", max_steps=1)
+    for section, values in SWITCHES[switch].items():
+        for key, value in values.items():
+            setattr(getattr(config, section), key, value)
     train(config, tmp_path / "start")
     config.train.max_steps = 300
     config.loss.gamma = 1.0

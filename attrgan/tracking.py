@@ -1,0 +1,73 @@
+"""Sample quality tracked while training: every ``train.eval_every`` updates, on fixed
+test-split queries, the Fréchet distance between generated and real test images in the
+regressor's feature space, the attribute cosine similarity and squared error (the paper's
+Table-1 figures), and a sample grid. The figures go to metrics.csv; the trainer plots them
+against updates and wall-clock time (quality_curves.png)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import Standardizer, load_images
+from .metrics import cosine_similarity, frechet_distance, squared_error
+from .plots import save_grid
+from .regressor import LoadedRegressor, load_regressor
+
+QUALITY_FIELDS = ("quality_frechet", "quality_cosine", "quality_squared_error", "quality_seconds")
+GRID_ROWS, GRID_COLUMNS = 8, 8
+QUALITY_SPLIT = "test"
+
+
+@dataclass
+class QualityTracker:
+    regressor: LoadedRegressor
+    queries: np.ndarray  # raw attribute vectors [Q, A]
+    y: torch.Tensor  # the same, standardized for the generator
+    z: torch.Tensor  # fixed latent codes [Q, z]
+    real_features: np.ndarray  # regressor features of the real test images
+    device: torch.device
+    precision: str
+
+    @classmethod
+    def create(cls, regressor_path: str | Path, dataset, names: list[str], scaler: Standardizer, config,
+               device: torch.device, precision: str) -> "QualityTracker":
+        """Check the regressor against the model (attributes, size); fix queries, codes and real features."""
+        regressor = load_regressor(regressor_path)
+        if regressor.scaler.names != names:
+            raise ValueError(f"{regressor_path}: the regressor scores other attributes than the model conditions on")
+        if regressor.image_size != config.model.image_size:
+            raise ValueError(f"{regressor_path}: the regressor reads {regressor.image_size}px images, "
+                             f"the model makes {config.model.image_size}px")
+        rows = dataset.rows(QUALITY_SPLIT, labelled_only=True)
+        if len(rows) < 2:
+            raise ValueError(f"{config.data.path}: fewer than 2 labelled {QUALITY_SPLIT} images for quality tracking")
+        pick = np.sort(np.random.default_rng(config.train.seed).permutation(len(rows))[: config.train.eval_queries])
+        queries = dataset.attributes(rows[pick], names)
+        real = load_images(dataset, rows[pick], config.model.image_size)
+        _, real_features = regressor.predict_raw(real, device, precision)
+        z = torch.randn(len(queries), config.model.z_dim, generator=torch.Generator().manual_seed(config.train.seed + 2))
+        y = torch.from_numpy(scaler.transform(queries))
+        return cls(regressor, queries, y, z, real_features, device, precision)
+
+    @torch.no_grad()
+    def measure(self, decoder: nn.Module, folder: Path, step: int) -> dict[str, float]:
+        """Generate one image per query with the fixed codes, score it, save a grid; return the figures."""
+        started = time.perf_counter()
+        decoder.eval()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            images = torch.cat([decoder(self.z[i : i + 256].to(self.device), self.y[i : i + 256].to(self.device)).float()
+                                for i in range(0, len(self.z), 256)])
+        decoder.train()
+        regressed, features = self.regressor.predict_raw(images, self.device, self.precision)
+        save_grid(images[: GRID_ROWS * GRID_COLUMNS], folder / f"step{step:06d}_quality.png", nrow=GRID_COLUMNS)
+        return {
+            "quality_frechet": round(frechet_distance(features, self.real_features), 3),
+            "quality_cosine": round(float(cosine_similarity(regressed, self.queries).mean()), 5),
+            "quality_squared_error": round(float(squared_error(regressed, self.queries).mean()), 3),
+            "quality_seconds": round(time.perf_counter() - started, 2),
+        }

@@ -1,0 +1,171 @@
+"""The recipe switches of issue 11 and the unlabelled-image training: labelled input, Dis_l
+choice, saturating generator, augmentation, schedules, weight decay, quality tracking."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from attrgan.augment import augment_batch
+from attrgan.config import ConfigError, from_dict, load_config
+from attrgan.data import open_dataset
+from attrgan.device import cpu_has_native_bf16, resolve_precision
+from attrgan.losses import generator_loss
+from attrgan.models import build_models
+from attrgan.train import make_optimizer, make_scheduler, train, training_set
+
+from conftest import RENDERED, TINY_MODEL, tiny_config
+
+A = 73
+
+
+def tiny_nets(**model):
+    return build_models(from_dict({"model": {**TINY_MODEL, **model}}).model, A)
+
+
+def test_labelled_input_widens_every_fc_layer_and_defaults_to_labelled():
+    plain, flagged = tiny_nets(), tiny_nets(labelled_input=True)
+    for name in ("encoder", "decoder", "discriminator"):
+        assert flagged[name].fc[0].in_features == plain[name].fc[0].in_features + 1, name
+    torch.manual_seed(0)
+    dec = flagged["decoder"].eval()
+    z, y = torch.randn(4, TINY_MODEL["z_dim"]), torch.randn(4, A)
+    with torch.no_grad():
+        default, ones, zeros = dec(z, y), dec(z, y, torch.ones(4)), dec(z, y, torch.zeros(4))
+    assert torch.equal(default, ones)  # generation conditions as labelled
+    assert (default - zeros).abs().max() > 0.01 * default.abs().max()  # the flag reaches the output
+
+
+@pytest.fixture(scope="module")
+def half_labelled_dataset(tmp_path_factory):
+    """A synthetic LFW where 40% of the images have no attribute row, through prep-lfw."""
+    from data_prep.prep import PrepConfig, prepare_dataset
+    from data_prep.synth import write_synthetic_lfw
+
+    root = tmp_path_factory.mktemp("half")
+    write_synthetic_lfw(root / "src", people=40, max_images=3, seed=5, unlabelled_fraction=0.4)
+    prepare_dataset(PrepConfig(images=root / "src" / "lfw", attributes=root / "src" / "lfw_attributes.txt",
+                               out=root / "dataset", size=32), progress=False)
+    return root / "dataset"
+
+
+def test_unlabelled_images_come_only_from_the_training_split(half_labelled_dataset):
+    synthetic_dataset = half_labelled_dataset
+    dataset = open_dataset(synthetic_dataset)
+    index = dataset.index
+    assert (~index["labelled"] & (index["split"] != "train")).any(), "fixture needs unlabelled val/test images"
+    names = dataset.attribute_names
+    used = training_set(dataset, tiny_config(synthetic_dataset), names)
+    skipped = training_set(dataset, from_dict({"model": TINY_MODEL, "data": {"path": str(synthetic_dataset),
+                                                                            "unlabelled": "skip"}}), names)
+    rows = index.iloc[used.rows]
+    assert (rows["split"] == "train").all()
+    held_out_people = set(index.loc[index["split"] != "train", "person"])
+    assert not held_out_people & set(rows["person"])  # no val/test person, labelled or not
+    unlabelled = ~rows["labelled"].to_numpy()
+    assert unlabelled.sum() == (~index["labelled"] & (index["split"] == "train")).sum() > 0
+    assert torch.equal(used.labelled, torch.from_numpy(~unlabelled).float())
+    assert torch.all(used.y[torch.from_numpy(unlabelled)] == 0)  # y = the standardized mean
+    assert len(skipped.rows) == (~unlabelled).sum() and skipped.labelled.all()
+    np.testing.assert_allclose(used.scaler.mean, skipped.scaler.mean)  # fitted on labelled rows only
+
+
+def test_dis_l_pre_bn_is_the_fourth_conv_before_batch_norm():
+    dis = tiny_nets()["discriminator"]
+    x, y = torch.rand(4, 3, 32, 32) * 2 - 1, torch.randn(4, A)
+    logits_pre, pre = dis(x, y, dis_l="pre_bn")
+    logits_post, post = dis(x, y)
+    conv, bn, _ = dis.convs[-1]
+    expected_pre = conv(dis.convs[:-1](dis.first(x)))
+    torch.testing.assert_close(pre, expected_pre)
+    assert (pre < 0).any() and (post >= 0).all()  # post is after ReLU, pre is not
+    torch.testing.assert_close(logits_pre, logits_post)  # the choice changes Dis_l only
+
+
+def test_saturating_generator_loss():
+    logits = torch.tensor([-3.0, 0.0, 2.0])
+    expected = torch.log(1 - torch.sigmoid(logits) + 1e-3).mean()
+    torch.testing.assert_close(generator_loss(logits, saturating=True), expected)
+    torch.testing.assert_close(generator_loss(logits), -torch.log(torch.sigmoid(logits)).mean())
+
+
+def test_augmentation_is_seeded_and_small():
+    x = torch.rand(64, 3, 32, 32) * 2 - 1
+    a = augment_batch(x, "authors", torch.Generator().manual_seed(1))
+    b = augment_batch(x, "authors", torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape and a.min() >= -1 and a.max() <= 1
+    flipped = augment_batch(x, "flip", torch.Generator().manual_seed(1))
+    same = (flipped == x).flatten(1).all(1)
+    mirrored = (flipped == x.flip(3)).flatten(1).all(1)
+    assert (same | mirrored).all() and 10 < mirrored.sum() < 54
+    # jitter on a smooth image: close to the (possibly mirrored) input, never identical
+    smooth = torch.linspace(-0.8, 0.8, 32).view(1, 1, 1, 32).expand(8, 3, 32, 32).contiguous()
+    jittered = augment_batch(smooth, "authors", torch.Generator().manual_seed(2))
+    gap = torch.minimum((jittered - smooth).abs().mean((1, 2, 3)), (jittered - smooth.flip(3)).abs().mean((1, 2, 3)))
+    assert (gap > 1e-4).all() and (gap < 0.15).all(), gap
+    assert torch.equal(augment_batch(x, "none", torch.Generator()), x)
+
+
+def test_power_schedule_and_weight_decay_groups():
+    config = load_config(None, ["optim.schedule=power", "optim.lr=1e-3", "optim.lr_end=1e-5",
+                                "optim.schedule_steps=100", "optim.weight_decay=1e-5"])
+    net = tiny_nets()["decoder"]
+    optimizer = make_optimizer(net, config.optim)
+    scheduler = make_scheduler(optimizer, config.optim)
+    lrs = []
+    for _ in range(120):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(1e-3) and lrs[100] == pytest.approx(1e-5) and lrs[119] == pytest.approx(1e-5)
+    assert lrs[50] == pytest.approx(1e-3 - 0.5**0.75 * (1e-3 - 1e-5))
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    decayed, rest = optimizer.param_groups
+    assert decayed["weight_decay"] == 1e-5 and rest["weight_decay"] == 0.0
+    assert all(p.dim() > 1 for p in decayed["params"]) and all(p.dim() == 1 for p in rest["params"])
+
+
+def test_recipe_values_are_validated():
+    for bad in ("loss.dis_l=middle", "loss.dis_sees=[real]", "loss.dis_sees=[]", "loss.generator=wasserstein",
+                "data.unlabelled=maybe", "data.augment=heavy", "model.init=xavier", "optim.schedule=cosine",
+                "optim.lr_decay=-0.5", "optim.weight_decay=-1", "train.precision=fp8"):
+        with pytest.raises(ConfigError):
+            load_config(None, [bad])
+
+
+def test_authors_configs_load_and_differ_from_ours_only_in_named_keys():
+    from conftest import ROOT
+
+    ours = load_config(ROOT / "configs" / "lfw32.yaml").to_dict()
+    for name, size in (("authors32.yaml", 32), ("authors64.yaml", 64)):
+        authors = load_config(ROOT / "configs" / name)
+        assert authors.model.image_size == size and authors.loss.dis_sees == ["prior"]
+        assert (authors.loss.dis_l, authors.loss.generator, authors.model.init) == ("pre_bn", "saturating", "authors")
+        assert authors.data.augment == "authors" and authors.optim.schedule == "power"
+        assert authors.to_dict()["model"]["enc_channels"] == ours["model"]["enc_channels"]
+
+
+def test_native_bf16_detection(tmp_path):
+    with_bf16, without = tmp_path / "a", tmp_path / "b"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert cpu_has_native_bf16(with_bf16) and not cpu_has_native_bf16(without)
+    assert not cpu_has_native_bf16(tmp_path / "missing")
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
+
+
+def test_quality_is_tracked_during_training(learnable_dataset, trained_regressor, tmp_path):
+    config = tiny_config(learnable_dataset, "vaegan", max_steps=6, eval_every=3, eval_queries=40)
+    config.data.attributes = RENDERED
+    train(config, tmp_path / "run", regressor=trained_regressor)
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    checked = metrics.dropna(subset=["quality_frechet"])
+    assert checked["step"].tolist() == [3, 6]
+    assert (checked["quality_frechet"] > 0).all() and checked["quality_cosine"].between(-1, 1).all()
+    assert (tmp_path / "run" / "quality_curves.png").is_file()
+    assert (tmp_path / "run" / "samples" / "step000006_quality.png").is_file()
+    wrong = tiny_config(learnable_dataset, "vaegan", max_steps=1, eval_every=1)  # all 73 attributes
+    with pytest.raises(ValueError, match="scores other attributes"):
+        train(wrong, tmp_path / "other", regressor=trained_regressor)
