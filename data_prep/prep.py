@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .align import FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, FaceAligner
 from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, read_attribute_file
@@ -54,11 +54,28 @@ class _Decoded:
     error: str | None = None
 
 
+MIN_IMAGE_SIDE = 24  # px: MTCNN's 12-px P-Net finds nothing in smaller images (and crashes on them)
+MAX_IMAGE_SIDE = 2048  # px: larger photos are downscaled on decoding, which bounds memory
+
+
+class ImageTooSmallError(ValueError):
+    """An image too small to hold a detectable face."""
+
+
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode JPEG/PNG bytes to uint8 RGB ``[H, W, 3]``; raise on corrupt or truncated files."""
+    """Decode JPEG/PNG bytes to uint8 RGB ``[H, W, 3]``, turned upright by its EXIF orientation
+    tag and downscaled to at most MAX_IMAGE_SIDE px; raise on corrupt, truncated or tiny files."""
     with Image.open(io.BytesIO(data)) as img:
+        if max(img.size) > MAX_IMAGE_SIDE:
+            img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at a reduced scale
         img.load()
-        return np.asarray(img.convert("RGB"))
+        upright = ImageOps.exif_transpose(img)
+        if max(upright.size) > MAX_IMAGE_SIDE:
+            upright.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
+        if min(upright.size) < MIN_IMAGE_SIDE:
+            raise ImageTooSmallError(f"{upright.size[0]}x{upright.size[1]} px is too small to align "
+                                     f"(under {MIN_IMAGE_SIDE} px)")
+        return np.asarray(upright.convert("RGB"))
 
 
 def read_test_people(path: str | Path) -> list[str]:

@@ -47,3 +47,45 @@ def test_progress_without_a_terminal_is_plain_lines(synthetic_dataset, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "\r" not in proc.stderr
     assert any("train vaegan" in line and "8/8" in line for line in proc.stderr.splitlines()), proc.stderr
+
+
+def test_prep_lists_a_tiny_image_and_goes_on(synthetic_lfw, tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    photos = tmp_path / "lfw"
+    shutil.copytree(synthetic_lfw / "lfw", photos)
+    (photos / "Tiny_Person").mkdir()
+    Image.fromarray(np.full((10, 9, 3), 120, np.uint8)).save(photos / "Tiny_Person" / "Tiny_Person_0001.jpg")
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(app, ["prep-lfw", "--images", str(photos), "--out", str(out), "--size", "32",
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["unreadable"] == 1
+    assert manifest["unreadable"][0]["source"] == "Tiny_Person/Tiny_Person_0001.jpg"
+    assert "too small" in manifest["unreadable"][0]["error"]
+    assert manifest["counts"]["images"] == manifest["counts"]["read"] - 1 > 0
+
+
+def test_exif_rotated_photo_is_turned_upright_before_alignment(tmp_path):
+    """A phone photo stored sideways with an EXIF orientation tag still has its face found."""
+    import pytest
+
+    skdata = pytest.importorskip("skimage.data")
+    import numpy as np
+    from PIL import Image
+
+    from attrgan.editing import align_photos
+
+    sideways = np.ascontiguousarray(np.rot90(skdata.astronaut(), k=1))  # stored rotated 90° counter-clockwise
+    image = Image.fromarray(sideways)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    image.save(tmp_path / "phone.jpg", exif=exif)
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(tmp_path / "tiny.jpg")  # one tiny photo among several
+    crops, kept, skipped = align_photos([tmp_path / "phone.jpg", tmp_path / "tiny.jpg"], size=64, device="cpu")
+    assert kept == [tmp_path / "phone.jpg"] and len(crops) == 1
+    assert len(skipped) == 1 and "too small" in skipped[0][1]
