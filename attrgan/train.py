@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -45,6 +48,34 @@ class NonFiniteLossError(RuntimeError):
     """A NaN or Inf loss; training stops and the last good checkpoint is kept."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during training: the current step was finished and checkpointed."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[dict]:
+    """While training, SIGINT/SIGTERM only ask the loop to stop after the current step
+    (``flag["signal"]`` is set); the previous handlers are restored afterwards."""
+    flag: dict = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def request_stop(signum, _frame) -> None:
+        flag["signal"] = signum
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @dataclass
 class TrainState:
     step: int = 0
@@ -69,12 +100,14 @@ def train(config: Config, out: str | Path, resume: bool = False, argv: list[str]
     if tc.threads and device.type == "cpu":
         torch.set_num_threads(tc.threads)
     try:
-        return _train(config, out, resume, argv, device, info, regressor)
+        with _stop_on_signals() as stop:
+            return _train(config, out, resume, argv, device, info, regressor, stop)
     finally:
         shutdown(info)
 
 
-def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, info: DistInfo, regressor) -> Path:
+def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, info: DistInfo, regressor,
+           stop: dict) -> Path:
     tc, kind = config.train, config.model.kind
     config.model.labelled_input = config.model.labelled_input or config.data.unlabelled == "use"
     ckpt_path = out / GENERATOR_FILE
@@ -163,12 +196,13 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     started = time.perf_counter()
     if state.step == 0:
         checkpoint()  # a good checkpoint exists from the start, so a NaN at step 1 still leaves one
-    def out_of_time() -> bool:
-        return tc.max_minutes is not None and all_agree(time.perf_counter() - started > 60 * tc.max_minutes, info)
+    def must_stop() -> bool:
+        late = tc.max_minutes is not None and time.perf_counter() - started > 60 * tc.max_minutes
+        return not all_agree(not (late or stop["signal"]), info)
 
-    while state.step < total_steps and not out_of_time():
+    while state.step < total_steps and not must_stop():
         order = _epoch_order(tc.seed, state.epoch, len(rows))
-        while state.batch_in_epoch < batches_per_epoch and state.step < total_steps and not out_of_time():
+        while state.batch_in_epoch < batches_per_epoch and state.step < total_steps and not must_stop():
             # ---- batch: this rank's share of the global batch
             idx = order[state.batch_in_epoch * batch : (state.batch_in_epoch + 1) * batch][info.rank :: info.world_size]
             x = augment_batch(to_model_range(images[idx]), config.data.augment, noise_gen).to(device, non_blocking=True)
@@ -230,6 +264,11 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             state.epoch += 1
             state.batch_in_epoch = 0
     bar.close()
+    if stop["signal"] is not None:
+        checkpoint()
+        log.close()
+        raise TrainingInterrupted(stop["signal"], f"interrupted by {signal.Signals(stop['signal']).name} at step "
+                                  f"{state.step}: checkpoint saved to {out / GENERATOR_FILE}; --resume continues exactly")
     checkpoint(finished=True)
     if info.is_main:
         log.close()

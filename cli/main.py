@@ -32,9 +32,9 @@ def user_errors(command: Callable) -> Callable:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(code=1) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted: nothing was written", err=True)
-            raise typer.Exit(code=130) from None
+        except KeyboardInterrupt as exc:  # training raises a subclass that names its checkpoint and exit code
+            typer.echo(str(exc) or "interrupted: nothing was written", err=True)
+            raise typer.Exit(code=getattr(exc, "exit_code", 130)) from None
 
     return wrapper
 

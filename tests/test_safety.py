@@ -89,3 +89,47 @@ def test_exif_rotated_photo_is_turned_upright_before_alignment(tmp_path):
     crops, kept, skipped = align_photos([tmp_path / "phone.jpg", tmp_path / "tiny.jpg"], size=64, device="cpu")
     assert kept == [tmp_path / "phone.jpg"] and len(crops) == 1
     assert len(skipped) == 1 and "too small" in skipped[0][1]
+
+
+def test_sigterm_during_training_checkpoints_and_resumes_exactly(synthetic_dataset, tmp_path):
+    """SIGTERM mid-run: the step finishes, a checkpoint is written, exit 143; --resume then
+    ends with the same weights as a run that was never interrupted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from attrgan.checkpoint import load_checkpoint
+
+    root = Path(__file__).resolve().parents[1]
+
+    def command(out: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "cli.main", "train-conditional", "--data", str(synthetic_dataset), "--out",
+                str(out), "--config", str(root / "configs" / "demo.yaml"), "--max-steps", "150", "--batch-size", "16",
+                "--device", "cpu", "--precision", "fp32", "--no-progress", "--set", "train.sample_every_epoch=false",
+                "--set", "train.checkpoint_every=0", "--set", "train.threads=1", *extra]
+
+    interrupted = tmp_path / "interrupted"
+    proc = subprocess.Popen(command(interrupted), cwd=root, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (interrupted / "metrics.csv").is_file():
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "interrupted by SIGTERM" in stderr and "--resume" in stderr
+    stopped_at = load_checkpoint(interrupted)["step"]
+    assert 0 < stopped_at < 150
+    resumed = subprocess.run(command(interrupted, "--resume"), cwd=root, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    straight = subprocess.run(command(tmp_path / "straight"), cwd=root, capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    a, b = load_checkpoint(interrupted), load_checkpoint(tmp_path / "straight")
+    assert a["step"] == b["step"] == 150
+    for net in a["nets"]:
+        for key, value in a["nets"][net].items():
+            assert torch.equal(value, b["nets"][net][key]), (net, key)
