@@ -116,7 +116,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a config file must be a mapping of sections")
     config = Config()
@@ -140,7 +143,10 @@ def apply_override(config: Config, item: str) -> None:
         target = getattr(target, part)
     if not dataclasses.is_dataclass(target) or leaf not in {f.name for f in dataclasses.fields(target)}:
         raise ConfigError(f"unknown config key {key!r}")
-    value = yaml.safe_load(raw) if raw.strip() else None
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"override {item!r}: the value is not valid YAML (quote strings, e.g. [a, b] for lists)") from None
     setattr(target, leaf, _coerce(target, leaf, value, key))
 
 
@@ -223,5 +229,9 @@ def validate(config: Config) -> None:
             raise ConfigError(f"{key} must be positive, got {value!r}")
     if optim.weight_decay < 0 or (optim.grad_clip is not None and optim.grad_clip <= 0):
         raise ConfigError("optim.weight_decay must be >= 0 and optim.grad_clip > 0 (or empty)")
-    if optim.schedule_steps < 1 or t.eval_every < 0 or t.eval_queries < 2 or t.log_every < 1:
-        raise ConfigError("optim.schedule_steps, train.log_every must be >= 1, train.eval_every >= 0, train.eval_queries >= 2")
+    for key, value, low in (("optim.schedule_steps", optim.schedule_steps, 1), ("train.log_every", t.log_every, 1),
+                            ("train.eval_every", t.eval_every, 0), ("train.eval_queries", t.eval_queries, 2),
+                            ("train.epochs", t.epochs, 1), ("train.max_steps", t.max_steps, 1),
+                            ("train.checkpoint_every", t.checkpoint_every, 0), ("train.max_minutes", t.max_minutes, 0)):
+        if value is not None and value < low:
+            raise ConfigError(f"{key} must be >= {low}, got {value!r}")

@@ -63,6 +63,13 @@ def open_dataset(root: str | Path) -> Dataset:
         raise DatasetError(f"{root}: images.npy {images.shape} {images.dtype} does not match {len(index)} index rows")
     index["labelled"] = index["labelled"].astype(bool)
     index["aligned"] = index["aligned"].astype(bool)
+    labels = index.loc[index["labelled"], manifest["attribute_names"]].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(labels)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise DatasetError(f"{root}/index.csv: labelled row {index.index[index['labelled']][row] + 2} has a non-finite "
+                           f"value in {manifest['attribute_names'][column]!r} ({int(bad.sum())} such cells); "
+                           "rewrite the dataset with prep-lfw")
     return Dataset(root=root, images=images, index=index, manifest=manifest)
 
 

@@ -23,7 +23,7 @@ from .align import FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, 
 from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, read_attribute_file
 from .io import atomic_directory, refuse_overlap, write_json
 from .sources import SourceImage, count_images, iter_images, sha256_of
-from .split import SPLITS, split_by_identity
+from .split import SPLITS, check_fractions, split_by_identity
 
 FORMAT_VERSION = 1
 
@@ -120,6 +120,7 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     """Run the alignment stage; return the manifest that was written."""
     started = time.perf_counter()
     refuse_overlap(config.out, [config.images, config.attributes])
+    check_fractions(config.fractions)  # before the long alignment pass, not after it
     table = read_attribute_file(config.attributes) if config.attributes else None
     names = table.names if table else list(LFW_ATTRIBUTE_NAMES)
     labels = _label_lookup(table)

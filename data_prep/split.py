@@ -9,6 +9,13 @@ import pandas as pd
 SPLITS = ("train", "val", "test")
 
 
+def check_fractions(fractions: tuple[float, float, float]) -> None:
+    """Refuse split fractions that are not three shares in [0, 1] summing to 1."""
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"split fractions must be 3 shares in [0, 1] summing to 1 (--val-fraction and "
+                         f"--test-fraction together at most 1), got train/val/test {tuple(round(f, 4) for f in fractions)}")
+
+
 def split_by_identity(
     persons: pd.Series,
     labelled: pd.Series,
@@ -26,8 +33,7 @@ def split_by_identity(
     the largest split instead of swamping a small test split. ``test_people`` (folder
     names) are put in the test split first.
     """
-    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"split fractions must be 3 non-negative numbers summing to 1, got {fractions}")
+    check_fractions(fractions)
     forced = set(test_people)
     frame = pd.DataFrame({"person": persons.to_numpy(), "labelled": labelled.to_numpy(dtype=bool)})
     per_person = frame.groupby("person", sort=True).agg(images=("labelled", "size"), labelled=("labelled", "any"))

@@ -133,3 +133,38 @@ def test_sigterm_during_training_checkpoints_and_resumes_exactly(synthetic_datas
     for net in a["nets"]:
         for key, value in a["nets"][net].items():
             assert torch.equal(value, b["nets"][net][key]), (net, key)
+
+
+def test_bad_values_fail_at_once_with_one_line(synthetic_dataset, synthetic_lfw, tmp_path):
+    runner = CliRunner()
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("train: {epochs: [1, 2\n")
+    base = ["train-conditional", "--data", str(synthetic_dataset), "--out", str(tmp_path / "run")]
+    cases = {
+        "not valid YAML": base + ["--config", str(bad_yaml)],
+        "the value is not valid YAML": base + ["--set", "data.attributes=[a, b"],
+        "train.log_every must be >= 1": base + ["--set", "train.log_every=0"],
+        "train.max_steps must be >= 1": base + ["--max-steps", "0"],
+        "optim.lr_decay must be positive": base + ["--set", "optim.lr_decay=-0.5"],
+        "optim.weight_decay must be >= 0": base + ["--set", "optim.weight_decay=-1"],
+        "split fractions must be 3 shares": ["prep-lfw", "--images", str(synthetic_lfw / "lfw"), "--out",
+                                             str(tmp_path / "ds"), "--val-fraction", "1.5", "--no-progress"],
+    }
+    for message, args in cases.items():
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and message in result.output, (message, result.output)
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "ds").exists()
+
+
+def test_nan_label_is_reported_when_the_dataset_opens(synthetic_dataset, tmp_path):
+    import pandas as pd
+
+    broken = tmp_path / "ds"
+    shutil.copytree(synthetic_dataset, broken)
+    index = pd.read_csv(broken / "index.csv")
+    first = index.index[index["labelled"]][0]
+    index.loc[first, "Smiling"] = float("nan")
+    index.to_csv(broken / "index.csv", index=False)
+    result = CliRunner().invoke(app, ["train-conditional", "--data", str(broken), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "non-finite value in 'Smiling'" in result.output and f"row {first + 2}" in result.output
