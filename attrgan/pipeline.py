@@ -3,7 +3,8 @@ model kind with the same config and budget (tracking its quality with the regres
 write one Table-1 report.
 
 Re-running with the same OUT reuses what is complete (the dataset, finished runs, the
-regressor) and resumes an interrupted training run from its checkpoint."""
+regressor) and resumes an interrupted training run from its checkpoint, but only when the
+inputs and options recorded in OUT/reproduce.json are unchanged (``--force`` redoes it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class ReproduceConfig:
     labelled_only: bool = False
     unlabelled: str = "use"  # data.unlabelled of every model
     eval_every: int = 250  # updates between tracked quality checks (0 = off)
+    force: bool = False  # redo everything when OUT was made from other inputs
     progress: bool = True
 
 
@@ -43,6 +45,10 @@ def reproduce(cfg: ReproduceConfig, log=print) -> dict:
     """Run every stage into ``cfg.out`` (dataset/, runs/<kind>/, regressor/, report/); return the metrics."""
     from data_prep.prep import PrepConfig, prepare_dataset
 
+    from data_prep.io import refuse_overlap
+
+    refuse_overlap(cfg.out, [cfg.images, cfg.attributes_file, cfg.config])
+    _check_same_inputs(cfg, log)
     dataset = cfg.out / "dataset"
     if not (dataset / "manifest.json").is_file():
         log(f"[1/4] prep-lfw -> {dataset}")
@@ -89,6 +95,57 @@ def reproduce(cfg: ReproduceConfig, log=print) -> dict:
     log(f"[4/4] eval-attributes -> {report}")
     return evaluate_attributes(EvalConfig(data=dataset, regressor=regressor, checkpoints=runs, out=report,
                                           seeds=cfg.seeds, device=cfg.device, force=True))
+
+
+STAGES = ("dataset", "runs", "regressor", "report")
+RECORD = "reproduce.json"
+
+
+def inputs_record(cfg: ReproduceConfig) -> dict:
+    """What a reproduce folder is made from: input files (size, mtime), the config's text and
+    every option that changes a stage's result."""
+    def stat(path: Path | None) -> dict | None:
+        if path is None:
+            return None
+        info = Path(path).stat()
+        return {"path": str(Path(path).resolve()), "bytes": info.st_size, "mtime": int(info.st_mtime)}
+
+    return {
+        "images": stat(cfg.images), "attributes": stat(cfg.attributes_file),
+        "config": Path(cfg.config).read_text(), "overrides": list(cfg.overrides), "models": list(cfg.models),
+        "condition_on": cfg.attributes, "size": cfg.size, "max_minutes": cfg.max_minutes,
+        "regressor": [cfg.regressor_channels, cfg.regressor_fc, cfg.regressor_epochs], "seeds": cfg.seeds,
+        "test_people": sorted(cfg.test_people), "labelled_only": cfg.labelled_only, "unlabelled": cfg.unlabelled,
+        "eval_every": cfg.eval_every,
+    }
+
+
+def _check_same_inputs(cfg: ReproduceConfig, log) -> None:
+    """Reuse ``cfg.out`` only if it was made from the same inputs and options; with ``force``
+    delete its stages and start over; refuse otherwise, naming the first difference."""
+    import json
+    import shutil
+
+    from data_prep.io import write_json
+
+    if not Path(cfg.config).is_file():
+        raise FileNotFoundError(f"{cfg.config}: config file not found")
+    record, path = inputs_record(cfg), cfg.out / RECORD
+    stages = [cfg.out / stage for stage in STAGES if (cfg.out / stage).exists()]
+    if path.is_file():
+        old = json.loads(path.read_text())
+        changed = [key for key in record if old.get(key) != record[key]]
+        if changed and not cfg.force:
+            raise ValueError(f"{cfg.out} was made from other inputs ({', '.join(changed)} changed); "
+                             "pass --force to redo it there, or choose another --out")
+    elif stages and not cfg.force:
+        raise ValueError(f"{cfg.out} holds results without a {RECORD}; pass --force to redo them, or choose another --out")
+    if cfg.force and stages:
+        log(f"--force: removing {', '.join(p.name for p in stages)} in {cfg.out}")
+        for stage in stages:
+            shutil.rmtree(stage)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
 
 
 def _finished(run: Path) -> bool:

@@ -280,6 +280,7 @@ def reproduce_command(
     unlabelled: str = typer.Option("use", help="use: prep and train on unlabelled images too (y = 0, labelled = 0); "
                                    "skip: labelled images only."),
     eval_every: int = typer.Option(250, help="Updates between tracked quality checks (0 = off)."),
+    force: bool = typer.Option(False, help="OUT was made from other inputs or options: delete its results and redo them."),
     test_people: Optional[Path] = typer.Option(None, help="File of people forced into the test split."),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
     set: List[str] = typer.Option([], "--set", help="Config override for every model, e.g. --set train.epochs=5."),
@@ -297,7 +298,7 @@ def reproduce_command(
         regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, seeds=seeds, device=device,
         test_people=read_test_people(test_people) if test_people else [],
         labelled_only=labelled_only or _unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
-        eval_every=eval_every, progress=progress,
+        eval_every=eval_every, force=force, progress=progress,
     ), log=typer.echo)
     typer.echo(format_table(metrics))
     typer.echo(f"report: {out / 'report' / 'report.md'}\nsample grids: {out / 'runs'}/<kind>/samples/final_samples.png")

@@ -168,3 +168,28 @@ def test_nan_label_is_reported_when_the_dataset_opens(synthetic_dataset, tmp_pat
     index.to_csv(broken / "index.csv", index=False)
     result = CliRunner().invoke(app, ["train-conditional", "--data", str(broken), "--out", str(tmp_path / "run")])
     assert result.exit_code == 1 and "non-finite value in 'Smiling'" in result.output and f"row {first + 2}" in result.output
+
+
+def test_reproduce_refuses_to_reuse_results_made_from_other_inputs(synthetic_lfw, tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    runner = CliRunner()
+    out = tmp_path / "exp"
+    base = ["reproduce", "--images", str(synthetic_lfw / "lfw"), "--attributes", str(synthetic_lfw / "lfw_attributes.txt"),
+            "--config", str(root / "configs" / "demo.yaml"), "--out", str(out), "--models", "vae", "--size", "32",
+            "--regressor-channels", "8,16,32", "--regressor-fc", "32", "--regressor-epochs", "1", "--seeds", "1",
+            "--eval-every", "0", "--device", "cpu", "--no-progress", "--set", "train.max_steps=2",
+            "--set", "model.z_dim=8", "--set", "train.sample_every_epoch=false"]
+    first = runner.invoke(app, base)
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, base)
+    assert again.exit_code == 0 and "reusing" in again.output
+    changed = runner.invoke(app, base[:-2] + ["--set", "train.max_steps=3"])
+    assert changed.exit_code == 1 and "made from other inputs (overrides changed)" in changed.output
+    assert (out / "runs" / "vae" / "checkpoint.pt").is_file()  # nothing was touched
+    forced = runner.invoke(app, base[:-2] + ["--set", "train.max_steps=3", "--force"])
+    assert forced.exit_code == 0, forced.output
+    from attrgan.checkpoint import load_checkpoint
+
+    assert load_checkpoint(out / "runs" / "vae")["step"] == 3
