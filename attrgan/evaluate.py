@@ -168,8 +168,8 @@ def condition_slopes(model: ConditionalModel, regressor: LoadedRegressor, querie
                      precision: str) -> dict[str, float]:
     """How strongly each model follows its condition: for the first queries and fixed prior
     codes, move one attribute of y by s training stds and regress the generated faces; the
-    least-squares slope of the regressed attribute against s, in stds per std (1 = follows it
-    fully as far as the regressor sees)."""
+    least-squares slope of the mean regressed attribute (raw units) against s: the units of
+    ``attrgan edit --report``'s condition slopes."""
     names = model.attribute_names
     chosen = [a for a in SLOPE_ATTRIBUTES if a in names]
     base = queries[:SLOPE_QUERIES]
@@ -182,7 +182,7 @@ def condition_slopes(model: ConditionalModel, regressor: LoadedRegressor, querie
             moved = base.copy()
             moved[:, j] += strength * model.scaler.std[j]
             raw, _ = regressor.predict_raw(model.decode(z, moved), device, precision)
-            regressed.append(raw[:, j].mean() / model.scaler.std[j])
+            regressed.append(raw[:, j].mean())
         slopes[attribute] = float(np.polyfit(SLOPE_STRENGTHS, regressed, 1)[0])
     return slopes
 

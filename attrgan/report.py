@@ -70,8 +70,8 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
     if sloped:
         attributes = list(sloped[0]["condition_slopes"])
         lines += ["## Condition response", "",
-                  "Regressed change of an attribute per training-split std that the query moves it "
-                  "(prior codes fixed, first 64 queries, strengths -2..2; 1 = fully followed as far as the regressor sees).", "",
+                  "Regressed change of an attribute (raw units) per training-split std that the query moves it "
+                  "(prior codes fixed, first 64 queries, strengths -2..2; the units of `attrgan edit --report`).", "",
                   "| Model | " + " | ".join(attributes) + " |", "|---" * (len(attributes) + 1) + "|"]
         lines += [f"| {r['model']} | " + " | ".join(f"{r['condition_slopes'][a]:.3f}" for a in attributes) + " |"
                   for r in sloped]
