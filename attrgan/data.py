@@ -53,9 +53,13 @@ def open_dataset(root: str | Path) -> Dataset:
     for name in ("images.npy", "index.csv", "manifest.json"):
         if not (root / name).is_file():
             raise DatasetError(f"{root}: not a dataset directory (missing {name}; write one with `attrgan prep-lfw`)")
-    manifest = json.loads((root / "manifest.json").read_text())
-    images = np.load(root / "images.npy", mmap_mode="r")
-    index = pd.read_csv(root / "index.csv")
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+        images = np.load(root / "images.npy", mmap_mode="r")
+        index = pd.read_csv(root / "index.csv")
+    except (ValueError, EOFError, OSError, pd.errors.ParserError) as exc:  # EOFError: an empty or torn .npy
+        raise DatasetError(f"{root}: a damaged dataset file ({type(exc).__name__}: {exc or 'empty file'}); "
+                           "write the dataset again with prep-lfw") from None
     missing = [c for c in (*INDEX_FIXED_COLUMNS, *manifest.get("attribute_names", [])) if c not in index.columns]
     if missing:
         raise DatasetError(f"{root}/index.csv lacks columns: {', '.join(missing[:5])}")

@@ -71,6 +71,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
     device = resolve_device(config.device)
     config.precision = resolve_precision(config.precision, device)
     regressor = load_regressor(config.regressor)
+    inception = _inception(config.inception_weights, device)
     models = [_load_generator_checked(path, regressor, device) for path in config.checkpoints]
     dataset = open_dataset(config.data)
     queries, real_images = _queries(config, dataset, regressor)
@@ -109,7 +110,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
                 s.control_squared_error.append(float(squared_error(control, queries).mean()))
         if len(features_seed0) > 2 and len(real_features) > 2:
             s.frechet_regressor = frechet_distance(features_seed0, real_features)
-        s.fid = _fid(config.inception_weights, model, queries, real_images, device)
+        s.fid = _fid(inception, model, queries, real_images, device)
         s.condition_slopes = condition_slopes(model, regressor, queries, device, config.precision)
         scores.append(s)
 
@@ -197,18 +198,28 @@ def _dataset_images_of(queries: "pd.DataFrame", dataset, size: int) -> torch.Ten
     return load_images(dataset, np.asarray(rows), size)
 
 
-def _fid(weights: Path | None, model, queries, real_images, device) -> float | None:
-    """FID with locally stored Inception-v3 weights only (never downloaded); None without them."""
-    if weights is None or real_images is None:
+def _inception(weights: Path | None, device) -> torch.nn.Module | None:
+    """Inception-v3 from locally stored weights (never downloaded), checked before any work; None without them."""
+    if weights is None:
         return None
     import torchvision
 
     if not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: --inception-weights file not found")
     net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    try:
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except Exception as exc:  # not a state dict, or one of another network
+        raise ValueError(f"{weights}: not Inception-v3 weights for FID ({type(exc).__name__}); "
+                         "pass a torchvision inception_v3 state dict") from None
     net.fc = torch.nn.Identity()
-    net.eval().to(device)
+    return net.eval().to(device)
+
+
+def _fid(net: torch.nn.Module | None, model, queries, real_images, device) -> float | None:
+    """FID of the model's samples for the queries against the real images; None without a network or real images."""
+    if net is None or real_images is None:
+        return None
 
     @torch.inference_mode()
     def features(images: torch.Tensor) -> np.ndarray:

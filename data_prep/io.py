@@ -23,6 +23,32 @@ def refuse_overlap(out: str | Path, inputs: Iterable[str | Path | None]) -> None
                              "(nothing was written or deleted)")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path, name: str) -> list[Path]:
+    """Delete the temporaries (``.NAME.tmp-PID*``, ``.NAME.old-PID*``) that a killed process
+    left beside ``name`` in ``folder``; those of live processes are kept. Returns what went."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob(f".{name}.*-*"):
+        tag, _, rest = path.name[len(name) + 2 :].partition("-")
+        pid = rest.split(".")[0]
+        if tag not in ("tmp", "old") or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_directory(out: str | Path, force: bool = False, inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
     """Yield a temporary sibling of ``out`` to fill; rename it to ``out`` on success.
@@ -33,6 +59,7 @@ def atomic_directory(out: str | Path, force: bool = False, inputs: Iterable[str 
     """
     out = Path(out)
     refuse_overlap(out, inputs)
+    remove_stale_temporaries(out.parent, out.name)
     if out.exists() and not force:
         raise FileExistsError(f"{out} already exists; pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +86,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     the temporary file is removed and an existing ``path`` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, path.stem)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
         yield tmp

@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 from .align import FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, FaceAligner
 from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, read_attribute_file
 from .io import atomic_directory, refuse_overlap, write_json
-from .sources import SourceImage, count_images, iter_images, sha256_of
+from .sources import SourceImage, count_images, is_archive, iter_images, sha256_of
 from .split import SPLITS, check_fractions, split_by_identity
 
 FORMAT_VERSION = 1
@@ -130,7 +130,8 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
         raise ValueError("--labelled-only needs --attributes")
     keep = (lambda im: (im.person, im.imagenum) in labels) if config.labelled_only else (lambda im: True)
     aligner = FaceAligner(config.size, device=config.device, min_face_fraction=config.min_face_fraction)
-    total = count_images(config.images) if progress else None
+    # an archive is read once up front (seconds): a truncated one fails here, not after the alignment pass
+    total = count_images(config.images) if progress or is_archive(Path(config.images)) else None
     if total is not None and config.limit is not None:
         total = min(total, config.limit)
 

@@ -5,9 +5,12 @@ order: archive order for a tar file, sorted path order for a folder.
 """
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import re
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -39,11 +42,27 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(TAR_SUFFIXES)
 
 
+class ArchiveError(ValueError):
+    """A tar archive that cannot be read to its end (truncated, corrupt or not a tar)."""
+
+
+@contextlib.contextmanager
+def _readable_archive(path: Path) -> Iterator[tarfile.TarFile]:
+    """Open a tar archive for streaming; any read failure inside becomes one ArchiveError."""
+    try:
+        with tarfile.open(path, mode="r|*") as archive:  # streaming: one member in memory at a time
+            yield archive
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ArchiveError(f"{path}: not a readable tar archive, or truncated ({type(exc).__name__}: {exc}); "
+                           "download it again") from None
+
+
 def count_images(path: str | Path) -> int:
-    """Number of LFW-layout images in the input (one streaming pass for an archive)."""
+    """Number of LFW-layout images in the input (one streaming pass for an archive, which
+    also proves the archive readable to its end before any work starts)."""
     path = Path(path)
     if is_archive(path):
-        with tarfile.open(path, mode="r|*") as archive:
+        with _readable_archive(path) as archive:
             return sum(1 for m in archive if m.isfile() and parse_image_path(m.name))
     return sum(1 for _ in _folder_images(path))
 
@@ -61,7 +80,7 @@ def iter_images(path: str | Path) -> Iterator[SourceImage]:
 
 
 def _iter_archive(path: Path) -> Iterator[SourceImage]:
-    with tarfile.open(path, mode="r|*") as archive:  # streaming: one member in memory at a time
+    with _readable_archive(path) as archive:
         for member in archive:
             parsed = parse_image_path(member.name) if member.isfile() else None
             if parsed is None:

@@ -193,3 +193,47 @@ def test_reproduce_refuses_to_reuse_results_made_from_other_inputs(synthetic_lfw
     from attrgan.checkpoint import load_checkpoint
 
     assert load_checkpoint(out / "runs" / "vae")["step"] == 3
+
+
+def test_damaged_inputs_get_one_line(synthetic_dataset, synthetic_lfw, tmp_path):
+    """An empty images.npy, a truncated .tgz and garbage FID weights: one clear line, exit 1."""
+    import tarfile
+
+    runner = CliRunner()
+    broken = tmp_path / "ds"
+    shutil.copytree(synthetic_dataset, broken)
+    (broken / "images.npy").write_bytes(b"")
+    result = runner.invoke(app, ["train-conditional", "--data", str(broken), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "damaged dataset file" in result.output, result.output
+
+    archive = tmp_path / "lfw.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(synthetic_lfw / "lfw", arcname="lfw")
+    (tmp_path / "cut.tgz").write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    result = runner.invoke(app, ["prep-lfw", "--images", str(tmp_path / "cut.tgz"), "--out", str(tmp_path / "cut"),
+                                 "--no-progress"])
+    assert result.exit_code == 1 and "truncated" in result.output and result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "cut").exists()
+
+
+def test_garbage_fid_weights_and_stale_temporaries(learnable_dataset, trained_regressor, conditional_run, tmp_path):
+    import os
+    import subprocess
+
+    from data_prep.io import atomic_file
+
+    (tmp_path / "weights.pt").write_bytes(b"garbage")
+    result = CliRunner().invoke(app, ["eval-attributes", "--data", str(learnable_dataset), "--regressor",
+                                      str(trained_regressor), "--checkpoint", str(conditional_run), "--out",
+                                      str(tmp_path / "report"), "--inception-weights", str(tmp_path / "weights.pt")])
+    assert result.exit_code == 1 and "not Inception-v3 weights" in result.output and not (tmp_path / "report").exists()
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    torn = tmp_path / f".checkpoint.tmp-{dead.pid}.pt"
+    torn.write_bytes(b"half a checkpoint")
+    live = tmp_path / f".checkpoint.tmp-{os.getppid()}.pt"  # a live process's temporary is never touched
+    live.write_bytes(b"in progress")
+    with atomic_file(tmp_path / "checkpoint.pt") as tmp:
+        tmp.write_bytes(b"new")
+    assert not torn.exists() and live.exists() and (tmp_path / "checkpoint.pt").read_bytes() == b"new"
