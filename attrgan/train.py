@@ -264,11 +264,12 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             state.epoch += 1
             state.batch_in_epoch = 0
     bar.close()
-    if stop["signal"] is not None:
+    if not all_agree(stop["signal"] is None, info):  # a signal reached some rank: every rank saves and stops
+        signum = stop["signal"] or signal.SIGTERM
         checkpoint()
         log.close()
-        raise TrainingInterrupted(stop["signal"], f"interrupted by {signal.Signals(stop['signal']).name} at step "
-                                  f"{state.step}: checkpoint saved to {out / GENERATOR_FILE}; --resume continues exactly")
+        raise TrainingInterrupted(signum, f"interrupted by {signal.Signals(signum).name} at step {state.step}: "
+                                  f"checkpoint saved to {out / GENERATOR_FILE}; --resume continues exactly")
     checkpoint(finished=True)
     if info.is_main:
         log.close()
