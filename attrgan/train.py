@@ -122,9 +122,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     # ---------------------------------------------------------------- data
     dataset = open_dataset(config.data.path)
     names = select_attributes(dataset.attribute_names, config.data.attributes)
-    if previous is not None and list(previous["attribute_names"]) != names:
-        raise CheckpointError(f"{ckpt_path}: the checkpoint conditions on other attributes than --attributes asks for")
     training = training_set(dataset, config, names, previous)
+    fingerprint = dataset_fingerprint(config.data.path)
     rows, images, y_all, labelled_all, scaler_y = (training.rows, training.images, training.y, training.labelled,
                                                     training.scaler)
     batch = min(tc.batch_size, len(rows))
@@ -188,6 +187,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             "schedulers": {n: s.state_dict() for n, s in schedulers.items()},
             "step": state.step, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
             "rng": {"noise": rng_states}, "package_version": __version__, "finished": finished,
+            "dataset_fingerprint": fingerprint,
         }
         save_checkpoint(out / GENERATOR_FILE, payload)
 
@@ -291,6 +291,20 @@ def _check_compatible(previous: dict, config: Config, path: Path) -> None:
         )
     if previous["config"]["model"] != config.to_dict()["model"]:
         raise CheckpointError(f"{path}: the checkpoint's network shapes differ from the config's model section")
+    saved_data, data = previous["config"].get("data", {}), config.to_dict()["data"]
+    changed = [f"data.{key}" for key in data if key != "path" and key in saved_data and saved_data[key] != data[key]]
+    if previous.get("dataset_fingerprint") not in (None, dataset_fingerprint(config.data.path)):
+        changed.append(f"the dataset files in {config.data.path}")
+    if changed:
+        raise CheckpointError(f"{path}: --resume with other training data than the checkpoint's ({', '.join(changed)} "
+                              "changed); resume with the same data, or start a new run in another --out")
+
+
+def dataset_fingerprint(root: str | Path) -> str:
+    """sha256 of a dataset's manifest.json, which records its inputs, options and counts."""
+    import hashlib
+
+    return hashlib.sha256((Path(root) / "manifest.json").read_bytes()).hexdigest()
 
 
 @dataclass

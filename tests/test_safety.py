@@ -237,3 +237,30 @@ def test_garbage_fid_weights_and_stale_temporaries(learnable_dataset, trained_re
     with atomic_file(tmp_path / "checkpoint.pt") as tmp:
         tmp.write_bytes(b"new")
     assert not torn.exists() and live.exists() and (tmp_path / "checkpoint.pt").read_bytes() == b"new"
+
+
+def test_resume_refuses_other_training_data(synthetic_dataset, tmp_path):
+    import pytest
+
+    from attrgan.checkpoint import CheckpointError
+    from attrgan.train import train
+
+    from conftest import tiny_config
+
+    run = tmp_path / "run"
+    train(tiny_config(synthetic_dataset, "vae", max_steps=1), run)
+    other_attributes = tiny_config(synthetic_dataset, "vae", max_steps=2)
+    other_attributes.data.attributes = ["Male", "Smiling"]
+    with pytest.raises(CheckpointError, match=r"other training data .*data.attributes changed"):
+        train(other_attributes, run, resume=True)
+    skip = tiny_config(synthetic_dataset, "vae", max_steps=2)
+    skip.data.unlabelled = "skip"
+    skip.model.labelled_input = True  # same network shapes, other data
+    with pytest.raises(CheckpointError, match="data.unlabelled changed"):
+        train(skip, run, resume=True)
+    moved = tmp_path / "moved"
+    shutil.copytree(synthetic_dataset, moved)  # the same dataset elsewhere resumes fine
+    train(tiny_config(moved, "vae", max_steps=2), run, resume=True)
+    (moved / "manifest.json").write_text((moved / "manifest.json").read_text().replace('"size"', '"size" ', 1))
+    with pytest.raises(CheckpointError, match="the dataset files"):
+        train(tiny_config(moved, "vae", max_steps=3), run, resume=True)
