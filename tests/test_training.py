@@ -127,7 +127,9 @@ def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path, switch):
     config.loss.gamma = 1.0
     train(config, tmp_path / "trained")
     before, after = reconstruction_error(tmp_path / "start"), reconstruction_error(tmp_path / "trained")
-    assert after < 0.5 * before, (before, after)
+    # 0.65, not 0.5: the authors' init starts from a lower error (0.137 here), and its ratio after
+    # 300 steps (0.55-0.59) depends on the thread count; a run that does not learn stays near 1
+    assert after < 0.65 * before, (before, after)
 
 
 def test_cli_trains_and_writes_the_run_directory(synthetic_dataset, tmp_path):
