@@ -47,7 +47,8 @@ def reproduce(cfg: ReproduceConfig, log=print) -> dict:
 
     from data_prep.io import refuse_overlap
 
-    refuse_overlap(cfg.out, [cfg.images, cfg.attributes_file, cfg.config])
+    for stage in STAGES:  # OUT itself may hold the inputs (make demo does); its stage folders may not
+        refuse_overlap(cfg.out / stage, [cfg.images, cfg.attributes_file, cfg.config])
     _check_same_inputs(cfg, log)
     dataset = cfg.out / "dataset"
     if not (dataset / "manifest.json").is_file():

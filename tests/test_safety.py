@@ -264,3 +264,23 @@ def test_resume_refuses_other_training_data(synthetic_dataset, tmp_path):
     (moved / "manifest.json").write_text((moved / "manifest.json").read_text().replace('"size"', '"size" ', 1))
     with pytest.raises(CheckpointError, match="the dataset files"):
         train(tiny_config(moved, "vae", max_steps=3), run, resume=True)
+
+
+def test_reproduce_may_hold_its_inputs_but_never_replace_them(synthetic_lfw, tmp_path):
+    """Like `make demo`: the images live inside OUT; reproduce's stage folders never overlap them."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "demo"
+    shutil.copytree(synthetic_lfw, out / "synthetic-lfw")
+    base = ["reproduce", "--attributes", str(out / "synthetic-lfw" / "lfw_attributes.txt"),
+            "--config", str(root / "configs" / "demo.yaml"), "--models", "vae", "--size", "32",
+            "--regressor-channels", "8,16,32", "--regressor-fc", "32", "--regressor-epochs", "1", "--seeds", "1",
+            "--eval-every", "0", "--device", "cpu", "--no-progress", "--set", "train.max_steps=1"]
+    ok = CliRunner().invoke(app, base + ["--images", str(out / "synthetic-lfw" / "lfw"), "--out", str(out)])
+    assert ok.exit_code == 0, ok.output
+    clash = tmp_path / "clash"
+    shutil.copytree(synthetic_lfw / "lfw", clash / "dataset")
+    refused = CliRunner().invoke(app, base + ["--images", str(clash / "dataset"), "--out", str(clash)])
+    assert refused.exit_code == 1 and "overlaps the input" in refused.output
+    assert len(list((clash / "dataset").rglob("*.jpg"))) == len(list((synthetic_lfw / "lfw").rglob("*.jpg")))
