@@ -28,14 +28,20 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+def checkpoint_file(path: str | Path) -> Path:
+    """The file a checkpoint argument stands for: the file itself, or the checkpoint a run directory holds."""
+    path = Path(path)
+    if path.is_dir():
+        return next((path / f for f in CHECKPOINT_FILES if (path / f).is_file()), path / GENERATOR_FILE)
+    return path
+
+
 def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Load a checkpoint file (or a run directory holding ``checkpoint.pt`` or ``regressor.pt``) safely.
 
     ``expect_kinds`` refuses checkpoints of other model kinds with a clear message.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = next((path / f for f in CHECKPOINT_FILES if (path / f).is_file()), path / GENERATOR_FILE)
+    path = checkpoint_file(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint
 from .data import load_images, open_dataset
 from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
 from .metrics import cosine_similarity, frechet_distance, mean_std, squared_error
-from .regressor import REGRESSOR_FILE, REGRESSOR_KIND, LoadedRegressor, load_regressor
+from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
 
 MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "vaegan": "VAE/GAN"}
 # The paper's Table 1 (Larsen et al. 2016; values as recalled in the design card, to be confirmed).
@@ -65,9 +65,8 @@ def evaluate_attributes(config: EvalConfig) -> dict:
 
     from .report import write_report
 
-    inputs = [config.data, config.queries, _checkpoint_file(config.regressor, REGRESSOR_FILE),
-              *(_checkpoint_file(path, GENERATOR_FILE) for path in config.checkpoints)]
-    refuse_overlap(config.out, inputs)
+    refuse_overlap(config.out, [config.data, config.queries, checkpoint_file(config.regressor),
+                                *(checkpoint_file(path) for path in config.checkpoints)])
     device = resolve_device(config.device)
     config.precision = resolve_precision(config.precision, device)
     regressor = load_regressor(config.regressor)
@@ -115,15 +114,9 @@ def evaluate_attributes(config: EvalConfig) -> dict:
         scores.append(s)
 
     metrics = _metrics_json(config, names, queries, upper, scores)
-    with atomic_directory(config.out, force=config.force, inputs=inputs) as tmp:
+    with atomic_directory(config.out, force=config.force) as tmp:
         write_report(tmp, metrics, names, queries, upper, scores, real_images, (config.grid_queries, config.grid_samples), models)
     return metrics
-
-
-def _checkpoint_file(path: Path, name: str) -> Path:
-    """The file a run-directory argument stands for (what evaluation actually reads)."""
-    path = Path(path)
-    return path / name if path.is_dir() else path
 
 
 def _load_generator_checked(path: Path, regressor: LoadedRegressor, device) -> ConditionalModel:

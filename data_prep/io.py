@@ -50,15 +50,14 @@ def remove_stale_temporaries(folder: Path, name: str) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_directory(out: str | Path, force: bool = False, inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
+def atomic_directory(out: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``out`` to fill; rename it to ``out`` on success.
 
     On any error or interrupt the temporary directory is removed and ``out`` is untouched.
     An existing ``out`` is an error unless ``force``; then it is replaced only at the end.
-    An ``out`` that overlaps one of the ``inputs`` is refused before anything happens.
+    Callers check ``refuse_overlap`` against their inputs first, before any long work.
     """
     out = Path(out)
-    refuse_overlap(out, inputs)
     remove_stale_temporaries(out.parent, out.name)
     if out.exists() and not force:
         raise FileExistsError(f"{out} already exists; pass --force to replace it")

@@ -135,7 +135,7 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     if total is not None and config.limit is not None:
         total = min(total, config.limit)
 
-    with atomic_directory(config.out, force=config.force, inputs=[config.images, config.attributes]) as tmp:
+    with atomic_directory(config.out, force=config.force) as tmp:
         rows: list[dict] = []
         unreadable: list[dict] = []
         raw_path = tmp / "images.raw"
