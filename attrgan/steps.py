@@ -5,8 +5,22 @@ gradients of its own loss (Larsen et al. 2016, Algorithm 1; signs derived in los
     vae     Enc, Dec: L_prior + pixel-wise Gaussian NLL
     gan     Dec: L_GAN(gen)             Dis: -L_GAN
 
-One forward pass is shared by all losses; the per-network gradients are separate
-``autograd.grad`` calls over it, so no loss leaks into a network it must not train.
+One forward pass is shared by all losses. The VAE/GAN step then does each piece of backward
+work once (``vaegan_step``; the straightforward per-loss version it is tested against is
+``attrgan.reference_steps``). In units of one network's forward pass over B images
+(E, Dec, D), it costs 3E + 7Dec + 15D against 3E + 10Dec + 15D for the reference and
+3E + 6Dec + 9D for the usual shortcut of one backward over the summed losses (which mixes
+every loss into every network). 15D is the least an exact step can do here: D's batch norm
+couples its 3B rows, so each of the three different upstream gradients (L_llike for the
+encoder, gamma * L_llike + L_gen for the decoder, -L_GAN for D's weights) needs its own pass
+down through all of D's rows.
+
+Batch norm semantics (kept from the reference, and why): D normalises real, reconstructed
+and prior images together in one 3B batch, so Dis_l(x) and Dis_l(x_rec) are whitened by the
+same statistics (separate passes would whiten each by its own, hiding the differences
+L_llike must see). The decoder normalises x_rec's batch and x_p's batch separately (two
+calls), so a sample from the prior is decoded exactly as at generation time, and the
+encoder's share needs an input-only pass over the x_rec branch alone (B rows, not 2B).
 
 Switches (attrgan.config.LossConfig): ``dis_l`` (Dis_l after or before the 4th conv's BN and
 ReLU), ``dis_sees`` (which fakes enter L_GAN: reconstructions and/or prior samples),
@@ -41,62 +55,73 @@ class Noise:
     labelled: torch.Tensor | None = None  # [B] 1 = labelled image, 0 = unlabelled (y = 0); None = all labelled
 
 
+@dataclass
+class VAEGANLosses:
+    prior: torch.Tensor  # L_prior
+    llike: torch.Tensor  # L_llike on Dis_l
+    generator: torch.Tensor  # the decoder's L_GAN terms
+    discriminator: torch.Tensor  # -L_GAN
+    real_logits: torch.Tensor
+    fake_logits: torch.Tensor  # the fakes that enter L_GAN (cfg.dis_sees)
+
+    def logs(self, train_dis: bool, train_dec_gan: bool) -> dict[str, float]:
+        real_bce, fake_bce = bce_of(self.real_logits, self.fake_logits)
+        return {"E/prior": _item(self.prior), "E/llike": _item(self.llike), "G/gan": _item(self.generator),
+                "D/gan": _item(self.discriminator), "D/real_bce": real_bce, "D/fake_bce": fake_bce,
+                "D/trained": float(train_dis), "G/gan_trained": float(train_dec_gan)}
+
+
+def gan_losses(mu, logvar, logits: torch.Tensor, features: torch.Tensor, cfg: LossConfig) -> VAEGANLosses:
+    """The VAE/GAN losses from D's outputs over the batch [x, x_rec, x_prior]. Dis_l(x) is
+    L_llike's target: detached. With dis_sees = [prior] (the authors' LFW script) the
+    reconstructions still pass through D, for their Dis_l features, but their logits enter no loss."""
+    l_real, l_rec, l_prior = logits.chunk(3)
+    f_real, f_rec, _ = features.chunk(3)
+    fakes = [{"recon": l_rec, "prior": l_prior}[name] for name in cfg.dis_sees]
+    return VAEGANLosses(
+        prior=kl_prior(mu, logvar), llike=gaussian_nll(f_real.detach(), f_rec),
+        generator=generator_loss(*fakes, saturating=cfg.generator == "saturating"),
+        discriminator=discriminator_loss(l_real, *fakes), real_logits=l_real, fake_logits=torch.cat(fakes))
+
+
 def _item(t: torch.Tensor) -> float:
     return t.detach().item()
 
 
-def _params(net: nn.Module) -> tuple[torch.Tensor, ...]:
+def trainable(net: nn.Module) -> tuple[torch.Tensor, ...]:
+    """The parameters a network's optimizer updates, in ``parameters()`` order."""
     return tuple(p for p in net.parameters() if p.requires_grad)
 
 
-def _grad(loss: torch.Tensor, net: nn.Module, scale: Callable, retain: bool) -> tuple[torch.Tensor, ...]:
-    return torch.autograd.grad(scale(loss), _params(net), retain_graph=retain)
-
-
 def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t) -> StepResult:
-    """The conditional VAE/GAN step."""
+    """The conditional VAE/GAN step, each piece of backward work done once (module docstring)."""
     enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
     labelled = noise.labelled
     mu, logvar = enc(x, y, labelled)
     z = mu + (0.5 * logvar).exp() * noise.eps  # reparameterisation
-    x_rec = dec(z, y, labelled)
-    x_prior = dec(noise.z_prior, y, labelled)
-    # One D pass over real, reconstructed and prior samples: batch norm then normalises
-    # Dis_l(x) and Dis_l(x_rec) with the same statistics. Separate passes would whiten each
-    # batch by its own statistics, hiding the very differences L_llike must see (a tiny
-    # overfitting run then never improves its pixel error). Dis_l(x) is the target: detached.
-    # With dis_sees = [prior] (the authors' LFW script) the reconstructions still pass through
-    # D, for their Dis_l features, but their logits enter no loss.
-    logits, features = dis(torch.cat([x, x_rec, x_prior]), y.repeat(3, 1), _repeat(labelled, 3), dis_l=cfg.dis_l)
-    l_real, l_rec, l_prior = logits.chunk(3)
-    f_real, f_rec, _ = features.chunk(3)
-    fakes = [{"recon": l_rec, "prior": l_prior}[name] for name in cfg.dis_sees]
+    x_rec, x_prior = dec(z, y, labelled), dec(noise.z_prior, y, labelled)
+    # D reads a detached copy of the fakes: its backward passes stop there, and the decoder
+    # is then walked once with the sum of the upstream gradients it must receive.
+    fakes = torch.cat([x_rec, x_prior]).detach().requires_grad_()
+    logits, features = dis(torch.cat([x, fakes]), y.repeat(3, 1), repeat_flags(labelled, 3), dis_l=cfg.dis_l)
+    losses = gan_losses(mu, logvar, logits, features, cfg)
+    train_dis, train_dec_gan = equilibrium_gates(losses.real_logits, losses.fake_logits, cfg)
 
-    l_prior_loss = kl_prior(mu, logvar)
-    l_llike = gaussian_nll(f_real.detach(), f_rec)  # learned similarity on Dis_l
-    l_dis = discriminator_loss(l_real, *fakes)  # -L_GAN
-    l_gen = generator_loss(*fakes, saturating=cfg.generator == "saturating")  # the decoder's terms of L_GAN
-    train_dis, train_dec_gan = _equilibrium_gates(l_real, torch.cat(fakes), cfg)
-
-    # Enc: L_prior + L_llike; Dec's share of the same backward is d L_llike / d Dec (weighted by gamma below)
-    enc_params, dec_params = _params(enc), _params(dec)
-    shared = torch.autograd.grad(scale(l_prior_loss + l_llike), enc_params + dec_params, retain_graph=True)
-    enc_grads, dec_llike = shared[: len(enc_params)], shared[len(enc_params):]
-    dec_grads = tuple(cfg.gamma * g for g in dec_llike)
+    # Through D, input only: dL_llike/d(x_rec, x_p) (x_p too: D's batch norm couples the rows),
+    # then dL_gen/d(x_rec, x_p); then D's weights from -L_GAN alone.
+    (llike_up,) = torch.autograd.grad(scale(losses.llike), fakes, retain_graph=True)
+    decoder_up = cfg.gamma * llike_up
     if train_dec_gan:
-        dec_gan = torch.autograd.grad(scale(l_gen), dec_params, retain_graph=True)
-        dec_grads = tuple(a + b for a, b in zip(dec_grads, dec_gan))
-    dis_grads = _grad(l_dis, dis, scale, retain=False) if train_dis else None
-
-    real_bce, fake_bce = bce_of(l_real, torch.cat(fakes))
-    return StepResult(
-        grads={"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads},
-        logs={
-            "E/prior": _item(l_prior_loss), "E/llike": _item(l_llike), "G/gan": _item(l_gen), "D/gan": _item(l_dis),
-            "D/real_bce": real_bce, "D/fake_bce": fake_bce,
-            "D/trained": float(train_dis), "G/gan_trained": float(train_dec_gan),
-        },
-    )
+        (gan_up,) = torch.autograd.grad(scale(losses.generator), fakes, retain_graph=train_dis)
+        decoder_up = decoder_up + gan_up
+    dis_grads = torch.autograd.grad(scale(losses.discriminator), trainable(dis)) if train_dis else None
+    # Encoder: L_llike reaches it through z (an input-only pass over the x_rec branch), L_prior directly.
+    (llike_z,) = torch.autograd.grad(x_rec, z, grad_outputs=llike_up[: len(x)], retain_graph=True)
+    enc_grads = torch.autograd.grad([scale(losses.prior), z], trainable(enc), grad_outputs=[None, llike_z])
+    # Decoder: one backward over both branches with gamma * L_llike's and L_gen's upstreams summed.
+    dec_grads = torch.autograd.grad([x_rec, x_prior], trainable(dec), grad_outputs=list(decoder_up.split(len(x))))
+    return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads},
+                      losses.logs(train_dis, train_dec_gan))
 
 
 def vae_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t) -> StepResult:
@@ -106,7 +131,7 @@ def vae_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     x_rec = dec(mu + (0.5 * logvar).exp() * noise.eps, y, noise.labelled)
     l_prior_loss = kl_prior(mu, logvar)
     l_pixel = gaussian_nll(x, x_rec, cfg.vae_pixel_sigma)
-    enc_params, dec_params = _params(enc), _params(dec)
+    enc_params, dec_params = trainable(enc), trainable(dec)
     grads = torch.autograd.grad(scale(l_prior_loss + l_pixel), enc_params + dec_params)
     return StepResult(
         grads={"encoder": grads[: len(enc_params)], "decoder": grads[len(enc_params):]},
@@ -118,13 +143,13 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     """The conditional GAN baseline (same decoder and discriminator, no encoder)."""
     dec, dis = nets["decoder"], nets["discriminator"]
     x_prior = dec(noise.z_prior, y, noise.labelled)
-    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1), _repeat(noise.labelled, 2))  # one batch, as in vaegan_step
+    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1), repeat_flags(noise.labelled, 2))  # one batch, as in vaegan_step
     l_real, l_fake = logits.chunk(2)
     l_dis = discriminator_loss(l_real, l_fake)
     l_gen = generator_loss(l_fake, saturating=cfg.generator == "saturating")
-    train_dis, train_gen = _equilibrium_gates(l_real, l_fake, cfg)
-    dec_grads = _grad(l_gen, dec, scale, retain=True) if train_gen else None
-    dis_grads = _grad(l_dis, dis, scale, retain=False) if train_dis else None
+    train_dis, train_gen = equilibrium_gates(l_real, l_fake, cfg)
+    dec_grads = torch.autograd.grad(scale(l_gen), trainable(dec), retain_graph=True) if train_gen else None
+    dis_grads = torch.autograd.grad(scale(l_dis), trainable(dis)) if train_dis else None
     real_bce, fake_bce = bce_of(l_real, l_fake)
     return StepResult(
         grads={"decoder": dec_grads, "discriminator": dis_grads},
@@ -136,11 +161,11 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
 STEPS = {"vaegan": vaegan_step, "vae": vae_step, "gan": gan_step}
 
 
-def _repeat(labelled: torch.Tensor | None, times: int) -> torch.Tensor | None:
+def repeat_flags(labelled: torch.Tensor | None, times: int) -> torch.Tensor | None:
     return None if labelled is None else labelled.repeat(times)
 
 
-def _equilibrium_gates(real_logits: torch.Tensor, fake_logits: torch.Tensor, cfg: LossConfig) -> tuple[bool, bool]:
+def equilibrium_gates(real_logits: torch.Tensor, fake_logits: torch.Tensor, cfg: LossConfig) -> tuple[bool, bool]:
     """Equilibrium gating (a stabiliser of public VAE/GAN reimplementations, e.g.
     lucabergamini/VAEGAN-PYTORCH): pause D while it is clearly winning (a BCE below
     equilibrium - margin) and pause the decoder's GAN term while D is clearly losing

@@ -1,0 +1,41 @@
+"""The straightforward VAE/GAN step: one ``autograd.grad`` call per loss over a shared
+forward pass (the step attrgan trained with until the exact fast step in ``steps.py``).
+
+It is kept as the reference that tests hold the fast step to (every network's gradient,
+every loss variant) and that ``benchmarks/train_step.py`` times beside it. It does work
+twice: the decoder is backpropagated once for L_llike and once more for its GAN term, and
+D's 3B batch is walked by each of the three backward passes.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import LossConfig
+from .steps import Noise, StepResult, equilibrium_gates, gan_losses, repeat_flags, trainable
+
+
+def vaegan_step_reference(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
+                          scale: Callable = lambda t: t) -> StepResult:
+    """The conditional VAE/GAN step, three backward passes over one forward pass."""
+    enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
+    labelled = noise.labelled
+    mu, logvar = enc(x, y, labelled)
+    z = mu + (0.5 * logvar).exp() * noise.eps
+    x_rec, x_prior = dec(z, y, labelled), dec(noise.z_prior, y, labelled)
+    logits, features = dis(torch.cat([x, x_rec, x_prior]), y.repeat(3, 1), repeat_flags(labelled, 3), dis_l=cfg.dis_l)
+    losses = gan_losses(mu, logvar, logits, features, cfg)
+    train_dis, train_dec_gan = equilibrium_gates(losses.real_logits, losses.fake_logits, cfg)
+
+    enc_params, dec_params = trainable(enc), trainable(dec)
+    shared = torch.autograd.grad(scale(losses.prior + losses.llike), enc_params + dec_params, retain_graph=True)
+    enc_grads, dec_llike = shared[: len(enc_params)], shared[len(enc_params):]
+    dec_grads = tuple(cfg.gamma * g for g in dec_llike)
+    if train_dec_gan:
+        dec_gan = torch.autograd.grad(scale(losses.generator), dec_params, retain_graph=True)
+        dec_grads = tuple(a + b for a, b in zip(dec_grads, dec_gan))
+    dis_grads = torch.autograd.grad(scale(losses.discriminator), trainable(dis)) if train_dis else None
+    return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads},
+                      losses.logs(train_dis, train_dec_gan))
