@@ -67,6 +67,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16 | fp16 (CUDA)
     channels_last: bool = False
+    compile: bool | str = "auto"  # torch.compile each network: true | false | auto (where measured to pay: CUDA only, docs/performance.md)
     threads: int | None = None  # torch intra-op threads on CPU (None = torch default)
     checkpoint_every: int = 500  # steps
     log_every: int = 1  # steps between metrics.csv rows
@@ -177,6 +178,8 @@ def _coerce(target: Any, name: str, value: Any, path: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"config key {path!r} must be a list, got {value!r}")
         return value
+    if annotation == "bool | str" and isinstance(value, (bool, str)):  # e.g. train.compile: auto | true | false
+        return value
     expected = type(default) if default is not None else _type_from_annotation(annotation)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -207,6 +210,8 @@ def validate(config: Config) -> None:
             raise ConfigError(f"model.{name}: {len(channels)} stride-2 layers do not fit image_size {m.image_size}")
     if t.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ConfigError(f"train.precision must be auto, fp32, bf16 or fp16, got {t.precision!r}")
+    if not (t.compile == "auto" or isinstance(t.compile, bool)):
+        raise ConfigError(f"train.compile must be auto, true or false, got {t.compile!r}")
     if t.batch_size < 2:
         raise ConfigError("train.batch_size must be at least 2 (batch norm)")
     loss, optim, data = config.loss, config.optim, config.data

@@ -1,9 +1,11 @@
 """Device and precision selection shared by every command."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
+from torch import nn
 
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -36,3 +38,23 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
+def resolve_compile(setting: bool | str, device: torch.device) -> bool:
+    """``train.compile``: ``auto`` compiles on CUDA only. On the CPUs measured here the compiled
+    networks ran slower than eager ones (their compiled backward computes every gradient, also in
+    the step's input-only passes), see docs/performance.md."""
+    return device.type == "cuda" if setting == "auto" else bool(setting)
+
+
+def compile_networks(nets: dict[str, nn.Module], device: torch.device) -> dict[str, nn.Module]:
+    """``torch.compile`` each network (parameters shared with ``nets``), or, where the backend
+    cannot compile here (no C++ compiler, no Triton), say so in one line and return ``nets``."""
+    try:
+        torch.compile(lambda t: t * 2 + 1)(torch.ones(2, device=device))
+    except Exception as exc:  # inductor reports a missing toolchain with many exception types
+        print(f"train.compile: torch.compile does not work here ({type(exc).__name__}: "
+              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'}); training uncompiled",
+              file=sys.stderr)
+        return nets
+    return {name: torch.compile(net) for name, net in nets.items()}

@@ -31,7 +31,7 @@ from .checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint, save_c
 from .config import Config
 from .augment import augment_batch
 from .data import Standardizer, load_images, open_dataset, select_attributes, to_model_range
-from .device import resolve_device, resolve_precision
+from .device import compile_networks, resolve_compile, resolve_device, resolve_precision
 from .distributed import DistInfo, all_agree, average_gradients, broadcast_parameters, init_distributed, shutdown
 from .models import WEIGHTED_LAYERS, build_models
 from .plots import plot_loss_curves, plot_quality_curves, save_grid
@@ -155,6 +155,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     precision = resolve_precision(tc.precision, device)
     autocast, grad_scaler = _precision(precision, device)
     step_fn = STEPS[kind]
+    step_nets = compile_networks(nets, device) if resolve_compile(tc.compile, device) else nets  # same parameters
+    compiled = step_nets is not nets
     tracker = QualityTracker.create(regressor, dataset, names, scaler_y, config, device, precision) \
         if regressor is not None and tc.eval_every and info.is_main else None
 
@@ -168,10 +170,11 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         with atomic_file(out / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         write_json(out / "run.json", {"argv": argv or sys.argv, "version": __version__, "device": str(device),
-                                      "precision": precision, "world_size": info.world_size, "train_images": len(rows),
+                                      "precision": precision, "compiled": compiled, "world_size": info.world_size, "train_images": len(rows),
                                       "labelled_train_images": int(labelled_all.sum()),
                                       "regressor": str(regressor) if tracker else None})
-        print(f"train {kind}: {len(rows)} train images ({int(labelled_all.sum())} labelled), {device}, {precision}",
+        print(f"train {kind}: {len(rows)} train images ({int(labelled_all.sum())} labelled), {device}, {precision}"
+              f"{', compiled' if compiled else ''}",
               file=sys.stderr)
     log = _MetricsLog(out / "metrics.csv", truncate_after=state.step, enabled=info.is_main,
                       extra_fields=QUALITY_FIELDS if tracker else ())
@@ -218,7 +221,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                 net.train()
             # ---- gradients, each network from its own loss
             with autocast():
-                result = step_fn(nets, x, y, noise, config.loss, scale=grad_scaler.scale)
+                result = step_fn(step_nets, x, y, noise, config.loss, scale=grad_scaler.scale)
             bad = [f"{n}={v}" for n, v in result.logs.items() if not math.isfinite(v)]
             if not all_agree(not bad, info):
                 raise NonFiniteLossError(

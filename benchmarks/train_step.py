@@ -1,51 +1,61 @@
 """Training-step throughput per model kind, image size and precision, batch 64, on this machine.
 
 Prints images/s, model FLOPs per image per step (counted with FlopCounterMode on one real
-step), the utilisation against a matmul peak measured in the same run, and a "plain"
-baseline: the same 64x64 networks with one combined backward over the summed losses
-(the usual shortcut, which mixes every loss into every network).
+step) and the GFLOP/s they make (beside a square-matmul figure measured in the same run), and for the VAE/GAN
+two baselines run in the same process:
+  reference  the three-pass step attrgan used before (attrgan/reference_steps.py): exact, but
+             the decoder is backpropagated twice and D's batch walked by three full passes;
+  plain      one combined backward over the summed losses (the usual shortcut, which mixes
+             every loss into every network: not the paper's training, a speed yardstick only).
+With --compile, the exact step also runs with torch.compile'd networks (compile time printed).
 
 Run: .venv/bin/python benchmarks/train_step.py [--steps 3] [--sizes 32,64] [--kinds vaegan,vae,gan]
+     [--device cuda] [--compile]
 """
 from __future__ import annotations
 
 import argparse
+import platform
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import matmul_peak
+from common import cpu_flags, matmul_peak
 
 from attrgan.config import from_dict
 from attrgan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
 from attrgan.models import build_models
+from attrgan.reference_steps import vaegan_step_reference
 from attrgan.steps import STEPS, Noise
 
 BATCH, ATTRIBUTES = 64, 73
 
 
-def make_step(kind: str, size: int, precision: str, channels_last: bool, plain: bool = False):
-    """A closure running one full training step (gradients and RMSProp updates)."""
+def make_step(kind: str, size: int, precision: str, channels_last: bool, device: torch.device,
+              variant: str = "ours", compiled: bool = False):
+    """A closure running one full training step (gradients and RMSProp updates); ``variant``
+    is ours, reference or plain (VAE/GAN only)."""
     cfg = from_dict({"model": {"kind": kind, "image_size": size}})
     torch.manual_seed(0)
-    nets = build_models(cfg.model, ATTRIBUTES)
+    nets = {n: net.to(device) for n, net in build_models(cfg.model, ATTRIBUTES).items()}
     if channels_last:
         nets = {n: net.to(memory_format=torch.channels_last) for n, net in nets.items()}
     optims = {n: torch.optim.RMSprop(net.parameters(), lr=3e-4) for n, net in nets.items()}
-    x = torch.rand(BATCH, 3, size, size) * 2 - 1
+    step_nets = {n: torch.compile(net) for n, net in nets.items()} if compiled else nets
+    x = torch.rand(BATCH, 3, size, size, device=device) * 2 - 1
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randn(BATCH, ATTRIBUTES)
-    noise = Noise(torch.randn(BATCH, 128), torch.randn(BATCH, 128))
-    dtype = torch.bfloat16
+    y = torch.randn(BATCH, ATTRIBUTES, device=device)
+    noise = Noise(torch.randn(BATCH, 128, device=device), torch.randn(BATCH, 128, device=device))
+    step_fn = {"ours": STEPS[kind], "reference": vaegan_step_reference}.get(variant)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=dtype, enabled=precision == "bf16"):
-            if plain:
-                _plain_vaegan_backward(nets, x, y, noise)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            if variant == "plain":
+                _plain_vaegan_backward(step_nets, x, y, noise)
             else:
-                result = STEPS[kind](nets, x, y, noise, cfg.loss)
+                result = step_fn(step_nets, x, y, noise, cfg.loss)
                 for name, grads in result.grads.items():
                     for p, g in zip(nets[name].parameters(), grads or ()):
                         p.grad = g
@@ -70,17 +80,38 @@ def _plain_vaegan_backward(nets, x, y, noise) -> None:
     loss.backward()
 
 
-def measure(step, steps: int) -> tuple[float, float]:
-    """(images/s, GFLOP per image per step)."""
+def measure(step, steps: int, device: torch.device) -> tuple[float, float, float]:
+    """(images/s, GFLOP per image per step, seconds of the first two calls: compile and warm-up)."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    started = time.perf_counter()
+    step()  # first call: compiles where torch.compile is on
+    step()
+    sync()
+    first = time.perf_counter() - started
     with FlopCounterMode(display=False) as counter:
         step()
     flops = counter.get_total_flops()
-    step()  # warm-up
+    sync()
     started = time.perf_counter()
     for _ in range(steps):
         step()
+    sync()
     elapsed = (time.perf_counter() - started) / steps
-    return BATCH / elapsed, flops / BATCH / 1e9
+    return BATCH / elapsed, flops / BATCH / 1e9, first
+
+
+def _forward_costs(size: int, device: torch.device) -> dict[str, float]:
+    """GFLOP per image of one forward pass of each VAE/GAN network (E, Dec, D)."""
+    nets = {n: net.to(device) for n, net in build_models(from_dict({"model": {"image_size": size}}).model, ATTRIBUTES).items()}
+    x, y, z = (torch.rand(BATCH, 3, size, size, device=device), torch.randn(BATCH, ATTRIBUTES, device=device),
+               torch.randn(BATCH, 128, device=device))
+    calls = {"E": lambda: nets["encoder"](x, y), "Dec": lambda: nets["decoder"](z, y), "D": lambda: nets["discriminator"](x, y)}
+    costs = {}
+    for name, call in calls.items():
+        with FlopCounterMode(display=False) as counter:
+            call()
+        costs[name] = counter.get_total_flops() / BATCH / 1e9
+    return costs
 
 
 def main() -> None:
@@ -89,35 +120,60 @@ def main() -> None:
     parser.add_argument("--sizes", default="32,64")
     parser.add_argument("--kinds", default="vaegan,vae,gan")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="also time the exact step with torch.compile'd networks")
     args = parser.parse_args()
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16, n=256, repeats=2)}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
-    print(f"matmul peak: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
-    modes = [("fp32", False), ("fp32", True)]
+    if device.type == "cuda":
+        print(f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, batch {BATCH}")
+        peaks = {"fp32": matmul_peak(torch.float32, device=device, n=8192, repeats=10),
+                 "bf16": matmul_peak(torch.bfloat16, device=device, n=8192, repeats=10)}
+    else:
+        print(f"{platform.processor() or platform.machine()}, flags: {' '.join(cpu_flags())}; torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads, batch {BATCH}")
+        peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16, n=256, repeats=2)}
+    print(f"square matmul: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    channels_last = True  # what the configs select (+1-7% on these CPUs)
+    precisions = ["fp32"]
     if peaks["bf16"] > peaks["fp32"] / 2:
-        modes += [("bf16", False), ("bf16", True)]
+        precisions.append("bf16")
     else:  # e.g. AVX2-only CPUs: bf16 is emulated, tens of times slower than fp32
         print("bf16 rows skipped: this CPU has no native bf16 matmul (no AVX-512 BF16 / AMX)")
-    print(f"{'kind':<8}{'size':>5}  {'mode':<22}{'img/s':>8}{'GFLOP/img':>11}{'util':>7}")
-    rows = [(k, int(s), p, cl) for s in args.sizes.split(",") for k in args.kinds.split(",") for p, cl in modes]
-    results = {}
-    for kind, size, precision, channels_last in rows:
-        ips, gflop = measure(make_step(kind, size, precision, channels_last), args.steps)
-        results[(kind, size, precision, channels_last)] = ips
-        util = ips * gflop / peaks[precision]
-        mode = precision + (" + channels-last" if channels_last else "")
-        print(f"{kind:<8}{size:>5}  {mode:<22}{ips:>8.1f}{gflop:>11.2f}{util:>7.0%}")
-    if "64" in args.sizes.split(",") and "vaegan" in args.kinds:
-        for precision, channels_last in modes[:: len(modes) - 1]:
-            ips, gflop = measure(make_step("vaegan", 64, precision, channels_last, plain=True), args.steps)
-            ours = results[("vaegan", 64, precision, channels_last)]
-            print(f"plain one-backward vaegan 64 {precision}{' + channels-last' if channels_last else ''}: "
-                  f"{ips:.1f} img/s, {gflop:.2f} GFLOP/img; ours/plain = {ours / ips:.2f}")
-        if ("vaegan", 64, "bf16", True) in results:
-            print(f"bf16+channels-last / fp32 (vaegan 64): "
-                  f"{results[('vaegan', 64, 'bf16', True)] / results[('vaegan', 64, 'fp32', False)]:.2f}x")
+    layout = " + channels-last" if channels_last else ""
+    print(f"{'kind':<8}{'size':>5}  {'step':<11}{'mode':<22}{'img/s':>8}{'GFLOP/img':>11}{'GFLOP/s':>9}{'first 2 s':>11}")
+    variants = ["ours", "reference", "plain"] + (["compiled"] if args.compile else [])
+    results: dict[tuple, tuple[float, float]] = {}
+    for size in map(int, args.sizes.split(",")):
+        for kind in args.kinds.split(","):
+            for precision in precisions:
+                for variant in variants if kind == "vaegan" else ["ours"]:
+                    step = make_step(kind, size, precision, channels_last, device,
+                                     variant="ours" if variant == "compiled" else variant, compiled=variant == "compiled")
+                    ips, gflop, first = measure(step, args.steps, device)
+                    results[(kind, size, precision, variant)] = ips, gflop
+                    print(f"{kind:<8}{size:>5}  {variant:<11}{precision + layout:<22}{ips:>8.1f}{gflop:>11.2f}"
+                          f"{ips * gflop:>9.0f}{first:>11.1f}")
+    if "vaegan" not in args.kinds:
+        return
+    for size in map(int, args.sizes.split(",")):
+        cost = _forward_costs(size, device)
+        bound = 3 * cost["E"] + 7 * cost["Dec"] + 15 * cost["D"]
+        print(f"vaegan {size}: forward GFLOP/img E {cost['E']:.3f}, Dec {cost['Dec']:.3f}, D {cost['D']:.3f}; "
+              f"exact lower bound 3E + 7Dec + 15D = {bound:.2f}, plain 3E + 6Dec + 9D = "
+              f"{3 * cost['E'] + 6 * cost['Dec'] + 9 * cost['D']:.2f}")
+        for precision in precisions:
+            ours, ours_flops = results[("vaegan", size, precision, "ours")]
+            line = f"vaegan {size} {precision}: ours/reference {ours / results[('vaegan', size, precision, 'reference')][0]:.2f}x, " \
+                   f"ours/plain {ours / results[('vaegan', size, precision, 'plain')][0]:.2f}x img/s; FLOPs ours/plain " \
+                   f"{ours_flops / results[('vaegan', size, precision, 'plain')][1]:.2f}"
+            if args.compile:
+                line += f"; compiled/eager {results[('vaegan', size, precision, 'compiled')][0] / ours:.2f}x"
+            print(line)
+        if "bf16" in precisions:
+            print(f"vaegan {size}: bf16 / fp32 (ours) = "
+                  f"{results[('vaegan', size, 'bf16', 'ours')][0] / results[('vaegan', size, 'fp32', 'ours')][0]:.2f}x")
 
 
 if __name__ == "__main__":
