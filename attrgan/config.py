@@ -67,7 +67,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16 | fp16 (CUDA)
     channels_last: bool = False
-    compile: bool | str = "auto"  # torch.compile each network: true | false | auto (where measured to pay: CUDA only, docs/performance.md)
+    compile: bool | str = "auto"  # torch.compile each network: true | false | auto (where measured to pay: CUDA in fp32, docs/performance.md)
     threads: int | None = None  # torch intra-op threads on CPU (None = torch default)
     checkpoint_every: int = 500  # steps
     log_every: int = 1  # steps between metrics.csv rows

@@ -155,7 +155,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     precision = resolve_precision(tc.precision, device)
     autocast, grad_scaler = _precision(precision, device)
     step_fn = STEPS[kind]
-    step_nets = compile_networks(nets, device) if resolve_compile(tc.compile, device) else nets  # same parameters
+    step_nets = compile_networks(nets, device) if resolve_compile(tc.compile, device, precision) else nets  # same parameters
     compiled = step_nets is not nets
     tracker = QualityTracker.create(regressor, dataset, names, scaler_y, config, device, precision) \
         if regressor is not None and tc.eval_every and info.is_main else None

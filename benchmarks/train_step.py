@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from common import cpu_flags, matmul_peak
 
 from attrgan.config import from_dict
+from attrgan.device import compile_networks
 from attrgan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
 from attrgan.models import build_models
 from attrgan.reference_steps import vaegan_step_reference
@@ -42,7 +43,7 @@ def make_step(kind: str, size: int, precision: str, channels_last: bool, device:
     if channels_last:
         nets = {n: net.to(memory_format=torch.channels_last) for n, net in nets.items()}
     optims = {n: torch.optim.RMSprop(net.parameters(), lr=3e-4) for n, net in nets.items()}
-    step_nets = {n: torch.compile(net) for n, net in nets.items()} if compiled else nets
+    step_nets = compile_networks(nets, device) if compiled else nets
     x = torch.rand(BATCH, 3, size, size, device=device) * 2 - 1
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
