@@ -46,8 +46,9 @@ class EvalConfig:
 
 @dataclass
 class ModelScores:
-    label: str
+    label: str  # the paper's model name, plus the run's folder when several runs of one kind are compared
     path: str
+    kind: str
     cosine: list[float] = field(default_factory=list)  # one per seed
     squared_error: list[float] = field(default_factory=list)
     per_attribute_se: list[np.ndarray] = field(default_factory=list)
@@ -92,8 +93,8 @@ def evaluate_attributes(config: EvalConfig) -> dict:
 
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))
-    for model in models:
-        s = ModelScores(MODEL_LABELS[model.kind], str(model.path))
+    for model, (label, _) in zip(models, model_names(models)):
+        s = ModelScores(label, str(model.path), model.kind)
         features_seed0 = None
         for seed in range(config.seeds):
             images = model.sample(queries, seed=seed)
@@ -248,10 +249,29 @@ def _breakdown(names, queries, regressed: np.ndarray | None) -> dict | None:
             for group, mask in groups.items()}
 
 
+def model_names(models) -> list[tuple[str, str]]:
+    """(report label, file stem) per model: the paper's name and the kind (e.g. VAE/GAN, vaegan);
+    where several runs of one kind are compared, each also names its run folder."""
+    names = []
+    for model in models:
+        label, stem = MODEL_LABELS[model.kind], model.kind
+        if sum(m.kind == model.kind for m in models) > 1:
+            run = Path(model.path)
+            run = run.parent.name if run.suffix == ".pt" else run.name
+            label, stem = f"{label} ({run})", f"{stem}_{run}"
+        names.append((label, stem))
+    seen: dict[str, int] = {}
+    for i, (label, stem) in enumerate(names):  # runs whose folders share a name (a/run, b/run): number them
+        seen[stem] = seen.get(stem, 0) + 1
+        if seen[stem] > 1:
+            names[i] = (f"{label} #{seen[stem]}", f"{stem}_{seen[stem]}")
+    return names
+
+
 def _metrics_json(config, names, queries, upper, scores) -> dict:
     rows = []
     for s in scores:
-        row = {"model": s.label, "checkpoint": s.path, **_table_entry(s.cosine, s.squared_error),
+        row = {"model": s.label, "kind": s.kind, "checkpoint": s.path, **_table_entry(s.cosine, s.squared_error),
                "by_sex": _breakdown(names, queries, s.regressed),
                "per_seed_cosine": s.cosine, "per_seed_squared_error": s.squared_error,
                "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .data import to_model_range
+from .evaluate import MODEL_LABELS, model_names
 from .plots import save_grid
 
 SCATTER_ATTRIBUTES = 8  # attributes shown in the regressed-vs-query scatter plot (largest query variance)
@@ -41,7 +42,7 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
         lines.append(f"| Real images (upper bound) | {u['cosine_similarity']:.4f} | {u['squared_error']:.2f} | "
                      f"{p['cosine_similarity']:.4f} | {p['squared_error']:.2f} |")
     for row in metrics["models"]:
-        p = paper.get(row["model"], {})
+        p = paper.get(MODEL_LABELS[row["kind"]], {})
         lines.append(
             f"| {row['model']} | {row['cosine_similarity']:.4f} ± {row['cosine_similarity_std']:.4f} | "
             f"{row['squared_error']:.2f} ± {row['squared_error_std']:.2f} | "
@@ -167,13 +168,13 @@ def _write_grids(out: Path, real_images, queries, shape, models) -> list[str]:
     n_queries, n_samples = shape
     n_queries = min(n_queries, len(queries))
     files = []
-    for model in models:
+    for model, (_, stem) in zip(models, model_names(models)):
         rows = []
         for q in range(n_queries):
             samples = torch.stack([model.sample(queries[q : q + 1], seed=s)[0] for s in range(n_samples)]).cpu()
             real = to_model_range(real_images[q : q + 1]) if real_images is not None else torch.ones_like(samples[:1])
             rows.append(torch.cat([real, samples]))
-        name = f"grid_{model.kind}.png"
+        name = f"grid_{stem}.png"
         save_grid(torch.cat(rows), out / name, nrow=n_samples + 1)
         files.append(name)
     return files

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -130,3 +131,20 @@ def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditi
     with pytest.raises(CheckpointError, match="makes 64x64 images, the regressor reads 32x32"):
         evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor,
                                        checkpoints=[tmp_path / "other_size.pt"], out=tmp_path / "z", device="cpu"))
+
+
+def test_several_runs_of_one_kind_get_their_own_labels_and_grids(learnable_dataset, trained_regressor,
+                                                                  conditional_run, tmp_path):
+    """Comparing runs of one kind (e.g. a gamma sweep): each row and grid names its run folder,
+    and each row still shows the paper's figures for its kind."""
+    copy = tmp_path / "runs" / "vae_copy"
+    shutil.copytree(conditional_run, copy)
+    out = tmp_path / "report"
+    metrics = evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor,
+                                             checkpoints=[conditional_run, copy], out=out, seeds=1, device="cpu"))
+    labels = [row["model"] for row in metrics["models"]]
+    assert labels == [f"VAE ({conditional_run.name})", "VAE (vae_copy)"]
+    assert (out / f"grid_vae_{conditional_run.name}.png").is_file() and (out / "grid_vae_vae_copy.png").is_file()
+    report = (out / "report.md").read_text()
+    for label in labels:
+        assert re.search(rf"^\| {re.escape(label)} \|.*\| 0\.9030 \| 27\.59 \|$", report, re.M), label
