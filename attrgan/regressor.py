@@ -144,7 +144,7 @@ def train_regressor(config: RegressorConfig, out: str | Path) -> dict:
         schedule.step()
         val_loss = _mse(model, tensors["val"], device, config.precision) if len(splits["val"]) else float(np.mean(losses))
         history.append({"epoch": epoch, "train_mse": float(np.mean(losses)), "val_mse": val_loss})
-        bar.set_postfix(train=f"{np.mean(losses):.3f}", val=f"{val_loss:.3f}")
+        bar.set_postfix(train=f"{np.mean(losses):.3f}", val=f"{val_loss:.3f}", refresh=False)  # shown at the next redraw
         if val_loss < best[0]:
             best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= config.patience:

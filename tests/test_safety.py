@@ -47,6 +47,13 @@ def test_progress_without_a_terminal_is_plain_lines(synthetic_dataset, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "\r" not in proc.stderr
     assert any("train vaegan" in line and "8/8" in line for line in proc.stderr.splitlines()), proc.stderr
+    regressor = [sys.executable, "-m", "cli.main", "train-regressor", "--data", str(synthetic_dataset), "--out",
+                 str(tmp_path / "regressor"), "--image-size", "32", "--epochs", "3", "--channels", "8,16,16",
+                 "--fc", "32", "--device", "cpu"]
+    proc = subprocess.run(regressor, cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with_figures = [line for line in proc.stderr.splitlines() if "train-regressor" in line and "val=" in line]
+    assert with_figures and all("3/3" in line for line in with_figures), proc.stderr  # no stale "0/3" counter
 
 
 def test_prep_lists_a_tiny_image_and_goes_on(synthetic_lfw, tmp_path):
