@@ -178,7 +178,8 @@ def _coerce(target: Any, name: str, value: Any, path: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"config key {path!r} must be a list, got {value!r}")
         return value
-    if annotation == "bool | str" and isinstance(value, (bool, str)):  # e.g. train.compile: auto | true | false
+    kinds = tuple(kind for part in annotation.split("|") if (kind := _type_from_annotation(part.strip())))
+    if len(kinds) > 1 and isinstance(value, kinds):  # a union such as train.compile: bool | str
         return value
     expected = type(default) if default is not None else _type_from_annotation(annotation)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):

@@ -20,15 +20,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX), read from the kernel's CPU
-    flags. Elsewhere bf16 is emulated and tens of times slower than fp32."""
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags as the kernel reports them (empty where they cannot be read)."""
     try:
         text = cpuinfo.read_text()
     except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return any(flag in flags for flag in NATIVE_BF16_CPU_FLAGS)
+        return set()
+    return next((set(line.split(":", 1)[1].split()) for line in text.splitlines() if line.startswith("flags")), set())
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX), read from the kernel's CPU
+    flags. Elsewhere bf16 is emulated and tens of times slower than fp32."""
+    return any(flag in cpu_flags(cpuinfo) for flag in NATIVE_BF16_CPU_FLAGS)
 
 
 def resolve_precision(name: str, device: torch.device) -> str:

@@ -116,14 +116,14 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     if resume and not ckpt_path.exists():
         raise CheckpointError(f"{ckpt_path}: nothing to resume")
     previous = load_checkpoint(ckpt_path, expect_kinds=("vaegan", "vae", "gan")) if resume else None
-    if previous is not None:
-        _check_compatible(previous, config, ckpt_path)
 
     # ---------------------------------------------------------------- data
     dataset = open_dataset(config.data.path)
+    fingerprint = dataset_fingerprint(config.data.path)
+    if previous is not None:
+        _check_compatible(previous, config, ckpt_path, fingerprint)
     names = select_attributes(dataset.attribute_names, config.data.attributes)
     training = training_set(dataset, config, names, previous)
-    fingerprint = dataset_fingerprint(config.data.path)
     rows, images, y_all, labelled_all, scaler_y = (training.rows, training.images, training.y, training.labelled,
                                                     training.scaler)
     batch = min(tc.batch_size, len(rows))
@@ -284,7 +284,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     return out / GENERATOR_FILE
 
 
-def _check_compatible(previous: dict, config: Config, path: Path) -> None:
+def _check_compatible(previous: dict, config: Config, path: Path, fingerprint: str) -> None:
     if previous["kind"] != config.model.kind:
         raise CheckpointError(f"{path}: checkpoint is a {previous['kind']!r} model, the config asks for {config.model.kind!r}")
     if previous["image_size"] != config.model.image_size:
@@ -296,7 +296,7 @@ def _check_compatible(previous: dict, config: Config, path: Path) -> None:
         raise CheckpointError(f"{path}: the checkpoint's network shapes differ from the config's model section")
     saved_data, data = previous["config"].get("data", {}), config.to_dict()["data"]
     changed = [f"data.{key}" for key in data if key != "path" and key in saved_data and saved_data[key] != data[key]]
-    if previous.get("dataset_fingerprint") not in (None, dataset_fingerprint(config.data.path)):
+    if previous.get("dataset_fingerprint") not in (None, fingerprint):
         changed.append(f"the dataset files in {config.data.path}")
     if changed:
         raise CheckpointError(f"{path}: --resume with other training data than the checkpoint's ({', '.join(changed)} "

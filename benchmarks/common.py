@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torch
+
+from attrgan.device import cpu_flags
 
 REPORTED_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
@@ -22,11 +23,9 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, repeats: int = 5, device: tor
     return 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+def reported_cpu_flags() -> list[str]:
     """The vector-unit flags that decide CPU speed here (printed beside every figure)."""
-    try:
-        line = next(l for l in cpuinfo.read_text().splitlines() if l.startswith("flags"))
-    except (OSError, StopIteration):
+    present = cpu_flags()
+    if not present:
         return ["unknown"]
-    present = set(line.split(":", 1)[1].split())
     return [flag for flag in REPORTED_CPU_FLAGS if flag in present] or ["none of " + "/".join(REPORTED_CPU_FLAGS)]

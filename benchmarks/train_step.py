@@ -21,7 +21,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import cpu_flags, matmul_peak
+from common import matmul_peak, reported_cpu_flags
 
 from attrgan.config import from_dict
 from attrgan.device import compile_networks
@@ -132,7 +132,7 @@ def main() -> None:
         peaks = {"fp32": matmul_peak(torch.float32, device=device, n=8192, repeats=10),
                  "bf16": matmul_peak(torch.bfloat16, device=device, n=8192, repeats=10)}
     else:
-        print(f"{platform.processor() or platform.machine()}, flags: {' '.join(cpu_flags())}; torch {torch.__version__}, "
+        print(f"{platform.processor() or platform.machine()}, flags: {' '.join(reported_cpu_flags())}; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads, batch {BATCH}")
         peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16, n=256, repeats=2)}
     print(f"square matmul: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
