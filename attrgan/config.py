@@ -40,6 +40,10 @@ class LossConfig:
     equilibrium: float | None = None  # stabiliser: gate D/Dec GAN updates around this BCE (None = off)
     margin: float = 0.35
     dis_l: str = "post_bn"  # Dis_l = the 4th conv's output after its BN and ReLU | pre_bn: before them (authors' code)
+    dis_l_layer: int | None = None  # D's conv layer that gives Dis_l, its first conv counting as 1 (None = the last, the paper's 4th; at 32x32 the 3rd keeps the paper's 8x8 grid)
+    gate_rule: str = "either"  # equilibrium gate: either = pause D while it wins on real or on fake (public ports) | both = only while it wins on both (and pause the decoder's GAN term only while D loses on both)
+    prior_weight: float = 1.0  # weight of L_prior in the encoder's loss (the paper: 1)
+    pixel_weight: float = 0.0  # weight of a pixel-space unit-variance Gaussian NLL on reconstructions, added to the encoder's and decoder's losses (the paper: 0)
     dis_sees: list[str] = field(default_factory=lambda: ["recon", "prior"])  # fakes D and the decoder's GAN term use; authors' LFW script: [prior]
     generator: str = "non_saturating"  # -log D(fake) | saturating: log(1 - D(fake) + 1e-3) (authors' code)
 
@@ -52,6 +56,8 @@ class OptimConfig:
     weight_decay: float = 0.0  # L2 on conv and FC weights only (not biases, not BN); authors: 1e-5
     schedule: str = "exponential"  # exponential: lr * lr_decay**epoch | power: lr - (t/T)**0.75 * (lr - lr_end), t in updates (authors' annealer)
     lr_decay: float = 1.0  # exponential schedule: multiply every learning rate by this after each epoch (1 = off)
+    lr_decay_every: int | None = None  # exponential schedule per update instead: lr * lr_decay**(t / lr_decay_every), t in updates (None = per epoch)
+    dis_lr_ratio: float = 1.0  # the discriminator's learning rate is lr * dis_lr_ratio (a slower D below 1)
     lr_end: float = 1e-7  # power schedule: the learning rate after schedule_steps updates
     schedule_steps: int = 37500  # power schedule: its horizon T in updates (authors: 150 epochs x 250 batches)
     grad_clip: float | None = None
@@ -74,7 +80,8 @@ class TrainConfig:
     sample_every_epoch: bool = True
     progress: bool = True
     eval_every: int = 0  # updates between quality checks (Fréchet distance, cosine, grid) with --regressor; 0 = off
-    eval_queries: int = 256  # fixed test-split queries (and real test images) of each quality check
+    eval_queries: int = 256  # fixed queries (and real images) of eval_split in each quality check
+    eval_split: str = "val"  # split of the tracked quality checks: val, so choices made from the curves never see test
 
 
 @dataclass
@@ -216,13 +223,18 @@ def validate(config: Config) -> None:
     if t.batch_size < 2:
         raise ConfigError("train.batch_size must be at least 2 (batch norm)")
     loss, optim, data = config.loss, config.optim, config.data
-    if loss.gamma < 0:
-        raise ConfigError("loss.gamma must be non-negative")
+    for key, value in (("loss.gamma", loss.gamma), ("loss.pixel_weight", loss.pixel_weight),
+                       ("loss.prior_weight", loss.prior_weight)):
+        if not value >= 0:
+            raise ConfigError(f"{key} must be non-negative, got {value!r}")
+    if loss.dis_l_layer is not None and not 2 <= loss.dis_l_layer <= len(m.dis_channels) + 1:
+        raise ConfigError(f"loss.dis_l_layer must be 2..{len(m.dis_channels) + 1} (a strided conv of D), got {loss.dis_l_layer}")
     choices = {
         "model.init": (m.init, ("dcgan", "authors")), "loss.dis_l": (loss.dis_l, ("post_bn", "pre_bn")),
+        "loss.gate_rule": (loss.gate_rule, ("either", "both")),
         "loss.generator": (loss.generator, ("non_saturating", "saturating")),
         "optim.schedule": (optim.schedule, ("exponential", "power")),
-        "data.unlabelled": (data.unlabelled, ("use", "skip")), "data.augment": (data.augment, ("none", "flip", "authors")),
+        "data.unlabelled": (data.unlabelled, ("use", "skip")), "train.eval_split": (t.eval_split, ("train", "val", "test")), "data.augment": (data.augment, ("none", "flip", "authors")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
@@ -230,12 +242,13 @@ def validate(config: Config) -> None:
     if not loss.dis_sees or set(loss.dis_sees) - {"recon", "prior"} or len(set(loss.dis_sees)) != len(loss.dis_sees):
         raise ConfigError(f"loss.dis_sees must be a non-empty list of recon and/or prior, got {loss.dis_sees!r}")
     for key, value in (("optim.lr", optim.lr), ("optim.lr_end", optim.lr_end), ("optim.lr_decay", optim.lr_decay),
-                       ("optim.eps", optim.eps)):
+                       ("optim.eps", optim.eps), ("optim.dis_lr_ratio", optim.dis_lr_ratio)):
         if not value > 0:
             raise ConfigError(f"{key} must be positive, got {value!r}")
     if optim.weight_decay < 0 or (optim.grad_clip is not None and optim.grad_clip <= 0):
         raise ConfigError("optim.weight_decay must be >= 0 and optim.grad_clip > 0 (or empty)")
-    for key, value, low in (("optim.schedule_steps", optim.schedule_steps, 1), ("train.log_every", t.log_every, 1),
+    for key, value, low in (("optim.schedule_steps", optim.schedule_steps, 1), ("optim.lr_decay_every", optim.lr_decay_every, 1),
+                            ("train.log_every", t.log_every, 1),
                             ("train.eval_every", t.eval_every, 0), ("train.eval_queries", t.eval_queries, 2),
                             ("train.epochs", t.epochs, 1), ("train.max_steps", t.max_steps, 1),
                             ("train.checkpoint_every", t.checkpoint_every, 0), ("train.max_minutes", t.max_minutes, 0)):

@@ -3,7 +3,13 @@ sampling seed, generate Dec(z ~ N(0, I), y), regress its attributes with the sep
 regression network, and score cosine similarity and squared error against y in raw units;
 mean ± std over seeds per model, plus the upper bound (the regressor on the real images of
 the same queries) and, per model, a shuffled-query control (images generated for a random
-other query, scored against this one) that tells conditioning from none."""
+other query, scored against this one) that tells conditioning from none.
+
+Beside the paper's two figures: the centred cosine (queries and predictions standardized by
+the train split's attribute mean and std, so the common component every face shares is gone)
+and the sign accuracy (does the face show each attribute the query asks for, as the regressor
+sees it); and the blur response, the regressor's figures on the real images blurred by a
+Gaussian of 1 and 2 px, which shows how much each figure rewards a blurry face."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,10 +19,10 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint
-from .data import load_images, open_dataset
+from .data import load_images, open_dataset, to_model_range
 from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
-from .metrics import cosine_similarity, frechet_distance, mean_std, squared_error
+from .metrics import centred_cosine, cosine_similarity, frechet_distance, mean_std, sign_accuracy, squared_error
 from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
 
 MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "vaegan": "VAE/GAN"}
@@ -51,6 +57,8 @@ class ModelScores:
     kind: str
     cosine: list[float] = field(default_factory=list)  # one per seed
     squared_error: list[float] = field(default_factory=list)
+    centred_cosine: list[float] = field(default_factory=list)
+    sign_accuracy: list[np.ndarray] = field(default_factory=list)  # per seed, per attribute
     per_attribute_se: list[np.ndarray] = field(default_factory=list)
     regressed: np.ndarray | None = None  # first seed's regressed attributes [Q, A]
     control_cosine: list[float] = field(default_factory=list)
@@ -81,12 +89,9 @@ def evaluate_attributes(config: EvalConfig) -> dict:
     real_features = None
     if real_images is not None:
         regressed, real_features = regressor.predict_raw(real_images, device, config.precision)
-        upper = {
-            "cosine": float(cosine_similarity(regressed, queries).mean()),
-            "squared_error": float(squared_error(regressed, queries).mean()),
-            "per_attribute_se": ((regressed - queries) ** 2).mean(0),
-            "regressed": regressed,
-        }
+        upper = {**figures(regressed, queries, regressor), "per_attribute_se": ((regressed - queries) ** 2).mean(0),
+                 "regressed": regressed,
+                 "blur_response": blur_response(regressor, real_images, queries, device, config.precision)}
     if real_features is None:  # for the Fréchet distance: the real test images of the dataset
         rows = dataset.rows(config.split, labelled_only=False)
         _, real_features = regressor.predict_raw(load_images(dataset, rows, regressor.image_size), device, config.precision)
@@ -99,8 +104,11 @@ def evaluate_attributes(config: EvalConfig) -> dict:
         for seed in range(config.seeds):
             images = model.sample(queries, seed=seed)
             regressed, features = regressor.predict_raw(images, device, config.precision)
-            s.cosine.append(float(cosine_similarity(regressed, queries).mean()))
-            s.squared_error.append(float(squared_error(regressed, queries).mean()))
+            seed_figures = figures(regressed, queries, regressor)
+            s.cosine.append(seed_figures["cosine"])
+            s.squared_error.append(seed_figures["squared_error"])
+            s.centred_cosine.append(seed_figures["centred_cosine"])
+            s.sign_accuracy.append(sign_accuracy(regressed, queries))
             s.per_attribute_se.append(((regressed - queries) ** 2).mean(0))
             if seed == 0:
                 s.regressed, features_seed0 = regressed, features
@@ -118,6 +126,35 @@ def evaluate_attributes(config: EvalConfig) -> dict:
     with atomic_directory(config.out, force=config.force) as tmp:
         write_report(tmp, metrics, names, queries, upper, scores, real_images, (config.grid_queries, config.grid_samples), models)
     return metrics
+
+
+def figures(regressed: np.ndarray, queries: np.ndarray, regressor: LoadedRegressor) -> dict[str, float]:
+    """The scores of one set of regressed attributes against its queries (raw units; the centred
+    cosine standardized by the regressor's train-split mean and std)."""
+    scaler = regressor.scaler
+    return {"cosine": float(cosine_similarity(regressed, queries).mean()),
+            "squared_error": float(squared_error(regressed, queries).mean()),
+            "centred_cosine": float(centred_cosine(regressed, queries, scaler.mean, scaler.std).mean()),
+            "sign_accuracy": float(sign_accuracy(regressed, queries).mean())}
+
+
+BLUR_SIGMAS = (1.0, 2.0)  # px, at the regressor's input size
+
+
+def blur_response(regressor: LoadedRegressor, real_images: torch.Tensor, queries: np.ndarray, device,
+                  precision: str) -> dict[str, dict[str, float]]:
+    """The regressor's figures on the real images blurred by Gaussians of ``BLUR_SIGMAS`` px:
+    a metric that scores blurred faces as well as sharp ones cannot reward sharpness."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    images = to_model_range(real_images)
+    response = {}
+    for sigma in BLUR_SIGMAS:
+        kernel = 2 * int(3 * sigma) + 1
+        blurred = gaussian_blur(images, [kernel, kernel], [sigma, sigma])
+        regressed, _ = regressor.predict_raw(blurred, device, precision)
+        response[f"sigma_{sigma:g}px"] = figures(regressed, queries, regressor)
+    return response
 
 
 def _load_generator_checked(path: Path, regressor: LoadedRegressor, device) -> ConditionalModel:
@@ -271,7 +308,13 @@ def model_names(models) -> list[tuple[str, str]]:
 def _metrics_json(config, names, queries, upper, scores) -> dict:
     rows = []
     for s in scores:
+        centred, centred_sd = mean_std(s.centred_cosine)
+        signs, signs_sd = mean_std([a.mean() for a in s.sign_accuracy])
         row = {"model": s.label, "kind": s.kind, "checkpoint": s.path, **_table_entry(s.cosine, s.squared_error),
+               "centred_cosine": centred, "centred_cosine_std": centred_sd,
+               "sign_accuracy": signs, "sign_accuracy_std": signs_sd,
+               "per_attribute_sign_accuracy": dict(zip(names, np.mean(s.sign_accuracy, 0).round(4).tolist())),
+               "per_seed_centred_cosine": s.centred_cosine,
                "by_sex": _breakdown(names, queries, s.regressed),
                "per_seed_cosine": s.cosine, "per_seed_squared_error": s.squared_error,
                "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),
@@ -287,6 +330,8 @@ def _metrics_json(config, names, queries, upper, scores) -> dict:
         "attribute_names": names,
         "upper_bound": None if upper is None else {
             "model": "real images", "cosine_similarity": upper["cosine"], "squared_error": upper["squared_error"],
+            "centred_cosine": upper["centred_cosine"], "sign_accuracy": upper["sign_accuracy"],
+            "blur_response": upper["blur_response"],
             "by_sex": _breakdown(names, queries, upper["regressed"]),
             "per_attribute_squared_error": dict(zip(names, np.asarray(upper["per_attribute_se"]).round(5).tolist()))},
         "models": rows,

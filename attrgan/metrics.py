@@ -17,6 +17,20 @@ def squared_error(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     return (diff**2).sum(1)
 
 
+def centred_cosine(predicted: np.ndarray, target: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Per-row cosine similarity after standardizing both arrays with the train split's
+    attribute ``mean`` and ``std``: the raw cosine's large common component (every face
+    shares the average attribute vector) is gone, so an average face no longer scores high."""
+    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+    return cosine_similarity((np.asarray(predicted, np.float64) - mean) / std, (np.asarray(target, np.float64) - mean) / std)
+
+
+def sign_accuracy(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per attribute, the share of rows whose regressed value has the query's sign (positive
+    raw values mean the attribute is present): does the face show what the query asks for."""
+    return (np.sign(np.asarray(predicted)) == np.sign(np.asarray(target))).mean(0)
+
+
 def r2_per_attribute(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Coefficient of determination of each attribute column."""
     predicted, target = np.asarray(predicted, np.float64), np.asarray(target, np.float64)

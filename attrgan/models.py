@@ -7,7 +7,9 @@ For 64x64 images (defaults of :class:`attrgan.config.ModelConfig`):
   Dec: z ⊕ y -> FC 8*8*256 (BN, ReLU) -> 5x5 convT 256x2, 128x2, 32x2 (BN, ReLU) -> 5x5 conv 3, tanh
   Dis: 5x5 conv 32 (ReLU) -> 5x5 conv 128/2, 256/2, 256/2 (BN, ReLU) -> flatten ⊕ y -> FC 512 (BN, ReLU) -> FC 1
 Dis_l, the learned similarity, is the output of the discriminator's 4th conv layer, taken
-after its BN and ReLU (``post_bn``, ours) or before them (``pre_bn``, the authors' code).
+after its BN and ReLU (``post_bn``, ours) or before them (``pre_bn``, the authors' code);
+``loss.dis_l_layer`` can move it (at 32x32 the 4th conv is a 4x4 map, the 3rd keeps the
+paper's 8x8 feature grid).
 Other image sizes keep the layers and change the spatial size at the FC layers.
 
 With ``labelled_input`` (set when training also uses unlabelled images) every FC input also
@@ -111,14 +113,19 @@ class Discriminator(nn.Module):
         self.logit = nn.Linear(cfg.dis_fc, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None,
-                dis_l: str = "post_bn") -> tuple[torch.Tensor, torch.Tensor]:
-        """``dis_l`` picks the returned Dis_l: the 4th conv's output after (post_bn) or before (pre_bn) its BN and ReLU."""
-        h = self.convs[:-1](self.first(x))
-        last_conv, last_bn, last_relu = self.convs[-1]
-        pre = last_conv(h)
-        post = last_relu(last_bn(pre))  # not in place on `pre`: BN returns a new tensor
-        features = pre if dis_l == "pre_bn" else post  # Dis_l: (B, C, base, base)
-        h = self.fc(torch.cat([post.flatten(1), self.condition(y, x.shape[0], labelled, post.dtype)], 1))
+                dis_l: str = "post_bn", dis_l_layer: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (logit, Dis_l). Dis_l is the output of conv layer ``dis_l_layer`` (D's first,
+        stride-1 conv counts as 1; None: the last, the paper's 4th), after (post_bn) or before
+        (pre_bn) its BN and ReLU."""
+        split = len(self.convs) - 1 if dis_l_layer is None else dis_l_layer - 2  # index of that layer in self.convs
+        assert 0 <= split < len(self.convs), f"dis_l_layer must be 2..{len(self.convs) + 1}, got {dis_l_layer}"
+        h = self.convs[:split](self.first(x))
+        conv, bn, relu = self.convs[split]
+        pre = conv(h)
+        post = relu(bn(pre))  # not in place on `pre`: BN returns a new tensor
+        features = pre if dis_l == "pre_bn" else post  # Dis_l: (B, C, S', S')
+        h = self.convs[split + 1:](post)  # (B, C, base, base)
+        h = self.fc(torch.cat([h.flatten(1), self.condition(y, x.shape[0], labelled, h.dtype)], 1))
         return self.logit(h).squeeze(1), features
 
 

@@ -3,8 +3,8 @@ forward pass (the step attrgan trained with until the exact fast step in ``steps
 
 It is kept as the reference that tests hold the fast step to (every network's gradient,
 every loss variant) and that ``benchmarks/train_step.py`` times beside it. It does work
-twice: the decoder is backpropagated once for L_llike and once more for its GAN term, and
-D's 3B batch is walked by each of the three backward passes.
+twice: the encoder and the decoder are each backpropagated for their own weighting of
+L_llike, the decoder once more for its GAN term, and D's 3B batch is walked by each backward pass.
 """
 from __future__ import annotations
 
@@ -25,14 +25,16 @@ def vaegan_step_reference(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: L
     mu, logvar = enc(x, y, labelled)
     z = mu + (0.5 * logvar).exp() * noise.eps
     x_rec, x_prior = dec(z, y, labelled), dec(noise.z_prior, y, labelled)
-    logits, features = dis(torch.cat([x, x_rec, x_prior]), y.repeat(3, 1), repeat_flags(labelled, 3), dis_l=cfg.dis_l)
-    losses = gan_losses(mu, logvar, logits, features, cfg)
+    logits, features = dis(torch.cat([x, x_rec, x_prior]), y.repeat(3, 1), repeat_flags(labelled, 3), dis_l=cfg.dis_l,
+                           dis_l_layer=cfg.dis_l_layer)
+    losses = gan_losses(mu, logvar, logits, features, cfg, x, x_rec)
     train_dis, train_dec_gan = equilibrium_gates(losses.real_logits, losses.fake_logits, cfg)
 
     enc_params, dec_params = trainable(enc), trainable(dec)
-    shared = torch.autograd.grad(scale(losses.prior + losses.llike), enc_params + dec_params, retain_graph=True)
-    enc_grads, dec_llike = shared[: len(enc_params)], shared[len(enc_params):]
-    dec_grads = tuple(cfg.gamma * g for g in dec_llike)
+    pixel = 0.0 if losses.pixel is None else cfg.pixel_weight * losses.pixel
+    enc_grads = torch.autograd.grad(scale(cfg.prior_weight * losses.prior + losses.llike + pixel), enc_params,
+                                    retain_graph=True)
+    dec_grads = torch.autograd.grad(scale(cfg.gamma * losses.llike + pixel), dec_params, retain_graph=True)
     if train_dec_gan:
         dec_gan = torch.autograd.grad(scale(losses.generator), dec_params, retain_graph=True)
         dec_grads = tuple(a + b for a, b in zip(dec_grads, dec_gan))

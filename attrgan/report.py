@@ -24,6 +24,30 @@ def write_report(out: Path, metrics: dict, names, queries, upper, scores, real_i
     (out / "report.md").write_text(_markdown(metrics, grid_files))
 
 
+def _instrument_markdown(metrics: dict) -> list[str]:
+    """Centred cosine and sign accuracy per row, and the regressor's response to blurred real faces."""
+    lines = ["## Beyond the paper's figures", "",
+             "Centred cosine: queries and predictions standardized by the train split's attribute mean and std "
+             "(the raw cosine's common component removed). Sign accuracy: the share of attributes whose regressed "
+             "value has the query's sign.", "",
+             "| Model | Centred cosine | Sign accuracy |", "|---|---|---|"]
+    u = metrics["upper_bound"]
+    if u:
+        lines.append(f"| Real images (upper bound) | {u['centred_cosine']:.4f} | {u['sign_accuracy']:.4f} |")
+    for r in metrics["models"]:
+        lines.append(f"| {r['model']} | {r['centred_cosine']:.4f} ± {r['centred_cosine_std']:.4f} | "
+                     f"{r['sign_accuracy']:.4f} ± {r['sign_accuracy_std']:.4f} |")
+    if u:
+        lines += ["", "How much each figure rewards blur: the regressor on the same real faces, sharp and blurred.", "",
+                  "| Real images | Cosine | Squared error | Centred cosine | Sign accuracy |", "|---|---|---|---|---|",
+                  f"| sharp | {u['cosine_similarity']:.4f} | {u['squared_error']:.2f} | {u['centred_cosine']:.4f} | "
+                  f"{u['sign_accuracy']:.4f} |"]
+        for name, f in u["blur_response"].items():
+            lines.append(f"| blurred, {name.removeprefix('sigma_').replace('px', ' px')} Gaussian | {f['cosine']:.4f} | "
+                         f"{f['squared_error']:.2f} | {f['centred_cosine']:.4f} | {f['sign_accuracy']:.4f} |")
+    return lines + [""]
+
+
 def _markdown(metrics: dict, grid_files: list[str]) -> str:
     lines = [
         "# Attribute similarity (Larsen et al. 2016, Table 1)",
@@ -54,6 +78,7 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
               "|---|---|---|"]
     lines += [f"| {name} | {p['cosine_similarity']:.4f} | {p['squared_error']:.2f} |" for name, p in paper.items()]
     lines.append("")
+    lines += _instrument_markdown(metrics)
     lines += _breakdown_markdown(metrics)
     controls = [r for r in metrics["models"] if "shuffled_query_control" in r]
     if controls:

@@ -2,6 +2,8 @@
 gradients of its own loss (Larsen et al. 2016, Algorithm 1; signs derived in losses.py):
 
     vaegan  Enc: L_prior + L_llike      Dec: gamma * L_llike + L_GAN(gen)     Dis: -L_GAN
+            (optional, off in the paper: a weight on L_prior, and a pixel-space term
+            pixel_weight * L_pixel in both Enc's and Dec's losses)
     vae     Enc, Dec: L_prior + pixel-wise Gaussian NLL
     gan     Dec: L_GAN(gen)             Dis: -L_GAN
 
@@ -63,25 +65,30 @@ class VAEGANLosses:
     discriminator: torch.Tensor  # -L_GAN
     real_logits: torch.Tensor
     fake_logits: torch.Tensor  # the fakes that enter L_GAN (cfg.dis_sees)
+    pixel: torch.Tensor | None = None  # pixel-space NLL of the reconstructions (cfg.pixel_weight > 0)
 
     def logs(self, train_dis: bool, train_dec_gan: bool) -> dict[str, float]:
         real_bce, fake_bce = bce_of(self.real_logits, self.fake_logits)
-        return {"E/prior": _item(self.prior), "E/llike": _item(self.llike), "G/gan": _item(self.generator),
+        pixel = {} if self.pixel is None else {"E/pixel": _item(self.pixel)}
+        return {"E/prior": _item(self.prior), "E/llike": _item(self.llike), **pixel, "G/gan": _item(self.generator),
                 "D/gan": _item(self.discriminator), "D/real_bce": real_bce, "D/fake_bce": fake_bce,
                 "D/trained": float(train_dis), "G/gan_trained": float(train_dec_gan)}
 
 
-def gan_losses(mu, logvar, logits: torch.Tensor, features: torch.Tensor, cfg: LossConfig) -> VAEGANLosses:
+def gan_losses(mu, logvar, logits: torch.Tensor, features: torch.Tensor, cfg: LossConfig,
+               x: torch.Tensor | None = None, x_rec: torch.Tensor | None = None) -> VAEGANLosses:
     """The VAE/GAN losses from D's outputs over the batch [x, x_rec, x_prior]. Dis_l(x) is
     L_llike's target: detached. With dis_sees = [prior] (the authors' LFW script) the
-    reconstructions still pass through D, for their Dis_l features, but their logits enter no loss."""
+    reconstructions still pass through D, for their Dis_l features, but their logits enter no loss.
+    With ``cfg.pixel_weight`` > 0, ``x`` and ``x_rec`` give the (unweighted) pixel term."""
     l_real, l_rec, l_prior = logits.chunk(3)
     f_real, f_rec, _ = features.chunk(3)
     fakes = [{"recon": l_rec, "prior": l_prior}[name] for name in cfg.dis_sees]
     return VAEGANLosses(
         prior=kl_prior(mu, logvar), llike=gaussian_nll(f_real.detach(), f_rec),
         generator=generator_loss(*fakes, saturating=cfg.generator == "saturating"),
-        discriminator=discriminator_loss(l_real, *fakes), real_logits=l_real, fake_logits=torch.cat(fakes))
+        discriminator=discriminator_loss(l_real, *fakes), real_logits=l_real, fake_logits=torch.cat(fakes),
+        pixel=gaussian_nll(x, x_rec) if cfg.pixel_weight else None)
 
 
 def _item(t: torch.Tensor) -> float:
@@ -103,21 +110,27 @@ def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
     # D reads a detached copy of the fakes: its backward passes stop there, and the decoder
     # is then walked once with the sum of the upstream gradients it must receive.
     fakes = torch.cat([x_rec, x_prior]).detach().requires_grad_()
-    logits, features = dis(torch.cat([x, fakes]), y.repeat(3, 1), repeat_flags(labelled, 3), dis_l=cfg.dis_l)
-    losses = gan_losses(mu, logvar, logits, features, cfg)
+    logits, features = dis(torch.cat([x, fakes]), y.repeat(3, 1), repeat_flags(labelled, 3), dis_l=cfg.dis_l,
+                           dis_l_layer=cfg.dis_l_layer)
+    losses = gan_losses(mu, logvar, logits, features, cfg, x, fakes[: len(x)])
     train_dis, train_dec_gan = equilibrium_gates(losses.real_logits, losses.fake_logits, cfg)
 
     # Through D, input only: dL_llike/d(x_rec, x_p) (x_p too: D's batch norm couples the rows),
     # then dL_gen/d(x_rec, x_p); then D's weights from -L_GAN alone.
     (llike_up,) = torch.autograd.grad(scale(losses.llike), fakes, retain_graph=True)
-    decoder_up = cfg.gamma * llike_up
+    decoder_up, encoder_up = cfg.gamma * llike_up, llike_up[: len(x)]
+    if losses.pixel is not None:  # pixel_weight * L_pixel: the same upstream for the encoder and the decoder
+        (pixel_up,) = torch.autograd.grad(scale(cfg.pixel_weight * losses.pixel), fakes)  # a graph apart from D's
+        decoder_up, encoder_up = decoder_up + pixel_up, encoder_up + pixel_up[: len(x)]
     if train_dec_gan:
         (gan_up,) = torch.autograd.grad(scale(losses.generator), fakes, retain_graph=train_dis)
         decoder_up = decoder_up + gan_up
     dis_grads = torch.autograd.grad(scale(losses.discriminator), trainable(dis)) if train_dis else None
-    # Encoder: L_llike reaches it through z (an input-only pass over the x_rec branch), L_prior directly.
-    (llike_z,) = torch.autograd.grad(x_rec, z, grad_outputs=llike_up[: len(x)], retain_graph=True)
-    enc_grads = torch.autograd.grad([scale(losses.prior), z], trainable(enc), grad_outputs=[None, llike_z])
+    # Encoder: L_llike (and the pixel term) reach it through z (an input-only pass over the x_rec
+    # branch), L_prior directly.
+    (llike_z,) = torch.autograd.grad(x_rec, z, grad_outputs=encoder_up, retain_graph=True)
+    enc_grads = torch.autograd.grad([scale(cfg.prior_weight * losses.prior), z], trainable(enc),
+                                    grad_outputs=[None, llike_z])
     # Decoder: one backward over both branches with gamma * L_llike's and L_gen's upstreams summed.
     dec_grads = torch.autograd.grad([x_rec, x_prior], trainable(dec), grad_outputs=list(decoder_up.split(len(x))))
     return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads},
@@ -169,13 +182,18 @@ def equilibrium_gates(real_logits: torch.Tensor, fake_logits: torch.Tensor, cfg:
     """Equilibrium gating (a stabiliser of public VAE/GAN reimplementations, e.g.
     lucabergamini/VAEGAN-PYTORCH): pause D while it is clearly winning (a BCE below
     equilibrium - margin) and pause the decoder's GAN term while D is clearly losing
-    (above equilibrium + margin); if both would pause, train both. Off when equilibrium is None."""
+    (above equilibrium + margin); if both would pause, train both. Off when equilibrium is None.
+
+    ``gate_rule`` either (the public ports): D pauses when *either* BCE is low, so a D that wins
+    on fakes while losing on real faces is frozen for good; both: D pauses only while both of
+    its BCEs are low, and the decoder's GAN term only while both are high."""
     if cfg.equilibrium is None:
         return True, True
     real_bce, fake_bce = bce_of(real_logits, fake_logits)
     low, high = cfg.equilibrium - cfg.margin, cfg.equilibrium + cfg.margin
-    train_dis = not (real_bce < low or fake_bce < low)
-    train_gen = not (real_bce > high or fake_bce > high)
+    side = any if cfg.gate_rule == "either" else all
+    train_dis = not side(bce < low for bce in (real_bce, fake_bce))
+    train_gen = not side(bce > high for bce in (real_bce, fake_bce))
     if not (train_dis or train_gen):
         return True, True
     return train_dis, train_gen

@@ -1,7 +1,8 @@
 """Sample quality tracked while training: every ``train.eval_every`` updates, on fixed
-test-split queries, the Fréchet distance between generated and real test images in the
+queries of ``train.eval_split`` (val by default, so choices made from the curves never see
+the test split), the Fréchet distance between generated and real images of that split in the
 regressor's feature space, the attribute cosine similarity and squared error (the paper's
-Table-1 figures), and a sample grid. The figures go to metrics.csv; the trainer plots them
+Table-1 figures), the centred cosine and the sign accuracy (attrgan.metrics), and a sample grid. The figures go to metrics.csv; the trainer plots them
 against updates and wall-clock time (quality_curves.png)."""
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ import torch
 from torch import nn
 
 from .data import Standardizer, load_images
-from .metrics import cosine_similarity, frechet_distance, squared_error
+from .metrics import centred_cosine, cosine_similarity, frechet_distance, sign_accuracy, squared_error
 from .plots import save_grid
 from .regressor import LoadedRegressor, load_regressor
 
-QUALITY_FIELDS = ("quality_frechet", "quality_cosine", "quality_squared_error", "quality_seconds")
+QUALITY_FIELDS = ("quality_frechet", "quality_cosine", "quality_squared_error", "quality_centred_cosine",
+                  "quality_sign_accuracy", "quality_seconds")
 GRID_ROWS, GRID_COLUMNS = 8, 8
-QUALITY_SPLIT = "test"
 
 
 @dataclass
@@ -43,9 +44,10 @@ class QualityTracker:
         if regressor.image_size != config.model.image_size:
             raise ValueError(f"{regressor_path}: the regressor reads {regressor.image_size}px images, "
                              f"the model makes {config.model.image_size}px")
-        rows = dataset.rows(QUALITY_SPLIT, labelled_only=True)
+        split = config.train.eval_split
+        rows = dataset.rows(split, labelled_only=True)
         if len(rows) < 2:
-            raise ValueError(f"{config.data.path}: fewer than 2 labelled {QUALITY_SPLIT} images for quality tracking")
+            raise ValueError(f"{config.data.path}: fewer than 2 labelled {split} images for quality tracking")
         pick = np.sort(np.random.default_rng(config.train.seed).permutation(len(rows))[: config.train.eval_queries])
         queries = dataset.attributes(rows[pick], names)
         real = load_images(dataset, rows[pick], config.model.image_size)
@@ -64,10 +66,13 @@ class QualityTracker:
                                 for i in range(0, len(self.z), 256)])
         decoder.train()
         regressed, features = self.regressor.predict_raw(images, self.device, self.precision)
+        scaler = self.regressor.scaler
         save_grid(images[: GRID_ROWS * GRID_COLUMNS], folder / f"step{step:06d}_quality.png", nrow=GRID_COLUMNS)
         return {
             "quality_frechet": round(frechet_distance(features, self.real_features), 3),
             "quality_cosine": round(float(cosine_similarity(regressed, self.queries).mean()), 5),
             "quality_squared_error": round(float(squared_error(regressed, self.queries).mean()), 3),
+            "quality_centred_cosine": round(float(centred_cosine(regressed, self.queries, scaler.mean, scaler.std).mean()), 5),
+            "quality_sign_accuracy": round(float(sign_accuracy(regressed, self.queries).mean()), 5),
             "quality_seconds": round(time.perf_counter() - started, 2),
         }

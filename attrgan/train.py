@@ -137,7 +137,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     nets = {name: net.to(device) for name, net in build_models(config.model, len(names)).items()}
     if tc.channels_last:
         nets = {name: net.to(memory_format=torch.channels_last) for name, net in nets.items()}
-    optims = {name: make_optimizer(net, config.optim) for name, net in nets.items()}
+    optims = {name: make_optimizer(net, config.optim, config.optim.dis_lr_ratio if name == "discriminator" else 1.0)
+              for name, net in nets.items()}
     schedulers = {name: make_scheduler(opt, config.optim) for name, opt in optims.items()}
     noise_gen = torch.Generator().manual_seed(tc.seed * 7919 + info.rank)
     state = TrainState()
@@ -243,7 +244,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             grad_scaler.update()
             state.step += 1
             state.batch_in_epoch += 1
-            if config.optim.schedule == "power":
+            if scheduled_per_update(config.optim):
                 for scheduler in schedulers.values():
                     scheduler.step()
             # ---- log
@@ -259,7 +260,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                 checkpoint()
         if state.batch_in_epoch >= batches_per_epoch:
             # ---- end of epoch: lr decay, grids, curves
-            if config.optim.schedule == "exponential":
+            if not scheduled_per_update(config.optim):
                 for scheduler in schedulers.values():
                     scheduler.step()
             if info.is_main and tc.sample_every_epoch:
@@ -338,18 +339,27 @@ def training_set(dataset, config: Config, names: list[str], previous: dict | Non
     return TrainingSet(rows, images, torch.from_numpy(y), labelled, scaler)
 
 
-def make_optimizer(net: nn.Module, oc) -> torch.optim.Optimizer:
-    """RMSProp; weight decay (if any) on conv and FC weights only, as in the authors' code."""
+def make_optimizer(net: nn.Module, oc, lr_ratio: float = 1.0) -> torch.optim.Optimizer:
+    """RMSProp at lr * ``lr_ratio``; weight decay (if any) on conv and FC weights only, as in the authors' code."""
     decayed = [m.weight for m in net.modules() if isinstance(m, WEIGHTED_LAYERS)]
     ids = {id(p) for p in decayed}
     rest = [p for p in net.parameters() if id(p) not in ids]
     groups = [{"params": decayed, "weight_decay": oc.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.RMSprop(groups, lr=oc.lr, alpha=oc.alpha, eps=oc.eps)
+    return torch.optim.RMSprop(groups, lr=oc.lr * lr_ratio, alpha=oc.alpha, eps=oc.eps)
+
+
+def scheduled_per_update(oc) -> bool:
+    """Whether the learning-rate schedule steps after every update (else after every epoch)."""
+    return oc.schedule == "power" or oc.lr_decay_every is not None
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, oc):
-    """``exponential``: lr * lr_decay**epoch (stepped per epoch). ``power`` (the authors' annealer,
-    stepped per update): lr - (t/T)**0.75 * (lr - lr_end), held at lr_end after T updates."""
+    """``exponential``: lr * lr_decay**epoch (stepped per epoch), or with ``lr_decay_every`` = N
+    lr * lr_decay**(t/N) (stepped per update, so the decay per update does not depend on the
+    epoch's length). ``power`` (the authors' annealer, stepped per update):
+    lr - (t/T)**0.75 * (lr - lr_end), held at lr_end after T updates."""
+    if oc.schedule == "exponential" and oc.lr_decay_every is not None:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: oc.lr_decay ** (t / oc.lr_decay_every))
     if oc.schedule == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=oc.lr_decay)
     ratio = oc.lr_end / oc.lr

@@ -504,17 +504,24 @@ def interpolate_command(
 
 def format_table(metrics: dict) -> str:
     """The Table-1 rows as printed at the end of eval-attributes."""
-    lines = [f"{'model':<26}{'cosine':>18}{'squared error':>20}{'shuffled-query cosine':>24}"]
+    lines = [f"{'model':<26}{'cosine':>18}{'squared error':>20}{'centred cosine':>16}{'sign acc.':>11}"
+             f"{'shuffled-query cosine':>24}"]
     if metrics["upper_bound"]:
         u = metrics["upper_bound"]
-        lines.append(f"{'real images (upper bound)':<26}{u['cosine_similarity']:>18.4f}{u['squared_error']:>20.2f}")
+        lines.append(f"{'real images (upper bound)':<26}{u['cosine_similarity']:>18.4f}{u['squared_error']:>20.2f}"
+                     f"{u['centred_cosine']:>16.4f}{u['sign_accuracy']:>11.4f}")
     for r in metrics["models"]:
         control = r.get("shuffled_query_control")
         lines.append(
             f"{r['model']:<26}{r['cosine_similarity']:>11.4f} ± {r['cosine_similarity_std']:.4f}"
             f"{r['squared_error']:>13.2f} ± {r['squared_error_std']:<5.2f}"
-            + (f"{control['cosine_similarity']:>18.4f}" if control else "")
+            f"{r['centred_cosine']:>16.4f}{r['sign_accuracy']:>11.4f}"
+            + (f"{control['cosine_similarity']:>24.4f}" if control else "")
         )
+    if metrics["upper_bound"]:
+        blur = metrics["upper_bound"]["blur_response"]
+        lines.append("regressor on blurred real images (cosine / centred cosine): " + ", ".join(
+            f"{name.removeprefix('sigma_')} {f['cosine']:.4f} / {f['centred_cosine']:.4f}" for name, f in blur.items()))
     return "\n".join(lines)
 
 

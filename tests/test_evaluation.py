@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from attrgan.checkpoint import CheckpointError
 from attrgan.evaluate import EvalConfig, evaluate_attributes
 from attrgan.data import open_dataset
-from attrgan.metrics import cosine_similarity, frechet_distance, mean_std, r2_per_attribute, squared_error
+from attrgan.metrics import (centred_cosine, cosine_similarity, frechet_distance, mean_std, r2_per_attribute,
+                             sign_accuracy, squared_error)
 from attrgan.train import train
 from cli.main import app
 
@@ -39,6 +40,22 @@ def test_metrics_on_hand_made_vectors():
         ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
         textbook = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb).real)
         assert frechet_distance(a, b) == pytest.approx(textbook, rel=1e-6)
+
+
+def test_centred_cosine_and_sign_accuracy_do_not_reward_the_average_face():
+    """Queries that share a large common component: predicting the average vector for every
+    query scores a high raw cosine, but a centred cosine near 0 and sign accuracy of a coin."""
+    rng = np.random.default_rng(1)
+    mean, std = np.array([3.0, -2.0, 1.0, 2.5]), np.array([1.0, 0.5, 1.0, 0.8])
+    queries = mean + std * rng.normal(size=(4000, 4))
+    average = np.repeat(mean[None], len(queries), 0)
+    assert cosine_similarity(average, queries).mean() > 0.85
+    assert abs(centred_cosine(average + 1e-9, queries, mean, std).mean()) < 0.05
+    assert centred_cosine(queries, queries, mean, std).mean() == pytest.approx(1.0)
+    centred_signs = sign_accuracy(queries - mean, queries - mean)
+    np.testing.assert_allclose(centred_signs, 1.0)
+    flipped = sign_accuracy(np.array([[1.0, -1.0], [1.0, 1.0]]), np.array([[2.0, 1.0], [-1.0, 3.0]]))
+    np.testing.assert_allclose(flipped, [0.5, 0.5])
 
 
 def test_regressor_learns_the_rendered_attributes(trained_regressor):
@@ -80,6 +97,13 @@ def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset
     assert numbers[0] == pytest.approx(row["cosine_similarity"], abs=5e-5)
     assert numbers[2] == pytest.approx(row["squared_error"], abs=5e-3)
     assert "0.9114" in report  # the paper's VAE/GAN value, shown beside ours
+    # beyond the paper: centred cosine and sign accuracy beat the control's, blur hurts the regressor
+    assert -1 <= row["centred_cosine"] <= 1 and 0 <= row["sign_accuracy"] <= 1
+    upper = metrics["upper_bound"]
+    assert upper["centred_cosine"] > row["centred_cosine"] - 0.05
+    blur = upper["blur_response"]
+    assert blur["sigma_2px"]["centred_cosine"] < upper["centred_cosine"], blur
+    assert "| Real images (upper bound) | " + f"{upper['centred_cosine']:.4f}" in report and "blurred, 2 px" in report
 
 
 def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditional_run, tmp_path):

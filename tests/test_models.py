@@ -124,6 +124,10 @@ LOSS_VARIANTS = {
     "gamma 1e-6": {"gamma": 1e-6},
     "D paused by the gate": {"equilibrium": 5.0, "margin": 0.1},  # BCE ~0.7 < 4.9: D 'winning'
     "GAN term paused by the gate": {"equilibrium": -5.0, "margin": 0.1},  # BCE > -4.9: D 'losing'
+    "gate rule both": {"equilibrium": 5.0, "margin": 0.1, "gate_rule": "both"},
+    "Dis_l at the 3rd conv": {"dis_l_layer": 3},
+    "Dis_l at the 2nd conv, pre_bn": {"dis_l_layer": 2, "dis_l": "pre_bn"},
+    "pixel term and prior weight": {"pixel_weight": 0.5, "prior_weight": 2.0},
     "authors32.yaml": "authors32",
 }
 
@@ -157,6 +161,7 @@ def test_fast_step_matches_the_reference_step(variant, with_unlabelled):
     for name, net in nets.items():  # batch-norm running statistics: one forward pass each
         for key, value in net.state_dict().items():
             torch.testing.assert_close(after_fast[name][key], value)
-    expected_gates = {"D paused by the gate": (0.0, 1.0), "GAN term paused by the gate": (1.0, 0.0)}
+    expected_gates = {"D paused by the gate": (0.0, 1.0), "GAN term paused by the gate": (1.0, 0.0),
+                      "gate rule both": (0.0, 1.0)}
     if variant in expected_gates:  # the gate variants do take the branches they name
         assert (fast.logs["D/trained"], fast.logs["G/gan_trained"]) == expected_gates[variant]

@@ -13,7 +13,8 @@ from attrgan.data import open_dataset
 from attrgan.device import cpu_has_native_bf16, resolve_precision
 from attrgan.losses import generator_loss
 from attrgan.models import build_models
-from attrgan.train import make_optimizer, make_scheduler, train, training_set
+from attrgan.steps import equilibrium_gates
+from attrgan.train import make_optimizer, make_scheduler, scheduled_per_update, train, training_set
 
 from conftest import RENDERED, TINY_MODEL, tiny_config
 
@@ -83,6 +84,53 @@ def test_dis_l_pre_bn_is_the_fourth_conv_before_batch_norm():
     torch.testing.assert_close(logits_pre, logits_post)  # the choice changes Dis_l only
 
 
+def test_dis_l_layer_moves_the_similarity_to_an_earlier_conv():
+    dis = tiny_nets()["discriminator"].eval()
+    x, y = torch.rand(4, 3, 32, 32) * 2 - 1, torch.randn(4, A)
+    with torch.no_grad():
+        logits_last, last = dis(x, y)
+        logits_third, third = dis(x, y, dis_l_layer=3)
+        logits_fourth, fourth = dis(x, y, dis_l_layer=4)
+        expected = dis.convs[:2](dis.first(x))
+    assert last.shape[-1] == 4 and third.shape[-1] == 8  # 32x32: the 3rd conv keeps an 8x8 grid
+    torch.testing.assert_close(third, expected)
+    torch.testing.assert_close(fourth, last)
+    torch.testing.assert_close(logits_third, logits_last)  # the choice changes Dis_l only
+    for bad in ("loss.dis_l_layer=1", "loss.dis_l_layer=5"):
+        with pytest.raises(ConfigError, match="dis_l_layer"):
+            load_config(None, [bad])
+
+
+def test_gate_rule_both_keeps_training_a_discriminator_that_loses_on_real_faces():
+    """D wins on fakes (BCE 0.05) but loses on real faces (BCE 0.90): the public ports' rule
+    freezes it; the `both` rule keeps training it."""
+    real, fake = torch.full((8,), -0.378), torch.full((8,), -3.0)
+    either = load_config(None, ["loss.equilibrium=0.68", "loss.margin=0.35"]).loss
+    both = load_config(None, ["loss.equilibrium=0.68", "loss.margin=0.35", "loss.gate_rule=both"]).loss
+    assert equilibrium_gates(real, fake, either) == (False, True)
+    assert equilibrium_gates(real, fake, both) == (True, True)
+    won = torch.full((8,), 3.0)  # D confidently right on both sides: both rules pause it
+    assert equilibrium_gates(won, -won, either) == equilibrium_gates(won, -won, both) == (False, True)
+
+
+def test_per_update_decay_and_discriminator_lr_ratio():
+    config = load_config(None, ["optim.lr=1e-3", "optim.lr_decay=0.5", "optim.lr_decay_every=10",
+                                "optim.dis_lr_ratio=0.25"])
+    assert scheduled_per_update(config.optim) and not scheduled_per_update(load_config(None).optim)
+    nets = tiny_nets()
+    optimizer = make_optimizer(nets["decoder"], config.optim)
+    scheduler = make_scheduler(optimizer, config.optim)
+    lrs = []
+    for _ in range(21):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(1e-3) and lrs[10] == pytest.approx(5e-4) and lrs[20] == pytest.approx(2.5e-4)
+    assert lrs[5] == pytest.approx(1e-3 * 0.5**0.5)  # smooth within the interval
+    dis_optimizer = make_optimizer(nets["discriminator"], config.optim, config.optim.dis_lr_ratio)
+    assert dis_optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-4)
+
+
 def test_saturating_generator_loss():
     logits = torch.tensor([-3.0, 0.0, 2.0])
     expected = torch.log(1 - torch.sigmoid(logits) + 1e-3).mean()
@@ -129,7 +177,8 @@ def test_power_schedule_and_weight_decay_groups():
 def test_recipe_values_are_validated():
     for bad in ("loss.dis_l=middle", "loss.dis_sees=[real]", "loss.dis_sees=[]", "loss.generator=wasserstein",
                 "data.unlabelled=maybe", "data.augment=heavy", "model.init=xavier", "optim.schedule=cosine",
-                "optim.lr_decay=-0.5", "optim.weight_decay=-1", "train.precision=fp8"):
+                "optim.lr_decay=-0.5", "optim.weight_decay=-1", "train.precision=fp8", "loss.gate_rule=sometimes",
+                "loss.pixel_weight=-1", "loss.prior_weight=-0.1", "optim.dis_lr_ratio=0", "optim.lr_decay_every=0"):
         with pytest.raises(ConfigError):
             load_config(None, [bad])
 

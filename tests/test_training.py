@@ -94,6 +94,10 @@ SWITCHES = {  # each of the authors' recipe switches on its own (configs/authors
     "init=authors": {"model": {"init": "authors", "bn_eps": 1e-6}},
     "augment=authors": {"data": {"augment": "authors"}},
     "schedule=power+weight_decay": {"optim": {"schedule": "power", "schedule_steps": 3000, "weight_decay": 1e-5}},
+    # issue 19's levers
+    "dis_l_layer=3+pixel_weight": {"loss": {"dis_l_layer": 3, "pixel_weight": 0.1}},
+    "gate_rule=both+dis_lr_ratio+prior_weight": {"loss": {"equilibrium": 0.68, "gate_rule": "both", "prior_weight": 0.5},
+                                                 "optim": {"dis_lr_ratio": 0.5, "lr_decay": 0.9, "lr_decay_every": 100}},
 }
 
 
