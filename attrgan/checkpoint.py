@@ -14,6 +14,8 @@ FORMAT_VERSION = 1
 GENERATOR_FILE = "checkpoint.pt"
 CHECKPOINT_FILES = (GENERATOR_FILE, "regressor.pt")  # what a run directory may hold
 GENERATOR_KINDS = ("vaegan", "vae", "gan")
+REQUIRED_KEYS = ("format_version", "kind", "config", "nets", "image_size", "attribute_names", "attribute_mean",
+                 "attribute_std")  # what every loader reads, generators and regressors alike
 
 
 class CheckpointError(ValueError):
@@ -46,12 +48,19 @@ def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = Non
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a torn or foreign file: one clear message
-        raise CheckpointError(f"{path}: not a readable attrgan checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or "kind" not in payload or "format_version" not in payload:
-        raise CheckpointError(f"{path}: not an attrgan checkpoint")
-    if payload["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {payload['format_version']} is newer than this attrgan")
+    except Exception as exc:  # a torn or foreign file (torch's own advice runs to many lines): one clear line
+        raise CheckpointError(f"{path}: not an attrgan checkpoint (it cannot be loaded as one: "
+                              f"{type(exc).__name__})") from None
+    missing = [key for key in REQUIRED_KEYS if not isinstance(payload, dict) or key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: not an attrgan checkpoint (no {', '.join(missing)})")
+    version = payload["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path}: not an attrgan checkpoint (format_version {version!r} is not a number)")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {version} is newer than this attrgan")
+    if not isinstance(payload["config"], dict) or not isinstance(payload["nets"], dict):
+        raise CheckpointError(f"{path}: not an attrgan checkpoint (its config or networks are not mappings)")
     if expect_kinds is not None and payload["kind"] not in expect_kinds:
         raise CheckpointError(
             f"{path}: this is a {payload['kind']!r} checkpoint, expected {' or '.join(map(repr, expect_kinds))}"

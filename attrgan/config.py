@@ -3,6 +3,7 @@ changes, and dotted ``key=value`` overrides that reject unknown keys and wrong t
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,8 +209,30 @@ def _type_from_annotation(annotation: str) -> type | None:
     return None
 
 
+def flatten(section: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"loss": {"gamma": 0.1}}`` -> ``{"loss.gamma": 0.1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+POSITIVE_INTS = ("model.image_size", "model.z_dim", "model.enc_fc", "model.dec_fc_channels", "model.dis_first_channels",
+                 "model.dis_fc", "train.threads")
+
+
 def validate(config: Config) -> None:
-    """Reject values no run could use, with a message naming the key."""
+    """Reject values no run could use, with a message naming the key and its range."""
+    for key, value in flatten(config.to_dict()).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+        if key in POSITIVE_INTS and value is not None and value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value!r}")
+        if key.endswith("_channels") and isinstance(value, list) and not all(isinstance(c, int) and c >= 1 for c in value):
+            raise ConfigError(f"{key} must be a list of integers >= 1, got {value!r}")
     m, t = config.model, config.train
     if m.kind not in MODEL_KINDS:
         raise ConfigError(f"model.kind must be one of {', '.join(MODEL_KINDS)}, got {m.kind!r}")
@@ -245,6 +268,13 @@ def validate(config: Config) -> None:
                        ("optim.eps", optim.eps), ("optim.dis_lr_ratio", optim.dis_lr_ratio)):
         if not value > 0:
             raise ConfigError(f"{key} must be positive, got {value!r}")
+    if not 0 < optim.alpha < 1:
+        raise ConfigError(f"optim.alpha (RMSProp's smoothing constant) must be in (0, 1), got {optim.alpha!r}")
+    for key, value in (("model.bn_eps", m.bn_eps), ("loss.vae_pixel_sigma", loss.vae_pixel_sigma)):
+        if not value > 0:
+            raise ConfigError(f"{key} must be positive, got {value!r}")
+    if loss.margin < 0:
+        raise ConfigError(f"loss.margin must be >= 0, got {loss.margin!r}")
     if optim.weight_decay < 0 or (optim.grad_clip is not None and optim.grad_clip <= 0):
         raise ConfigError("optim.weight_decay must be >= 0 and optim.grad_clip > 0 (or empty)")
     for key, value, low in (("optim.schedule_steps", optim.schedule_steps, 1), ("optim.lr_decay_every", optim.lr_decay_every, 1),

@@ -99,6 +99,9 @@ def select_attributes(available: list[str], wanted: list[str] | None) -> list[st
     unknown = [name for name in wanted if name not in available]
     if unknown:
         raise DatasetError(f"unknown attribute name(s): {', '.join(unknown)}")
+    twice = sorted({name for name in wanted if wanted.count(name) > 1})
+    if twice:
+        raise DatasetError(f"attribute name(s) given more than once: {', '.join(twice)}")
     return list(wanted)
 
 

@@ -103,14 +103,24 @@ def load_attribute_vectors(path: str | Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path}: not an attribute-vectors file ({error})") from error
 
 
-def save_crops(crops: torch.Tensor, names: list[str], out: str | Path) -> None:
-    """Save uint8 crops ``[N, 3, S, S]`` as ``out/<name>.png``, each file written atomically."""
+def crop_files(photos: list[Path], out: str | Path) -> list[Path]:
+    """``out/<stem>.png`` for each photo; two photos with the same file stem would share one crop file."""
+    stems = [Path(photo).stem for photo in photos]
+    twice = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if twice:
+        raise ValueError(f"photos with the same file name would share a crop file: {', '.join(twice)}; rename them "
+                         "or align them into separate --out folders")
+    return [Path(out) / f"{stem}.png" for stem in stems]
+
+
+def save_crops(crops: torch.Tensor, files: list[Path]) -> None:
+    """Save uint8 crops ``[N, 3, S, S]`` as PNG files, each written atomically."""
     from PIL import Image
 
     from data_prep.io import atomic_file
 
-    for crop, name in zip(crops, names):
-        with atomic_file(Path(out) / f"{name}.png") as tmp:
+    for crop, file in zip(crops, files):
+        with atomic_file(file) as tmp:
             Image.fromarray(crop.permute(1, 2, 0).numpy()).save(tmp)
 
 
@@ -121,6 +131,12 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
     ``latent``: z = Enc(x, y) + s * v_attribute (needs attribute vectors);
     ``condition``: the attribute's entry of y moved by s standard deviations.
     """
+    from data_prep.limits import require
+
+    for s in strengths:
+        require("edit strength", s)
+    if mode not in ("latent", "condition"):
+        raise ValueError(f"--mode must be latent or condition, got {mode!r}")
     j = attribute_index(model, attribute)
     codes = model.encode(images, raw)
     out = []
@@ -131,17 +147,18 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
                     raise ValueError(f"no attribute vector for {attribute!r}; compute them with attribute-vectors")
                 z = codes[i : i + 1] + s * vectors[attribute].to(codes.device)
                 out.append(model.decode(z, raw[i : i + 1]))
-            elif mode == "condition":
+            else:
                 row = raw[i : i + 1].copy()
                 row[0, j] += s * model.scaler.std[j]
                 out.append(model.decode(codes[i : i + 1], row))
-            else:
-                raise ValueError(f"--mode must be latent or condition, got {mode!r}")
     return torch.cat(out)
 
 
 def interpolate(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, steps: int) -> torch.Tensor:
-    """Faces along the straight line between two images' codes and attribute vectors."""
+    """Faces along the straight line between two images' codes and attribute vectors (ends included)."""
+    from data_prep.limits import require
+
+    require("--steps", steps, 2)
     codes = model.encode(images[:2], raw[:2])
     t = torch.linspace(0, 1, steps, device=codes.device)[:, None]
     z = (1 - t) * codes[0] + t * codes[1]

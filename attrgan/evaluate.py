@@ -70,12 +70,14 @@ class ModelScores:
 
 def evaluate_attributes(config: EvalConfig) -> dict:
     """Run the evaluation; write report.md, metrics.json, plots and grids atomically to ``config.out``."""
-    from data_prep.io import atomic_directory, refuse_overlap
+    from data_prep.io import atomic_directory, guard_output
+    from data_prep.limits import require
 
     from .report import write_report
 
-    refuse_overlap(config.out, [config.data, config.queries, checkpoint_file(config.regressor),
-                                *(checkpoint_file(path) for path in config.checkpoints)])
+    guard_output(config.out, [config.data, config.queries, checkpoint_file(config.regressor),
+                              *(checkpoint_file(path) for path in config.checkpoints)], config.force)
+    require("--seeds", config.seeds, 1)
     device = resolve_device(config.device)
     config.precision = resolve_precision(config.precision, device)
     regressor = load_regressor(config.regressor)
@@ -297,12 +299,17 @@ def model_names(models) -> list[tuple[str, str]]:
             run = run.parent.name if run.suffix == ".pt" else run.name
             label, stem = f"{label} ({run})", f"{stem}_{run}"
         names.append((label, stem))
-    seen: dict[str, int] = {}
-    for i, (label, stem) in enumerate(names):  # runs whose folders share a name (a/run, b/run): number them
-        seen[stem] = seen.get(stem, 0) + 1
-        if seen[stem] > 1:
-            names[i] = (f"{label} #{seen[stem]}", f"{stem}_{seen[stem]}")
+    used: set[str] = set()
+    for i, (label, stem) in enumerate(names):  # stems already taken (a/run, b/run; or a folder run_2): number them
+        number = 1
+        while (f"{stem}_{number}" if number > 1 else stem) in used:
+            number += 1
+        if number > 1:
+            label, stem = f"{label} #{number}", f"{stem}_{number}"
+        used.add(stem)
+        names[i] = (label, stem)
     return names
+
 
 
 def _metrics_json(config, names, queries, upper, scores) -> dict:

@@ -42,8 +42,12 @@ class ConditionalModel:
         return self
 
     def condition(self, raw_attributes: np.ndarray) -> torch.Tensor:
-        """Raw attribute vectors ``[N, A]`` -> the standardized y the networks see."""
-        return torch.from_numpy(self.scaler.transform(np.asarray(raw_attributes, np.float32))).to(self.device)
+        """Raw attribute vectors ``[N, A]`` -> the standardized y the networks see (finite values only)."""
+        raw = np.asarray(raw_attributes, np.float32)
+        if not np.isfinite(raw).all():
+            bad = sorted({self.attribute_names[j] for j in np.argwhere(~np.isfinite(raw))[:, -1]})
+            raise ValueError(f"attribute values must be finite; got NaN or Inf for {', '.join(bad)}")
+        return torch.from_numpy(self.scaler.transform(raw)).to(self.device)
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor, raw_attributes: np.ndarray, batch: int = 512) -> torch.Tensor:

@@ -34,6 +34,7 @@ class ReproduceConfig:
     seeds: int = 5
     device: str = "auto"
     test_people: list[str] = field(default_factory=list)
+    test_people_file: Path | None = None  # where test_people came from (an input the stages may not overlap)
     labelled_only: bool = False
     unlabelled: str = "use"  # data.unlabelled of every model
     eval_every: int = 250  # updates between tracked quality checks (0 = off)
@@ -41,42 +42,48 @@ class ReproduceConfig:
     progress: bool = True
 
 
-def reproduce(cfg: ReproduceConfig, log=print) -> dict:
-    """Run every stage into ``cfg.out`` (dataset/, runs/<kind>/, regressor/, report/); return the metrics."""
+class ReproduceInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during reproduce: what was finished is kept; the message names the command that resumes."""
+
+    def __init__(self, cause: KeyboardInterrupt, command: str) -> None:
+        super().__init__(f"{str(cause) or 'interrupted'}\nto resume the experiment, run the same command again "
+                         f"(finished stages are reused, training resumes from its checkpoint):\n  {command}")
+        self.exit_code = getattr(cause, "exit_code", 130)
+
+
+def reproduce(cfg: ReproduceConfig, log=print, command: str = "attrgan reproduce ...") -> dict:
+    """Run every stage into ``cfg.out`` (dataset/, runs/<kind>/, regressor/, report/); return the
+    metrics. ``command`` (the command line) is named in the message of an interrupt."""
+    try:
+        return _run_stages(cfg, log)
+    except KeyboardInterrupt as exc:
+        raise ReproduceInterrupted(exc, command) from None
+
+
+def _run_stages(cfg: ReproduceConfig, log) -> dict:
     from data_prep.prep import PrepConfig, prepare_dataset
 
-    from data_prep.io import refuse_overlap
+    from data_prep.io import guard_output
 
     for stage in STAGES:  # OUT itself may hold the inputs (make demo does); its stage folders may not
-        refuse_overlap(cfg.out / stage, [cfg.images, cfg.attributes_file, cfg.config])
-    _check_same_inputs(cfg, log)
+        guard_output(cfg.out / stage, [cfg.images, cfg.attributes_file, cfg.config, cfg.test_people_file], force=True)
     dataset = cfg.out / "dataset"
+    configs, regressor_config = _stage_configs(cfg, dataset)  # every option checked before any stage runs
+    _check_same_inputs(cfg, log)
     if not (dataset / "manifest.json").is_file():
         log(f"[1/4] prep-lfw -> {dataset}")
         prepare_dataset(PrepConfig(images=cfg.images, attributes=cfg.attributes_file, out=dataset, size=cfg.size,
-                                   device=cfg.device, test_people=cfg.test_people, labelled_only=cfg.labelled_only),
+                                   device=cfg.device, test_people=cfg.test_people, labelled_only=cfg.labelled_only,
+                                   force=True),
                         progress=cfg.progress)
     else:
         log(f"[1/4] reusing {dataset}")
-    configs = {}
-    for kind in cfg.models:
-        overrides = [f"data.path={dataset}", f"model.kind={kind}", f"train.device={cfg.device}",
-                     f"train.progress={cfg.progress}", f"data.unlabelled={cfg.unlabelled}",
-                     f"train.eval_every={cfg.eval_every}", *cfg.overrides]
-        if cfg.max_minutes is not None:
-            overrides.append(f"train.max_minutes={cfg.max_minutes}")
-        configs[kind] = load_config(cfg.config, overrides)
-        configs[kind].data.attributes = cfg.attributes
-    image_size = next(iter(configs.values())).model.image_size
     # The regressor comes first: the training runs track their sample quality with it.
     regressor = cfg.out / "regressor"
     if not (regressor / REGRESSOR_FILE).is_file():
         log(f"[2/4] train-regressor -> {regressor}")
-        scores = train_regressor(RegressorConfig(data=str(dataset), image_size=image_size,
-                                                 channels=cfg.regressor_channels, fc=cfg.regressor_fc,
-                                                 attributes=cfg.attributes, epochs=cfg.regressor_epochs,
-                                                 device=cfg.device,
-                                                 progress=cfg.progress), regressor)
+        regressor_config.data = str(dataset)
+        scores = train_regressor(regressor_config, regressor, force=True)
         if "test" in scores:
             log(f"      regressor on the real test images: cosine {scores['test']['cosine_similarity']:.4f}, "
                 f"squared error {scores['test']['squared_error']:.2f}")
@@ -90,7 +97,7 @@ def reproduce(cfg: ReproduceConfig, log=print) -> dict:
             log(f"[3/4] reusing finished run {run}")
         else:
             log(f"[3/4] train-conditional {kind} -> {run}" + (" (resuming)" if resume else ""))
-            train(config, run, resume=resume, regressor=regressor if cfg.eval_every else None)
+            train(config, run, resume=resume, force=not resume, regressor=regressor if cfg.eval_every else None)
         runs.append(run)
     report = cfg.out / "report"
     log(f"[4/4] eval-attributes -> {report}")
@@ -98,21 +105,54 @@ def reproduce(cfg: ReproduceConfig, log=print) -> dict:
                                           seeds=cfg.seeds, device=cfg.device, force=True))
 
 
+def _stage_configs(cfg: ReproduceConfig, dataset: Path) -> tuple[dict, RegressorConfig]:
+    """The training config of each model kind and the regressor's, checked (with the attribute
+    subset and the evaluation's seeds) before the first stage starts."""
+    from data_prep.attributes import LFW_ATTRIBUTE_NAMES, read_attribute_file
+    from data_prep.limits import require
+
+    from .data import select_attributes
+    from .regressor import check_regressor_config
+
+    require("--seeds", cfg.seeds, 1)
+    if cfg.attributes:
+        names = read_attribute_file(cfg.attributes_file).names if cfg.attributes_file else list(LFW_ATTRIBUTE_NAMES)
+        select_attributes(names, cfg.attributes)
+    configs = {}
+    for kind in cfg.models:
+        overrides = [f"data.path={dataset}", f"model.kind={kind}", f"train.device={cfg.device}",
+                     f"train.progress={cfg.progress}", f"data.unlabelled={cfg.unlabelled}",
+                     f"train.eval_every={cfg.eval_every}", *cfg.overrides]
+        if cfg.max_minutes is not None:
+            overrides.append(f"train.max_minutes={cfg.max_minutes}")
+        configs[kind] = load_config(cfg.config, overrides)
+        configs[kind].data.attributes = cfg.attributes
+    regressor_config = RegressorConfig(data=str(dataset), image_size=next(iter(configs.values())).model.image_size,
+                                       channels=cfg.regressor_channels, fc=cfg.regressor_fc, attributes=cfg.attributes,
+                                       epochs=cfg.regressor_epochs, device=cfg.device, progress=cfg.progress)
+    check_regressor_config(regressor_config)
+    return configs, regressor_config
+
+
 STAGES = ("dataset", "runs", "regressor", "report")
 RECORD = "reproduce.json"
 
 
 def inputs_record(cfg: ReproduceConfig) -> dict:
-    """What a reproduce folder is made from: input files (size, mtime), the config's text and
-    every option that changes a stage's result."""
-    def stat(path: Path | None) -> dict | None:
+    """What a reproduce folder is made from: the content of its inputs (sha256 of the archive,
+    or of every image's path and bytes in a folder, and of the attribute file: about 1 s for
+    the full LFW), the config's text and every option that changes a stage's result."""
+    from data_prep.sources import sha256_of
+
+    def content(path: Path | None) -> dict | None:
         if path is None:
             return None
-        info = Path(path).stat()
-        return {"path": str(Path(path).resolve()), "bytes": info.st_size, "mtime": int(info.st_mtime)}
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
+        return {"path": str(Path(path).resolve()), "sha256": sha256_of(path)}
 
     return {
-        "images": stat(cfg.images), "attributes": stat(cfg.attributes_file),
+        "images": content(cfg.images), "attributes": content(cfg.attributes_file),
         "config": Path(cfg.config).read_text(), "overrides": list(cfg.overrides), "models": list(cfg.models),
         "condition_on": cfg.attributes, "size": cfg.size, "max_minutes": cfg.max_minutes,
         "regressor": [cfg.regressor_channels, cfg.regressor_fc, cfg.regressor_epochs], "seeds": cfg.seeds,

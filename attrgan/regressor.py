@@ -98,14 +98,31 @@ def score(raw_predicted: np.ndarray, raw_target: np.ndarray) -> dict:
     }
 
 
-def train_regressor(config: RegressorConfig, out: str | Path) -> dict:
+def check_regressor_config(config: RegressorConfig) -> None:
+    """Refuse options no training could use, each with its range."""
+    from data_prep.limits import require
+
+    if config.precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"--precision must be auto, fp32 or bf16, got {config.precision!r}")
+    require("--image-size", config.image_size, 8)
+    if config.image_size % 2 ** len(config.channels) or config.image_size // 2 ** len(config.channels) < 1:
+        raise ValueError(f"--channels: {len(config.channels)} stride-2 layers do not fit --image-size {config.image_size}")
+    for name, value, low in (("--fc", config.fc, 1), ("--epochs", config.epochs, 1), ("--batch-size", config.batch_size, 2),
+                             ("--patience", config.patience, 1), *(("--channels", c, 1) for c in config.channels)):
+        require(name, value, low)
+    require("--lr", config.lr, 0, open_low=True)
+    require("weight_decay", config.weight_decay, 0)
+
+
+def train_regressor(config: RegressorConfig, out: str | Path, force: bool = False) -> dict:
     """Train, early-stop on val, evaluate on test; write ``out/regressor.pt`` and
-    ``out/metrics.json``; return the metrics."""
-    from data_prep.io import write_json
+    ``out/metrics.json`` (atomically: an existing ``out`` is replaced only with ``force``, and
+    only once the new regressor is complete); return the metrics."""
+    from data_prep.io import atomic_directory, guard_output, write_json
 
     out = Path(out)
-    if (out / REGRESSOR_FILE).exists():
-        raise FileExistsError(f"{out} already holds a regressor; choose another --out")
+    guard_output(out, [config.data], force)
+    check_regressor_config(config)
     device = resolve_device(config.device)
     config.precision = resolve_precision(config.precision, device)
     dataset = open_dataset(config.data)
@@ -155,12 +172,12 @@ def train_regressor(config: RegressorConfig, out: str | Path) -> dict:
     for split in ("val", "test"):
         if len(splits[split]):
             metrics[split] = evaluate_on_split(model, dataset, splits[split], scaler, config, device)
-    out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out / REGRESSOR_FILE, {
-        "kind": REGRESSOR_KIND, "config": asdict(config), "image_size": config.image_size,
-        **scaler.to_dict(), "nets": {"regressor": model.state_dict()}, "metrics": _json_safe(metrics),
-    })
-    write_json(out / "metrics.json", metrics)
+    with atomic_directory(out, force=force) as tmp:
+        save_checkpoint(tmp / REGRESSOR_FILE, {
+            "kind": REGRESSOR_KIND, "config": asdict(config), "image_size": config.image_size,
+            **scaler.to_dict(), "nets": {"regressor": model.state_dict()}, "metrics": _json_safe(metrics),
+        })
+        write_json(tmp / "metrics.json", metrics)
     return metrics
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import shutil
 import signal
 import sys
 import threading
@@ -24,10 +25,10 @@ import torch
 import yaml
 from torch import nn
 
-from data_prep.io import atomic_file, write_json
+from data_prep.io import atomic_file, guard_output, occupied, write_json
 
 from . import __version__
-from .checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import GENERATOR_FILE, CheckpointError, checkpoint_file, load_checkpoint, save_checkpoint
 from .config import Config
 from .augment import augment_batch
 from .data import Standardizer, load_images, open_dataset, select_attributes, to_model_range
@@ -36,6 +37,7 @@ from .distributed import DistInfo, all_agree, average_gradients, broadcast_param
 from .models import WEIGHTED_LAYERS, build_models
 from .plots import plot_loss_curves, plot_quality_curves, save_grid
 from .progress import progress_bar
+from .resume import check_compatible, dataset_fingerprint
 from .steps import STEPS, Noise
 from .tracking import QUALITY_FIELDS, QualityTracker
 
@@ -45,7 +47,7 @@ GRID_SEEDS = 8  # fixed z per query
 
 
 class NonFiniteLossError(RuntimeError):
-    """A NaN or Inf loss; training stops and the last good checkpoint is kept."""
+    """A NaN or Inf loss or weight; training stops and the last good checkpoint is kept."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -84,14 +86,24 @@ class TrainState:
 
 
 def train(config: Config, out: str | Path, resume: bool = False, argv: list[str] | None = None,
-          regressor: str | Path | None = None) -> Path:
+          regressor: str | Path | None = None, force: bool = False, allow_changes: bool = False,
+          config_path: str | Path | None = None) -> Path:
     """Train ``config.model.kind`` on ``config.data.path``; write the run directory ``out``.
 
-    Returns the checkpoint path. With ``resume`` the run continues from ``out/checkpoint.pt``.
-    With a ``regressor`` (and ``train.eval_every``) the run tracks its sample quality on
-    fixed test-split queries: Fréchet distance, attribute cosine and a grid (attrgan.tracking).
+    Returns the checkpoint path. With ``resume`` the run continues from ``out/checkpoint.pt``
+    (with other training settings only if ``allow_changes``); with ``force`` an existing run in
+    ``out`` is replaced once the new one starts. ``out`` may not overlap the dataset, the
+    regressor or ``config_path`` (the YAML the config came from; on resume the run's own
+    config.yaml is fine). With a ``regressor`` (and ``train.eval_every``) the run tracks its
+    sample quality on fixed queries of ``train.eval_split``: Fréchet distance, cosine and a
+    grid (attrgan.tracking).
     """
     out = Path(out)
+    if resume and force:
+        raise ValueError("--resume continues the run in OUT and --force replaces it: pass one of them")
+    own_config = resume and config_path is not None and Path(config_path).resolve() == (out / "config.yaml").resolve()
+    guard_output(out, [config.data.path, regressor and checkpoint_file(regressor), None if own_config else config_path],
+                 force=force or resume)
     tc = config.train
     device = resolve_device(tc.device)
     info = init_distributed(device.type)
@@ -101,18 +113,16 @@ def train(config: Config, out: str | Path, resume: bool = False, argv: list[str]
         torch.set_num_threads(tc.threads)
     try:
         with _stop_on_signals() as stop:
-            return _train(config, out, resume, argv, device, info, regressor, stop)
+            return _train(config, out, resume, argv, device, info, regressor, stop, force, allow_changes)
     finally:
         shutdown(info)
 
 
 def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, info: DistInfo, regressor,
-           stop: dict) -> Path:
+           stop: dict, force: bool, allow_changes: bool) -> Path:
     tc, kind = config.train, config.model.kind
     config.model.labelled_input = config.model.labelled_input or config.data.unlabelled == "use"
     ckpt_path = out / GENERATOR_FILE
-    if not resume and ckpt_path.exists():
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if resume and not ckpt_path.exists():
         raise CheckpointError(f"{ckpt_path}: nothing to resume")
     previous = load_checkpoint(ckpt_path, expect_kinds=("vaegan", "vae", "gan")) if resume else None
@@ -120,8 +130,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     # ---------------------------------------------------------------- data
     dataset = open_dataset(config.data.path)
     fingerprint = dataset_fingerprint(config.data.path)
-    if previous is not None:
-        _check_compatible(previous, config, ckpt_path, fingerprint)
+    changes = check_compatible(previous, config, ckpt_path, fingerprint, allow_changes) if previous is not None else {}
     names = select_attributes(dataset.attribute_names, config.data.attributes)
     training = training_set(dataset, config, names, previous)
     rows, images, y_all, labelled_all, scaler_y = (training.rows, training.images, training.y, training.labelled,
@@ -167,10 +176,13 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     fixed_z = torch.randn(GRID_SEEDS, config.model.z_dim, generator=torch.Generator().manual_seed(tc.seed + 1)).to(device)
 
     if info.is_main:
+        if force and occupied(out):  # --force: the old run goes once everything above has passed
+            shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
         with atomic_file(out / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         write_json(out / "run.json", {"argv": argv or sys.argv, "version": __version__, "device": str(device),
+                                      "setting_changes": _setting_changes(out, resume, changes, state.step),
                                       "precision": precision, "compiled": compiled, "world_size": info.world_size, "train_images": len(rows),
                                       "labelled_train_images": int(labelled_all.sum()),
                                       "regressor": str(regressor) if tracker else None})
@@ -242,6 +254,13 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                 grad_scaler.step(optims[name])
                 optims[name].zero_grad(set_to_none=True)
             grad_scaler.update()
+            bad_weights = [name for name, net in nets.items() if not weights_finite(net)]
+            if not all_agree(not bad_weights, info):  # checked before anything of this step is saved
+                raise NonFiniteLossError(
+                    f"step {state.step + 1}: non-finite weights in the {', '.join(bad_weights) or 'networks of another rank'} "
+                    f"after the update (a learning rate or loss weight too large?); stopped. The last good checkpoint "
+                    f"({out / GENERATOR_FILE}, step {_saved_step(out)}) is intact"
+                )
             state.step += 1
             state.batch_in_epoch += 1
             if scheduled_per_update(config.optim):
@@ -283,32 +302,6 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         if tc.sample_every_epoch:
             _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, out / "samples", "final")
     return out / GENERATOR_FILE
-
-
-def _check_compatible(previous: dict, config: Config, path: Path, fingerprint: str) -> None:
-    if previous["kind"] != config.model.kind:
-        raise CheckpointError(f"{path}: checkpoint is a {previous['kind']!r} model, the config asks for {config.model.kind!r}")
-    if previous["image_size"] != config.model.image_size:
-        raise CheckpointError(
-            f"{path}: checkpoint is for {previous['image_size']}x{previous['image_size']} images, "
-            f"the config for {config.model.image_size}x{config.model.image_size}"
-        )
-    if previous["config"]["model"] != config.to_dict()["model"]:
-        raise CheckpointError(f"{path}: the checkpoint's network shapes differ from the config's model section")
-    saved_data, data = previous["config"].get("data", {}), config.to_dict()["data"]
-    changed = [f"data.{key}" for key in data if key != "path" and key in saved_data and saved_data[key] != data[key]]
-    if previous.get("dataset_fingerprint") not in (None, fingerprint):
-        changed.append(f"the dataset files in {config.data.path}")
-    if changed:
-        raise CheckpointError(f"{path}: --resume with other training data than the checkpoint's ({', '.join(changed)} "
-                              "changed); resume with the same data, or start a new run in another --out")
-
-
-def dataset_fingerprint(root: str | Path) -> str:
-    """sha256 of a dataset's manifest.json, which records its inputs, options and counts."""
-    import hashlib
-
-    return hashlib.sha256((Path(root) / "manifest.json").read_bytes()).hexdigest()
 
 
 @dataclass
@@ -375,6 +368,23 @@ def _precision(precision: str, device: torch.device):
     dtype = torch.float16 if precision == "fp16" else torch.bfloat16
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     return (lambda: torch.autocast(device.type, dtype=dtype, enabled=enabled)), scaler
+
+
+def weights_finite(net: nn.Module) -> bool:
+    """Whether every parameter and buffer is finite: one float64 sum per tensor (NaN and Inf
+    propagate; no overflow), read back once; about 1% of a CPU step."""
+    tensors = [t for t in [*net.parameters(), *net.buffers()] if t.is_floating_point()]
+    return bool(torch.isfinite(torch.stack([t.sum(dtype=torch.float64) for t in tensors]).sum()))
+
+
+def _setting_changes(out: Path, resume: bool, changes: dict, step: int) -> list[dict]:
+    """run.json's record of the settings changed on resume (``--allow-changes``), kept across resumes."""
+    import json
+
+    earlier = []
+    if resume and (out / "run.json").is_file():
+        earlier = json.loads((out / "run.json").read_text()).get("setting_changes", [])
+    return earlier + ([{"step": step, "changed": changes}] if changes else [])
 
 
 def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:

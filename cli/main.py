@@ -3,6 +3,7 @@ library function and prints a summary; all logic lives in `attrgan/` and `data_p
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -30,7 +31,7 @@ def user_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except USER_ERRORS as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            typer.echo(f"error: {message}", err=True)
+            typer.echo(f"error: {str(message) or type(exc).__name__}", err=True)
             raise typer.Exit(code=1) from None
         except KeyboardInterrupt as exc:  # training raises a subclass that names its checkpoint and exit code
             typer.echo(str(exc) or "interrupted: nothing was written", err=True)
@@ -47,11 +48,12 @@ def synth_lfw(
     max_images: int = typer.Option(6, help="Most photos per person (LFW-like: most people have one or two)."),
     seed: int = typer.Option(0, help="Random seed; the same seed writes the same files."),
     unlabelled_fraction: float = typer.Option(0.03, help="Fraction of images left without an attribute row."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new one is complete)."),
 ) -> None:
     """Write a synthetic LFW (face-like images with known attributes) in LFW's exact layout."""
     from data_prep.synth import RENDERED, write_synthetic_lfw
 
-    summary = write_synthetic_lfw(out, people, max_images, seed, unlabelled_fraction)
+    summary = write_synthetic_lfw(out, people, max_images, seed, unlabelled_fraction, force=force)
     typer.echo(
         f"wrote {summary.images} images of {summary.people} people ({summary.labelled} labelled) to {out}/lfw\n"
         f"attributes: {out}/lfw_attributes.txt (rendered: {', '.join(RENDERED)})"
@@ -89,6 +91,7 @@ def prep_lfw(
         images=images,
         out=out,
         attributes=attributes,
+        test_people_file=test_people,
         size=size,
         device=str(resolve_device(device)),
         batch_size=batch_size,
@@ -144,6 +147,9 @@ def train_conditional(
     regressor: Optional[Path] = typer.Option(None, help="Regressor (train-regressor) for quality tracking every "
                                              "train.eval_every updates: Fréchet distance, cosine, grid."),
     resume: bool = typer.Option(False, help="Continue the run in OUT from its checkpoint, bit-for-bit."),
+    allow_changes: bool = typer.Option(False, help="With --resume: continue under other training settings (--set, "
+                                       "--config) than the checkpoint's; run.json records each change and its step."),
+    force: bool = typer.Option(False, help="Replace a run already in OUT (it is deleted when the new run starts)."),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, batch order and noise."),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names to condition on."),
     set: List[str] = typer.Option([], "--set", help="Override any config key, e.g. --set loss.gamma=0.1 (repeatable)."),
@@ -169,7 +175,8 @@ def train_conditional(
     cfg = load_config(config, overrides + list(set))
     if regressor is not None and not cfg.train.eval_every:
         cfg.train.eval_every = DEFAULT_EVAL_EVERY
-    checkpoint = train(cfg, out, resume=resume, argv=sys.argv, regressor=regressor)
+    checkpoint = train(cfg, out, resume=resume, argv=sys.argv, regressor=regressor, force=force,
+                       allow_changes=allow_changes, config_path=config)
     typer.echo(f"checkpoint: {checkpoint}\nsamples: {out / 'samples'}\nmetrics: {out / 'metrics.csv'}")
 
 
@@ -178,10 +185,13 @@ def train_conditional(
 def plot_quality(
     runs: List[Path] = typer.Argument(..., help="Run directories trained with --regressor (their metrics.csv)."),
     out: Path = typer.Option(..., help="Output PNG: Fréchet distance and cosine against updates and minutes."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Overlay the tracked quality curves of several training runs."""
     from attrgan.plots import plot_quality_comparison
+    from data_prep.io import guard_output
 
+    guard_output(out, [r / "metrics.csv" for r in runs], force, expect="file")
     missing = [str(r) for r in runs if not (r / "metrics.csv").is_file()]
     if missing:
         raise FileNotFoundError(f"no metrics.csv in {', '.join(missing)}")
@@ -209,21 +219,21 @@ def train_regressor_command(
     precision: str = typer.Option("auto", help="auto (bf16 where native), fp32 or bf16 (autocast)."),
     seed: int = typer.Option(0, help="Seed of initialisation, batch order and augmentation."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new regressor is complete)."),
 ) -> None:
     """Train the attribute regression network on real labelled train images (early stopping on val)."""
     from attrgan.data import open_dataset
     from attrgan.regressor import RegressorConfig, train_regressor
+    from data_prep.limits import parse_list
 
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     size = image_size or open_dataset(data).image_size
     config = RegressorConfig(
-        data=str(data), image_size=size, channels=[int(c) for c in channels.split(",")], fc=fc,
+        data=str(data), image_size=size, channels=parse_list("--channels", channels, int), fc=fc,
         attributes=[a.strip() for a in attributes.split(",")] if attributes else None, epochs=epochs,
         batch_size=batch_size, lr=lr, patience=patience, seed=seed, device=device, precision=precision,
         progress=progress,
     )
-    metrics = train_regressor(config, out)
+    metrics = train_regressor(config, out, force=force)
     typer.echo(f"regressor: {out / 'regressor.pt'} (best epoch {metrics['best_epoch']}, {metrics['train_seconds']} s)")
     if "test" in metrics:
         t = metrics["test"]
@@ -288,30 +298,52 @@ def reproduce_command(
 ) -> None:
     """The whole experiment in one command: prep, train each model kind, regressor, one Table-1 report."""
     from attrgan.pipeline import ReproduceConfig, reproduce
+    from data_prep.limits import parse_list
     from data_prep.prep import read_test_people
 
     metrics = reproduce(ReproduceConfig(
         images=images, attributes_file=attributes, config=config, out=out,
         models=[m.strip() for m in models.split(",")],
         attributes=[a.strip() for a in condition_on.split(",")] if condition_on else None, size=size,
-        max_minutes=max_minutes, overrides=list(set), regressor_channels=[int(c) for c in regressor_channels.split(",")],
+        max_minutes=max_minutes, overrides=list(set), regressor_channels=parse_list("--regressor-channels", regressor_channels, int),
         regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, seeds=seeds, device=device,
-        test_people=read_test_people(test_people) if test_people else [],
+        test_people=read_test_people(test_people) if test_people else [], test_people_file=test_people,
         labelled_only=labelled_only or _unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
         eval_every=eval_every, force=force, progress=progress,
-    ), log=typer.echo)
+    ), log=typer.echo, command=shlex.join(["attrgan", *sys.argv[1:]]))
     typer.echo(format_table(metrics))
     typer.echo(f"report: {out / 'report' / 'report.md'}\nsample grids: {out / 'runs'}/<kind>/samples/final_samples.png")
 
 
 def _parse_settings(values: List[str]) -> dict:
+    from data_prep.limits import require
+
     settings = {}
     for item in values:
         name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item!r}: expected Name=value, e.g. --set Smiling=2")
-        settings[name.strip()] = float(value)
+        try:
+            settings[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--set {item!r}: the value must be a number of standard deviations, e.g. --set Smiling=2") from None
+        require(f"--set {name.strip()}", settings[name.strip()])
     return settings
+
+
+def _inputs(checkpoint: Path, *others: Optional[Path]) -> list:
+    """What a per-image command reads: the checkpoint file (not its whole run folder) and the rest."""
+    from attrgan.checkpoint import checkpoint_file
+
+    return [checkpoint_file(path) if path is not None else None for path in (checkpoint, *others)]
+
+
+def _check_grid_memory(count: int, model, what: str) -> None:
+    """Refuse a grid of ``count`` faces that this machine cannot hold (the images, then the grid)."""
+    from data_prep.limits import check_memory, require
+
+    require(what, count, 1)
+    check_memory(count * 3 * model.image_size**2 * 4 * 3, f"{count:,} faces of {model.image_size}x{model.image_size}")
 
 
 def _photos_for(model, images: List[Path], regressor: Optional[Path]):
@@ -341,20 +373,29 @@ def _photos_for(model, images: List[Path], regressor: Optional[Path]):
 @user_errors
 def align_command(
     images: List[Path] = typer.Argument(..., help="Photos (jpg/png, any size)."),
-    out: Path = typer.Option(..., help="Folder for the aligned crops (<name>.png)."),
+    out: Path = typer.Option(..., help="Folder for the aligned crops (<name>.png); it may not hold the photos."),
     size: int = typer.Option(64, help="Side of the aligned crop."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    force: bool = typer.Option(False, help="Replace crops of the same names already in OUT."),
 ) -> None:
     """Align your own photos with the prep-lfw aligner; photos without a face are skipped."""
-    from attrgan.editing import align_photos, save_crops
+    from attrgan.device import resolve_device
+    from attrgan.editing import align_photos, crop_files, save_crops
+    from data_prep.io import guard_output
+    from data_prep.limits import require
 
-    crops, kept, skipped = align_photos(list(images), size, device=device)
+    files = crop_files(images, out)
+    guard_output(out, images, force=True)  # the folder may hold other crops, never the photos
+    for file in files:
+        guard_output(file, images, force, expect="file")
+    require("--size", size, 8)
+    crops, kept, skipped = align_photos(list(images), size, device=str(resolve_device(device)))
     for _, message in skipped:
         typer.echo(message, err=True)
-    save_crops(crops, [path.stem for path in kept], out)
-    typer.echo(f"aligned {len(kept)} of {len(images)} photos into {out}")
     if not kept:
-        raise typer.Exit(code=1)
+        raise ValueError(f"none of the {len(images)} photos holds a face that could be aligned; nothing was written")
+    save_crops(crops, [files[images.index(path)] for path in kept])
+    typer.echo(f"aligned {len(kept)} of {len(images)} photos into {out}")
 
 
 @app.command("reconstruct")
@@ -365,6 +406,7 @@ def reconstruct_command(
     out: Path = typer.Option(..., help="Output grid PNG: inputs on top, reconstructions below."),
     regressor: Optional[Path] = typer.Option(None, help="Condition on regressed attributes (default: training mean)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Input vs reconstruction, Dec(Enc(x, y), y)."""
     import torch
@@ -373,7 +415,9 @@ def reconstruct_command(
     from attrgan.data import to_model_range
     from attrgan.device import resolve_device
     from attrgan.plots import save_grid
+    from data_prep.io import guard_output
 
+    guard_output(out, [*images, *_inputs(checkpoint, regressor)], force, expect="file")
     model = attrgan.load(checkpoint, resolve_device(device))
     crops, raw, kept = _photos_for(model, images, regressor)
     save_grid(torch.cat([to_model_range(crops), model.reconstruct(crops, raw).cpu()]), out, nrow=len(kept))
@@ -391,6 +435,7 @@ def sample_command(
     n: int = typer.Option(16, "-n", help="Number of samples."),
     seed: int = typer.Option(0, help="Seed of z."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Conditional samples with chosen attribute values (unset ones: training mean or an image's)."""
     import numpy as np
@@ -399,15 +444,19 @@ def sample_command(
     from attrgan.device import resolve_device
     from attrgan.editing import attribute_row
     from attrgan.plots import save_grid
+    from data_prep.io import guard_output
 
+    guard_output(out, [from_image, *_inputs(checkpoint, regressor)], force, expect="file")
+    settings = _parse_settings(set)
     model = attrgan.load(checkpoint, resolve_device(device))
+    _check_grid_memory(n, model, "-n")
     base = None
     if from_image is not None:
         if regressor is None:
             raise ValueError("--from-image needs --regressor to read the photo's attributes")
         _, raw, _ = _photos_for(model, [from_image], regressor)
         base = raw[0]
-    row = attribute_row(model, _parse_settings(set), base)
+    row = attribute_row(model, settings, base)
     save_grid(model.sample(np.repeat(row[None], n, 0), seed=seed).cpu(), out, nrow=int(n**0.5) or 1)
     typer.echo(f"wrote {out}")
 
@@ -422,13 +471,19 @@ def attribute_vectors_command(
     absent: float = typer.Option(-1.0, help="Raw value below which it counts as clearly absent."),
     split: str = typer.Option("train", help="Split whose images are encoded."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Visual attribute vectors: mean code where present minus where absent (the paper's recipe)."""
     import attrgan
     from attrgan.data import open_dataset
     from attrgan.device import resolve_device
     from attrgan.editing import compute_attribute_vectors, save_attribute_vectors
+    from data_prep.io import guard_output
+    from data_prep.limits import require
 
+    guard_output(out, [data, *_inputs(checkpoint)], force, expect="file")
+    require("--present", present)
+    require("--absent", absent)
     model = attrgan.load(checkpoint, resolve_device(device))
     vectors = compute_attribute_vectors(model, open_dataset(data), present, absent, split)
     save_attribute_vectors(vectors, out, str(checkpoint))
@@ -445,22 +500,29 @@ def edit_command(
     mode: str = typer.Option("latent", help="latent (add the attribute vector to z) or condition (move y)."),
     vectors: Optional[Path] = typer.Option(None, help="attribute-vectors output (needed for --mode latent)."),
     regressor: Optional[Path] = typer.Option(None, help="Regressor: conditions on the photos' attributes and scores the edit."),
-    report: bool = typer.Option(False, help="Print and save the regressed slope per attribute (needs --regressor)."),
+    report: bool = typer.Option(False, help="Print the regressed slope per attribute and save it as OUT with .json "
+                                "(needs --regressor)."),
     out: Path = typer.Option(..., help="Output grid PNG, one row per image."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    force: bool = typer.Option(False, help="Replace OUT (and its .json report) if they exist."),
 ) -> None:
     """Edit one attribute of photos by latent arithmetic or by changing the condition."""
     import attrgan
     from attrgan.device import resolve_device
     from attrgan.editing import edit_images, edit_slopes, load_attribute_vectors
     from attrgan.plots import save_grid
-    from data_prep.io import write_json
+    from data_prep.io import guard_output, write_json
+    from data_prep.limits import parse_list
 
-    model = attrgan.load(checkpoint, resolve_device(device))
-    strengths = [float(v) for v in strength.split(",")]
-    loaded = load_attribute_vectors(vectors) if vectors is not None else None
+    report_file = out.with_suffix(".json")
+    guard_output(out, [*images, *_inputs(checkpoint, vectors, regressor)], force, expect="file",
+                 side_files=[report_file] if report else [])
     if report and regressor is None:
         raise ValueError("--report needs --regressor to score the edits")
+    strengths = parse_list("--strength", strength)
+    model = attrgan.load(checkpoint, resolve_device(device))
+    _check_grid_memory(len(images) * len(strengths), model, "--strength")
+    loaded = load_attribute_vectors(vectors) if vectors is not None else None
     crops, raw, kept = _photos_for(model, images, regressor)
     edited = edit_images(model, crops, raw, attribute, strengths, mode, loaded)
     save_grid(edited.cpu(), out, nrow=len(strengths))
@@ -469,7 +531,7 @@ def edit_command(
         from attrgan.regressor import load_regressor
 
         result = edit_slopes(load_regressor(regressor), model, edited, len(kept), strengths, attribute, model.device)
-        write_json(out.with_suffix(".json"), result)
+        write_json(report_file, result)
         typer.echo(f"{'attribute':<28}{'regressed slope per unit strength':>34}")
         for name, slope in sorted(result["per_attribute_slope"].items(), key=lambda kv: -abs(kv[1])):
             typer.echo(f"{name + (' (edited)' if name == attribute else ''):<28}{slope:>34.3f}")
@@ -483,18 +545,24 @@ def interpolate_command(
     checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt of a vaegan or vae model."),
     image_a: Path = typer.Argument(..., help="First photo."),
     image_b: Path = typer.Argument(..., help="Second photo."),
-    steps: int = typer.Option(8, help="Faces along the strip, ends included."),
+    steps: int = typer.Option(8, help="Faces along the strip, ends included (at least 2)."),
     regressor: Optional[Path] = typer.Option(None, help="Condition on regressed attributes (default: training mean)."),
     out: Path = typer.Option(..., help="Output strip PNG."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Interpolate between two photos in latent (and attribute) space."""
     import attrgan
     from attrgan.device import resolve_device
     from attrgan.editing import interpolate
     from attrgan.plots import save_grid
+    from data_prep.io import guard_output
+    from data_prep.limits import require
 
+    guard_output(out, [image_a, image_b, *_inputs(checkpoint, regressor)], force, expect="file")
+    require("--steps", steps, 2)
     model = attrgan.load(checkpoint, resolve_device(device))
+    _check_grid_memory(steps, model, "--steps")
     crops, raw, kept = _photos_for(model, [image_a, image_b], regressor)
     if len(kept) < 2:
         raise ValueError("both photos must hold a face")

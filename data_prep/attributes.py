@@ -33,6 +33,9 @@ LFW_ATTRIBUTE_NAMES: tuple[str, ...] = (
 )
 
 
+MAX_IMAGE_NUMBER = 999_999  # LFW numbers a person's photos from 1 with 4 digits; this leaves room, within int64
+
+
 class AttributeFileError(ValueError):
     """A malformed attribute file; the message names the file and line."""
 
@@ -64,9 +67,15 @@ def read_attribute_file(path: str | Path) -> AttributeTable:
     imagenums: list[int] = []
     rows: list[list[float]] = []
     seen: dict[tuple[str, int], int] = {}
-    with path.open("r", encoding="utf-8", newline="") as handle:
+    with path.open("rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise AttributeFileError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+                                         f"{exc.start + 1}); save the file as UTF-8") from None
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a byte-order mark, as some editors write
             if not line.strip():
                 continue
             if line.startswith("#"):
@@ -96,6 +105,8 @@ def read_attribute_file(path: str | Path) -> AttributeTable:
                 imagenum = int(fields[1])
             except ValueError:
                 raise AttributeFileError(f"{path}:{lineno}: image number {fields[1]!r} is not an integer") from None
+            if not 1 <= imagenum <= MAX_IMAGE_NUMBER:
+                raise AttributeFileError(f"{path}:{lineno}: image number {fields[1]} is outside 1..{MAX_IMAGE_NUMBER}")
             try:
                 values = [float(v) for v in fields[2:]]
             except ValueError as exc:

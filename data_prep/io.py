@@ -9,18 +9,35 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 
-def refuse_overlap(out: str | Path, inputs: Iterable[str | Path | None]) -> None:
-    """Refuse an output path that is, contains, or lies inside one of the command's inputs:
-    replacing it (``--force``) would delete what the command reads. ``inputs`` are the
-    files or folders actually read (a run's checkpoint file, not its whole folder)."""
-    target = Path(out).resolve()
-    for item in inputs:
-        if item is None:
-            continue
-        source = Path(item).resolve()
-        if target == source or source.is_relative_to(target) or target.is_relative_to(source):
-            raise ValueError(f"--out {out} overlaps the input {item}; choose an output outside the inputs "
-                             "(nothing was written or deleted)")
+def guard_output(out: str | Path, inputs: Iterable[str | Path | None], force: bool = False, *,
+                 expect: str = "dir", side_files: Iterable[str | Path] = ()) -> None:
+    """The one output rule of every command that writes, checked before any work.
+
+    ``out`` and each of ``side_files`` (files named from ``out``, such as edit's report JSON)
+    may not be, hold or lie inside any of ``inputs`` (the files and folders the command reads),
+    with or without ``force``: replacing it would delete what the command reads. A file output
+    (``expect="file"``) may not name a folder, nor a folder output a file. An existing output
+    (a file, or a folder that is not empty) is replaced only with ``force``."""
+    inputs = [Path(item) for item in inputs if item is not None]
+    for target in [Path(out), *map(Path, side_files)]:
+        resolved = target.resolve()
+        for source in inputs:
+            held = source.resolve()
+            if resolved == held or held.is_relative_to(resolved) or resolved.is_relative_to(held):
+                raise ValueError(f"{target} overlaps the input {source}; choose an output outside the inputs "
+                                 "(nothing was written or deleted)")
+        if expect == "file" and target.is_dir():
+            raise ValueError(f"{target} is a folder; the output must name a file (e.g. {target / 'out.png'})")
+        if expect == "dir" and target == Path(out) and target.exists() and not target.is_dir():
+            raise ValueError(f"{target} is a file; the output must name a folder")
+        if occupied(target) and not force:
+            raise FileExistsError(f"{target} already exists; pass --force to replace it")
+
+
+def occupied(path: str | Path) -> bool:
+    """Whether ``path`` holds something a write would replace: a file, or a folder that is not empty."""
+    path = Path(path)
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -55,11 +72,11 @@ def atomic_directory(out: str | Path, force: bool = False) -> Iterator[Path]:
 
     On any error or interrupt the temporary directory is removed and ``out`` is untouched.
     An existing ``out`` is an error unless ``force``; then it is replaced only at the end.
-    Callers check ``refuse_overlap`` against their inputs first, before any long work.
+    Callers check ``guard_output`` against their inputs first, before any long work.
     """
     out = Path(out)
     remove_stale_temporaries(out.parent, out.name)
-    if out.exists() and not force:
+    if occupied(out) and not force:
         raise FileExistsError(f"{out} already exists; pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"

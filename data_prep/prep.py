@@ -21,7 +21,8 @@ from PIL import Image, ImageOps
 
 from .align import FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, FaceAligner
 from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, read_attribute_file
-from .io import atomic_directory, refuse_overlap, write_json
+from .io import atomic_directory, guard_output, write_json
+from .limits import check_disk, check_memory, require
 from .sources import SourceImage, count_images, is_archive, iter_images, sha256_of
 from .split import SPLITS, check_fractions, split_by_identity
 
@@ -35,6 +36,7 @@ class PrepConfig:
     images: Path
     out: Path
     attributes: Path | None = None
+    test_people_file: Path | None = None  # read by the caller into test_people; an input the output may not overlap
     size: int = 64
     device: str = "cpu"
     batch_size: int = 64
@@ -56,6 +58,11 @@ class _Decoded:
 
 MIN_IMAGE_SIDE = 24  # px: MTCNN's 12-px P-Net finds nothing in smaller images (and crashes on them)
 MAX_IMAGE_SIDE = 2048  # px: larger photos are downscaled on decoding, which bounds memory
+MAX_FULL_DECODE_PIXELS = 50_000_000  # formats other than JPEG cannot be reduced while decoding: refused above this
+
+
+class ImageTooLargeError(ValueError):
+    """A non-JPEG image too large to decode within the memory bound."""
 
 
 class ImageTooSmallError(ValueError):
@@ -64,10 +71,16 @@ class ImageTooSmallError(ValueError):
 
 def decode_image(data: bytes) -> np.ndarray:
     """Decode JPEG/PNG bytes to uint8 RGB ``[H, W, 3]``, turned upright by its EXIF orientation
-    tag and downscaled to at most MAX_IMAGE_SIDE px; raise on corrupt, truncated or tiny files."""
-    with Image.open(io.BytesIO(data)) as img:
+    tag and downscaled to at most MAX_IMAGE_SIDE px (a JPEG at a reduced scale while decoding;
+    other formats over MAX_FULL_DECODE_PIXELS are refused); raise on corrupt, truncated, huge
+    or tiny files."""
+    with _open_bounded(data) as img:
         if max(img.size) > MAX_IMAGE_SIDE:
             img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at a reduced scale
+        if img.size[0] * img.size[1] > MAX_FULL_DECODE_PIXELS:  # not reduced by draft (a PNG, say)
+            raise ImageTooLargeError(f"{img.size[0]}x{img.size[1]} px is too large to decode "
+                                     f"(over {MAX_FULL_DECODE_PIXELS // 10**6} megapixels and not a JPEG); "
+                                     "downscale it first")
         img.load()
         upright = ImageOps.exif_transpose(img)
         if max(upright.size) > MAX_IMAGE_SIDE:
@@ -76,6 +89,18 @@ def decode_image(data: bytes) -> np.ndarray:
             raise ImageTooSmallError(f"{upright.size[0]}x{upright.size[1]} px is too small to align "
                                      f"(under {MIN_IMAGE_SIDE} px)")
         return np.asarray(upright.convert("RGB"))
+
+
+def _open_bounded(data: bytes) -> Image.Image:
+    """``Image.open`` without Pillow's decompression-bomb warning: decode_image applies its own bound."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(f"too large to decode ({exc.args[0].split(',')[0]}); downscale it first") from None
 
 
 def read_test_people(path: str | Path) -> list[str]:
@@ -119,7 +144,8 @@ def _decoded_batches(config: PrepConfig, keep: Callable[[SourceImage], bool]) ->
 def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     """Run the alignment stage; return the manifest that was written."""
     started = time.perf_counter()
-    refuse_overlap(config.out, [config.images, config.attributes])
+    guard_output(config.out, [config.images, config.attributes, config.test_people_file], config.force)
+    check_prep_options(config)
     check_fractions(config.fractions)  # before the long alignment pass, not after it
     table = read_attribute_file(config.attributes) if config.attributes else None
     names = table.names if table else list(LFW_ATTRIBUTE_NAMES)
@@ -134,6 +160,8 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     total = count_images(config.images) if progress or is_archive(Path(config.images)) else None
     if total is not None and config.limit is not None:
         total = min(total, config.limit)
+    if total is not None:  # the crops go to disk twice: the crop stream, then images.npy
+        check_disk(2 * total * 3 * config.size**2, Path(config.out).parent, f"{total} crops at --size {config.size}")
 
     with atomic_directory(config.out, force=config.force) as tmp:
         rows: list[dict] = []
@@ -163,6 +191,19 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
         manifest = _manifest(config, index, names, table, labels, unreadable, wall)
         write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+ALIGN_BYTES_PER_CROP_VALUE = 64  # float32 supersampled warp and its grid, per value of a crop (measured order)
+
+
+def check_prep_options(config: PrepConfig) -> None:
+    """Refuse sizes and counts no run could use, or a batch this machine cannot hold."""
+    require("--size", config.size, 8)
+    require("--batch-size", config.batch_size, 1)
+    require("--limit", config.limit, 1)
+    require("--min-face", config.min_face_fraction, 0, 1, open_low=True)
+    check_memory(config.batch_size * 3 * config.size**2 * ALIGN_BYTES_PER_CROP_VALUE,
+                 f"aligning batches of {config.batch_size} crops at --size {config.size}")
 
 
 def release_freed_memory() -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .attributes import MAX_IMAGE_NUMBER
+
 IMAGE_PATTERN = re.compile(r"(?:^|/)([^/]+)/\1_(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
 TAR_SUFFIXES = (".tgz", ".tar.gz", ".tar")
 
@@ -30,11 +32,16 @@ class SourceImage:
 
 
 def parse_image_path(path: str) -> tuple[str, int] | None:
-    """``(person, imagenum)`` for an LFW-layout path, or None for any other file."""
+    """``(person, imagenum)`` for an LFW-layout path, or None for any other file; an image
+    number outside 1..MAX_IMAGE_NUMBER is an error naming the file."""
     match = IMAGE_PATTERN.search(path.replace("\\", "/"))
     if match is None:
         return None
-    return match.group(1), int(match.group(2))
+    imagenum = int(match.group(2))
+    if not 1 <= imagenum <= MAX_IMAGE_NUMBER:
+        raise ValueError(f"{path}: image number {match.group(2)} is outside 1..{MAX_IMAGE_NUMBER}; rename the file "
+                         "(<Name>/<Name>_NNNN.jpg, numbered from 1)")
+    return match.group(1), imagenum
 
 
 def is_archive(path: Path) -> bool:

@@ -17,6 +17,10 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, write_attribute_file
+from .io import atomic_directory, guard_output
+from .limits import check_memory, require
+
+SYNTH_BYTES_PER_IMAGE = 73 * 8 * 4  # the attribute table in memory (pandas, with copies), per photo
 
 RENDERED = (
     "Male", "Smiling", "Mouth Wide Open", "Eyeglasses", "Blond Hair", "Black Hair",
@@ -161,28 +165,34 @@ def _hair_colour(a: dict[str, float]) -> tuple[int, int, int]:
 
 
 def write_synthetic_lfw(
-    out: str | Path, people: int = 120, max_images: int = 6, seed: int = 0, unlabelled_fraction: float = 0.03
+    out: str | Path, people: int = 120, max_images: int = 6, seed: int = 0, unlabelled_fraction: float = 0.03,
+    force: bool = False,
 ) -> SynthSummary:
-    """Write a synthetic LFW (images + ``lfw_attributes.txt``) under ``out``.
+    """Write a synthetic LFW (images + ``lfw_attributes.txt``) as the folder ``out``, atomically:
+    an existing ``out`` is replaced only with ``force``, and only once the new one is complete.
 
     A ``unlabelled_fraction`` of the images get no attribute row, as 90 real LFW images have none.
     """
     out = Path(out)
-    if (out / "lfw").exists() or (out / "lfw_attributes.txt").exists():
-        raise FileExistsError(f"{out}: already holds a synthetic LFW; choose an empty folder")
+    guard_output(out, [], force)
+    require("--people", people, 1)
+    require("--max-images", max_images, 1, 9999)  # LFW's 4-digit image numbers
+    require("--unlabelled-fraction", unlabelled_fraction, 0, 1)
+    check_memory(people * max_images * SYNTH_BYTES_PER_IMAGE, f"{people * max_images:,} synthetic photos' attributes")
     rng = np.random.default_rng(seed)
     frame = sample_attributes(rng, people, max_images)
-    for row in frame.itertuples(index=False):
-        person, imagenum = row[0], row[1]
-        image = render_face(dict(zip(LFW_ATTRIBUTE_NAMES, row[2:])), rng)
-        folder = out / "lfw" / person
-        folder.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=92)
-        (folder / f"{person}_{imagenum:04d}.jpg").write_bytes(buffer.getvalue())
-    labelled = rng.random(len(frame)) >= unlabelled_fraction
-    table = AttributeTable(names=list(LFW_ATTRIBUTE_NAMES), frame=frame[labelled].reset_index(drop=True))
-    write_attribute_file(
-        out / "lfw_attributes.txt", table, comment=f"synthetic LFW attributes written by attrgan synth-lfw (seed {seed})"
-    )
+    with atomic_directory(out, force=force) as tmp:
+        for row in frame.itertuples(index=False):
+            person, imagenum = row[0], row[1]
+            image = render_face(dict(zip(LFW_ATTRIBUTE_NAMES, row[2:])), rng)
+            folder = tmp / "lfw" / person
+            folder.mkdir(parents=True, exist_ok=True)
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=92)
+            (folder / f"{person}_{imagenum:04d}.jpg").write_bytes(buffer.getvalue())
+        labelled = rng.random(len(frame)) >= unlabelled_fraction
+        table = AttributeTable(names=list(LFW_ATTRIBUTE_NAMES), frame=frame[labelled].reset_index(drop=True))
+        write_attribute_file(
+            tmp / "lfw_attributes.txt", table, comment=f"synthetic LFW attributes written by attrgan synth-lfw (seed {seed})"
+        )
     return SynthSummary(people=people, images=len(frame), labelled=int(labelled.sum()), root=out)

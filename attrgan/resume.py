@@ -1,0 +1,75 @@
+"""What `--resume` may and may not change: the checkpoint's model kind, image size, network
+shapes and training data are fixed (its dataset is fingerprinted by content); its training
+settings change only with ``--allow-changes``, which run.json then records with the step."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .config import Config, flatten
+
+# Keys that say how long, where and how visibly to train, not what is trained: free on resume.
+RUNTIME_KEYS = frozenset({
+    "train.epochs", "train.max_steps", "train.max_minutes", "train.device", "train.threads", "train.channels_last",
+    "train.compile", "train.checkpoint_every", "train.log_every", "train.sample_every_epoch", "train.progress",
+    "train.eval_every", "train.eval_queries", "train.eval_split", "data.path",
+})
+DATASET_FILES = ("manifest.json", "index.csv", "images.npy")  # what training reads of a dataset
+FINGERPRINT_PREFIX = "content-sha256:"
+
+
+def dataset_fingerprint(root: str | Path, chunk: int = 1 << 22) -> str:
+    """sha256 over the bytes of the files training reads (manifest.json, index.csv, images.npy),
+    streamed in 4 MiB blocks: a change to any image or label changes it (about 0.3 s for the
+    full LFW at 64x64, docs/performance.md)."""
+    digest = hashlib.sha256()
+    for name in DATASET_FILES:
+        digest.update(name.encode())
+        with (Path(root) / name).open("rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
+    return FINGERPRINT_PREFIX + digest.hexdigest()
+
+
+def _same_dataset(saved: str | None, root: str | Path, fingerprint: str) -> bool:
+    """Checkpoints written before content fingerprints hold the sha256 of manifest.json alone."""
+    if saved is None or saved == fingerprint:
+        return True
+    if saved.startswith(FINGERPRINT_PREFIX):
+        return False
+    return saved == hashlib.sha256((Path(root) / "manifest.json").read_bytes()).hexdigest()
+
+
+def changed_settings(saved: dict, config: Config) -> dict[str, list]:
+    """Training settings (every config key but the model, data and runtime ones) that differ
+    from the checkpoint's: ``{key: [old, new]}``."""
+    old, new = flatten(saved), flatten(config.to_dict())
+    return {key: [old.get(key), value] for key, value in new.items()
+            if key.split(".")[0] not in ("model", "data") and key not in RUNTIME_KEYS and old.get(key) != value}
+
+
+def check_compatible(previous: dict, config: Config, path: Path, fingerprint: str, allow_changes: bool) -> dict:
+    """Refuse a resume that cannot continue this checkpoint; return the allowed setting changes."""
+    if previous["kind"] != config.model.kind:
+        raise CheckpointError(f"{path}: checkpoint is a {previous['kind']!r} model, the config asks for {config.model.kind!r}")
+    if previous["image_size"] != config.model.image_size:
+        raise CheckpointError(
+            f"{path}: checkpoint is for {previous['image_size']}x{previous['image_size']} images, "
+            f"the config for {config.model.image_size}x{config.model.image_size}"
+        )
+    if previous["config"]["model"] != config.to_dict()["model"]:
+        raise CheckpointError(f"{path}: the checkpoint's network shapes differ from the config's model section")
+    saved_data, data = previous["config"].get("data", {}), config.to_dict()["data"]
+    changed = [f"data.{key}" for key in data if key != "path" and key in saved_data and saved_data[key] != data[key]]
+    if not _same_dataset(previous.get("dataset_fingerprint"), config.data.path, fingerprint):
+        changed.append(f"the dataset files in {config.data.path}")
+    if changed:
+        raise CheckpointError(f"{path}: --resume with other training data than the checkpoint's ({', '.join(changed)} "
+                              "changed); resume with the same data, or start a new run in another --out")
+    settings = changed_settings(previous["config"], config)
+    if settings and not allow_changes:
+        listed = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in settings.items())
+        raise CheckpointError(f"{path}: --resume with other training settings than the checkpoint's ({listed}); "
+                              "resume with the same settings, or pass --allow-changes to continue under the new ones")
+    return settings
