@@ -393,3 +393,15 @@ def test_reproduce_notices_content_changes_and_names_the_resume_command(syntheti
     _, err = child.communicate(timeout=120)
     assert child.returncode == 130, err
     assert "to resume the experiment, run the same command again" in err and "attrgan reproduce --images" in err, err
+
+
+def test_synth_lfw_replaces_an_existing_folder_only_with_force(tmp_path):
+    out = tmp_path / "synth"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    one_error(invoke(["synth-lfw", out, "--people", "2"]), "already exists; pass --force to replace it")
+    assert (out / "notes.txt").read_text() == "mine"
+    one_error(invoke(["synth-lfw", tmp_path / "other", "--people", "0"]), "--people must be >= 1")
+    replaced = invoke(["synth-lfw", out, "--people", "2", "--max-images", "1", "--force"])
+    assert replaced.exit_code == 0, replaced.output
+    assert sorted(p.name for p in out.iterdir()) == ["lfw", "lfw_attributes.txt"]

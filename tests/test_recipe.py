@@ -113,18 +113,24 @@ def test_gate_rule_both_keeps_training_a_discriminator_that_loses_on_real_faces(
     assert equilibrium_gates(won, -won, either) == equilibrium_gates(won, -won, both) == (False, True)
 
 
+def lr_trace(net, optim_config, updates: int):
+    """The optimizer and its learning rate before each of ``updates`` scheduler steps (per-update stepping)."""
+    optimizer = make_optimizer(net, optim_config)
+    scheduler = make_scheduler(optimizer, optim_config)
+    lrs = []
+    for _ in range(updates):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return optimizer, lrs
+
+
 def test_per_update_decay_and_discriminator_lr_ratio():
     config = load_config(None, ["optim.lr=1e-3", "optim.lr_decay=0.5", "optim.lr_decay_every=10",
                                 "optim.dis_lr_ratio=0.25"])
     assert scheduled_per_update(config.optim) and not scheduled_per_update(load_config(None).optim)
     nets = tiny_nets()
-    optimizer = make_optimizer(nets["decoder"], config.optim)
-    scheduler = make_scheduler(optimizer, config.optim)
-    lrs = []
-    for _ in range(21):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    _, lrs = lr_trace(nets["decoder"], config.optim, 21)
     assert lrs[0] == pytest.approx(1e-3) and lrs[10] == pytest.approx(5e-4) and lrs[20] == pytest.approx(2.5e-4)
     assert lrs[5] == pytest.approx(1e-3 * 0.5**0.5)  # smooth within the interval
     dis_optimizer = make_optimizer(nets["discriminator"], config.optim, config.optim.dis_lr_ratio)
@@ -158,14 +164,7 @@ def test_augmentation_is_seeded_and_small():
 def test_power_schedule_and_weight_decay_groups():
     config = load_config(None, ["optim.schedule=power", "optim.lr=1e-3", "optim.lr_end=1e-5",
                                 "optim.schedule_steps=100", "optim.weight_decay=1e-5"])
-    net = tiny_nets()["decoder"]
-    optimizer = make_optimizer(net, config.optim)
-    scheduler = make_scheduler(optimizer, config.optim)
-    lrs = []
-    for _ in range(120):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    optimizer, lrs = lr_trace(tiny_nets()["decoder"], config.optim, 120)
     assert lrs[0] == pytest.approx(1e-3) and lrs[100] == pytest.approx(1e-5) and lrs[119] == pytest.approx(1e-5)
     assert lrs[50] == pytest.approx(1e-3 - 0.5**0.75 * (1e-3 - 1e-5))
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
