@@ -107,6 +107,86 @@ def prep_lfw(
     typer.echo(format_prep_summary(out, manifest))
 
 
+@app.command("prep-celeba")
+@user_errors
+def prep_celeba(
+    root: Path = typer.Option(..., help="CelebA as released: img_align_celeba/ (or img_align_celeba.zip, read without "
+                              "extracting), list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt."),
+    out: Path = typer.Option(..., help="Dataset directory to write (images.npy, index.csv, manifest.json)."),
+    size: int = typer.Option(64, help="Side of the square crop, in pixels."),
+    align: str = typer.Option("celeba", help="celeba: the authors' CelebA box; mtcnn: the 5-point template of "
+                              "prep-lfw and align (so a model edits photos aligned by `attrgan align`); none: the "
+                              "centred square."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N] for MTCNN."),
+    batch_size: int = typer.Option(64, help="Images per batch."),
+    limit: Optional[int] = typer.Option(None, help="Stop after this many images (quick runs)."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new dataset is complete)."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Crop CelebA (the official split kept), join its 40 binary attributes, write a dataset."""
+    from data_prep.celeba import celeba_source
+
+    _prepare(celeba_source(root), out, size, align, device, batch_size, limit, force, progress)
+
+
+@app.command("prep-folder")
+@user_errors
+def prep_folder(
+    images: Path = typer.Option(..., help="Folder of images (any depth)."),
+    attributes: Path = typer.Option(..., help="CSV (or .tsv) with a file-name column (paths relative to --images), "
+                                    "numeric attribute columns, optional split and identity columns."),
+    out: Path = typer.Option(..., help="Dataset directory to write (images.npy, index.csv, manifest.json)."),
+    file_column: Optional[str] = typer.Option(None, help="The file-name column (default: file, filename, image or path)."),
+    size: int = typer.Option(64, help="Side of the square crop, in pixels."),
+    align: str = typer.Option("mtcnn", help="mtcnn: the 5-point template of prep-lfw; none: already aligned crops "
+                              "(the centred square, resized)."),
+    seed: int = typer.Option(0, help="Seed of the split when the file has no split column."),
+    val_fraction: float = typer.Option(0.1, help="Share of images in the validation split (seeded split)."),
+    test_fraction: float = typer.Option(0.1, help="Share of images in the test split (seeded split)."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N] for MTCNN."),
+    batch_size: int = typer.Option(64, help="Images per batch."),
+    limit: Optional[int] = typer.Option(None, help="Stop after this many images (quick runs)."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new dataset is complete)."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Any labelled image folder: align (or take as is), join the CSV's attributes, split, write a dataset."""
+    from data_prep.folder import folder_source
+
+    _prepare(folder_source(images, attributes, file_column), out, size, align, device, batch_size, limit, force,
+             progress, seed=seed, fractions=(1 - val_fraction - test_fraction, val_fraction, test_fraction))
+
+
+def _prepare(source, out: Path, size: int, align: str, device: str, batch_size: int, limit: Optional[int],
+             force: bool, progress: bool, **split) -> None:
+    """The shared writer for a reader's source, with its summary."""
+    from attrgan.device import resolve_device
+    from data_prep.prep import PrepConfig, prepare_dataset
+
+    if align not in ("celeba", "mtcnn", "none"):
+        raise ValueError(f"--align must be celeba, mtcnn or none, got {align!r}")
+    manifest = prepare_dataset(PrepConfig(
+        images=None, out=out, source=source, crop=align, size=size, batch_size=batch_size, limit=limit, force=force,
+        device=str(resolve_device(device)) if align == "mtcnn" else "cpu", **split), progress=progress)
+    typer.echo(format_prep_summary(out, manifest))
+
+
+@app.command("synth-celeba")
+@user_errors
+def synth_celeba(
+    out: Path = typer.Argument(..., help="Folder to create in CelebA's official layout."),
+    images: int = typer.Option(200, help="Number of images."),
+    seed: int = typer.Option(0, help="Random seed; the same seed writes the same files."),
+    zip_images: bool = typer.Option(False, "--zip", help="Ship the images as img_align_celeba.zip instead of a folder."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new one is complete)."),
+) -> None:
+    """Write a synthetic CelebA (synth-lfw's faces under CelebA's attribute names) in the official layout."""
+    from data_prep.synth import CELEBA_RENDERED, write_synthetic_celeba
+
+    summary = write_synthetic_celeba(out, images, seed, zip_images, force=force)
+    typer.echo(f"wrote {summary.images} images of {summary.people} people to {out} "
+               f"(rendered: {', '.join(CELEBA_RENDERED)}; the other 30 attributes are random)")
+
+
 def _unlabelled_choice(value: str) -> str:
     if value not in ("use", "skip"):
         raise ValueError(f"--unlabelled must be use or skip, got {value!r}")
@@ -114,12 +194,14 @@ def _unlabelled_choice(value: str) -> str:
 
 
 def format_prep_summary(out: Path, manifest: dict) -> str:
-    """The one-screen summary printed at the end of prep-lfw."""
+    """The one-screen summary printed at the end of prep-lfw, prep-celeba and prep-folder."""
     c = manifest["counts"]
     lines = [
         f"dataset written to {out}",
         f"  images      {c['images']} of {c['read']} read ({c['people']} people), {manifest['size']}x{manifest['size']}",
-        f"  aligned     {c['aligned']} ({c['aligned'] / max(1, c['images']):.1%}); fallback centre crop {c['fallback']}",
+        f"  aligned     {c['aligned']} ({c['aligned'] / max(1, c['images']):.1%}); fallback centre crop {c['fallback']}"
+        if manifest["alignment"].get("method", "mtcnn") == "mtcnn" else
+        f"  crop        {manifest['alignment']['method']} (the same box for every image, no detector)",
         f"  unreadable  {c['unreadable']}" + (" (listed in manifest.json)" if c["unreadable"] else ""),
         f"  labelled    {c['labelled']}; attribute rows without an image: {c['attribute_rows_without_image']}",
     ]

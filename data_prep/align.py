@@ -47,13 +47,30 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, translation[:, None]])
 
 
-def centre_crop_transform(height: int, width: int, size: int) -> np.ndarray:
+def box_transform(x0: float, y0: float, side: float, size: int) -> np.ndarray:
+    """The 2x3 transform that maps the square box (left ``x0``, top ``y0``, ``side`` px) of an
+    image onto a ``size`` x ``size`` crop."""
+    scale = size / side
+    return np.array([[scale, 0, (0.5 - x0) * scale - 0.5], [0, scale, (0.5 - y0) * scale - 0.5]])
+
+
+def centre_crop_transform(height: int, width: int, size: int, fraction: float = FALLBACK_CROP_FRACTION) -> np.ndarray:
     """The 2x3 transform of Larsen et al.'s fallback crop: the centre square of side
     0.6 x the shorter side (150 px of a 250 px LFW image), resized to ``size``."""
-    side = FALLBACK_CROP_FRACTION * min(height, width)
-    scale = size / side
-    x0, y0 = (width - side) / 2, (height - side) / 2
-    return np.array([[scale, 0, (0.5 - x0) * scale - 0.5], [0, scale, (0.5 - y0) * scale - 0.5]])
+    side = fraction * min(height, width)
+    return box_transform((width - side) / 2, (height - side) / 2, side, size)
+
+
+# The authors' CelebA crop (andersbll/autoencoding_beyond_pixels, dataset/celeba.py: bbox rows
+# 40..188, columns 15..163 of the 178x218 aligned images): a 148 px square, resized.
+CELEBA_BOX = (15, 40, 148)  # left, top, side in px of img_align_celeba's 178x218 images
+
+
+def celeba_crop_transform(height: int, width: int, size: int) -> np.ndarray:
+    """The authors' CelebA box, scaled to the image if it is not 178x218."""
+    x0, y0, side = CELEBA_BOX
+    sx, sy = width / 178, height / 218
+    return box_transform(x0 * sx, y0 * sy, side * min(sx, sy), size)
 
 
 def warp_images(images: torch.Tensor, transforms: np.ndarray, size: int) -> torch.Tensor:
@@ -148,13 +165,40 @@ class FaceAligner:
 
     def align_images(self, images: list[np.ndarray]) -> AlignedBatch:
         """Align a list of uint8 ``[H, W, 3]`` images of any sizes (grouped by size)."""
-        crops = np.zeros((len(images), 3, self.size, self.size), dtype=np.uint8)
-        aligned = np.zeros(len(images), dtype=bool)
-        landmarks = np.full((len(images), 5, 2), np.nan)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, image in enumerate(images):
-            groups.setdefault(image.shape, []).append(i)
-        for indices in groups.values():
-            result = self.align(torch.as_tensor(np.stack([images[i] for i in indices])))
-            crops[indices], aligned[indices], landmarks[indices] = result.crops, result.aligned, result.landmarks
-        return AlignedBatch(crops=crops, aligned=aligned, landmarks=landmarks)
+        return by_shape(images, self.align, self.size)
+
+
+class BoxCropper:
+    """Crops without a detector: the same box of every image (``celeba``: the authors' CelebA
+    box; ``none``: the centred square of already aligned crops), through the aligner's
+    antialiased warp. Every crop is flagged ``aligned=False`` (no landmarks were found)."""
+
+    def __init__(self, size: int, crop: str) -> None:
+        if crop not in ("celeba", "none"):
+            raise ValueError(f"crop must be celeba or none, got {crop!r}")
+        self.size = size
+        self.transform = celeba_crop_transform if crop == "celeba" else (
+            lambda h, w, size: centre_crop_transform(h, w, size, fraction=1.0))
+
+    def align(self, images: torch.Tensor) -> AlignedBatch:
+        batch, height, width, _ = images.shape
+        transforms = np.stack([self.transform(height, width, self.size)] * batch)
+        return AlignedBatch(crops=warp_images(images, transforms, self.size).numpy(),
+                            aligned=np.zeros(batch, dtype=bool), landmarks=np.full((batch, 5, 2), np.nan))
+
+    def align_images(self, images: list[np.ndarray]) -> AlignedBatch:
+        return by_shape(images, self.align, self.size)
+
+
+def by_shape(images: list[np.ndarray], align, size: int) -> AlignedBatch:
+    """Run ``align`` on each group of same-size images and put the results back in order."""
+    crops = np.zeros((len(images), 3, size, size), dtype=np.uint8)
+    aligned = np.zeros(len(images), dtype=bool)
+    landmarks = np.full((len(images), 5, 2), np.nan)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(image.shape, []).append(i)
+    for indices in groups.values():
+        result = align(torch.as_tensor(np.stack([images[i] for i in indices])))
+        crops[indices], aligned[indices], landmarks[indices] = result.crops, result.aligned, result.landmarks
+    return AlignedBatch(crops=crops, aligned=aligned, landmarks=landmarks)

@@ -19,11 +19,11 @@ import pandas as pd
 import torch
 from PIL import Image, ImageOps
 
-from .align import FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, FaceAligner
-from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, read_attribute_file
+from .align import CELEBA_BOX, FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, BoxCropper, FaceAligner
+from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable
 from .io import atomic_directory, guard_output, write_json
 from .limits import check_disk, check_memory, require
-from .sources import SourceImage, count_images, is_archive, iter_images, sha256_of
+from .sources import Source, SourceImage, lfw_source, sha256_of
 from .split import SPLITS, check_fractions, split_by_identity
 
 FORMAT_VERSION = 1
@@ -33,9 +33,11 @@ FORMAT_VERSION = 1
 class PrepConfig:
     """Options of :func:`prepare_dataset` (the `prep-lfw` flags)."""
 
-    images: Path
+    images: Path | None
     out: Path
     attributes: Path | None = None
+    source: Source | None = None  # any reader's Source (CelebA, a folder); None: LFW from images and attributes
+    crop: str | None = None  # mtcnn | celeba | none (None: the source's default)
     test_people_file: Path | None = None  # read by the caller into test_people; an input the output may not overlap
     size: int = 64
     device: str = "cpu"
@@ -112,9 +114,9 @@ def read_test_people(path: str | Path) -> list[str]:
     return [line.strip().replace(" ", "_") for line in lines if line.strip() and not line.startswith("#")]
 
 
-def _decoded_batches(config: PrepConfig, keep: Callable[[SourceImage], bool]) -> Iterator[list[_Decoded]]:
+def _decoded_batches(images: Source, config: PrepConfig, keep: Callable[[SourceImage], bool]) -> Iterator[list[_Decoded]]:
     """Batches of decoded images; decoding of the next batch overlaps alignment of this one."""
-    source = iter(iter_images(config.images))
+    source = iter(images.images())
     taken = 0
 
     def next_batch() -> list[_Decoded]:
@@ -142,33 +144,39 @@ def _decoded_batches(config: PrepConfig, keep: Callable[[SourceImage], bool]) ->
 
 
 def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
-    """Run the alignment stage; return the manifest that was written."""
+    """Run the alignment stage on ``config.source`` (LFW by default); return the manifest that was written.
+
+    The one writer of every source: decode, align or crop, split, ``images.npy``, ``index.csv``,
+    ``manifest.json``, the atomic rename and the output guard."""
     started = time.perf_counter()
-    guard_output(config.out, [config.images, config.attributes, config.test_people_file], config.force)
+    source = config.source or lfw_source(config.images, config.attributes)
+    guard_output(config.out, [*source.inputs.values(), config.test_people_file], config.force)
     check_prep_options(config)
     check_fractions(config.fractions)  # before the long alignment pass, not after it
-    table = read_attribute_file(config.attributes) if config.attributes else None
+    if source.splits is not None and config.test_people:
+        raise ValueError(f"{source.kind} fixes its own split; --test-people applies to seeded splits only")
+    table = source.table
     names = table.names if table else list(LFW_ATTRIBUTE_NAMES)
     labels = _label_lookup(table)
-    if not Path(config.images).exists():
-        raise FileNotFoundError(f"{config.images}: no such folder or .tgz/.tar archive")
     if config.labelled_only and table is None:
         raise ValueError("--labelled-only needs --attributes")
     keep = (lambda im: (im.person, im.imagenum) in labels) if config.labelled_only else (lambda im: True)
-    aligner = FaceAligner(config.size, device=config.device, min_face_fraction=config.min_face_fraction)
-    # an archive is read once up front (seconds): a truncated one fails here, not after the alignment pass
-    total = count_images(config.images) if progress or is_archive(Path(config.images)) else None
-    if total is not None and config.limit is not None:
+    crop = config.crop or source.crop
+    aligner = FaceAligner(config.size, device=config.device, min_face_fraction=config.min_face_fraction) \
+        if crop == "mtcnn" else BoxCropper(config.size, crop)
+    # one listing pass up front (seconds; an archive is read to its end, so a truncated one fails
+    # here, not after the alignment pass): the progress total and the disk check
+    total = source.count()
+    if config.limit is not None:
         total = min(total, config.limit)
-    if total is not None:  # the crops go to disk twice: the crop stream, then images.npy
-        check_disk(2 * total * 3 * config.size**2, Path(config.out).parent, f"{total} crops at --size {config.size}")
+    check_disk(2 * total * 3 * config.size**2, Path(config.out).parent, f"{total} crops at --size {config.size}")
 
     with atomic_directory(config.out, force=config.force) as tmp:
         rows: list[dict] = []
         unreadable: list[dict] = []
         raw_path = tmp / "images.raw"
-        with raw_path.open("wb") as raw, _progress(total, progress) as bar:
-            for batch in _decoded_batches(config, keep):
+        with raw_path.open("wb") as raw, _progress(total, progress, f"prep-{source.kind}") as bar:
+            for batch in _decoded_batches(source, config, keep):
                 good = [d for d in batch if d.pixels is not None]
                 unreadable += [{"source": d.image.source, "error": d.error} for d in batch if d.pixels is None]
                 if good:
@@ -179,16 +187,19 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
                 bar.update(len(batch))
                 bar.set_postfix(aligned=sum(r["aligned"] for r in rows), unreadable=len(unreadable))
         if not rows:
-            raise ValueError(f"{config.images}: no readable <Name>/<Name>_NNNN.jpg images found")
+            raise ValueError(f"{source.inputs['images']}: no readable images found")
         index = _join_attributes(pd.DataFrame(rows), names, table)
-        index["split"] = split_by_identity(
-            index["person"], index["labelled"], config.fractions, config.seed, config.test_people
-        )
+        if source.splits is not None:
+            index["split"] = [source.splits[(p, int(n))] for p, n in zip(index["person"], index["imagenum"])]
+        else:
+            index["split"] = split_by_identity(
+                index["person"], index["labelled"], config.fractions, config.seed, config.test_people
+            )
         index = index[["person", "imagenum", "source", "split", "aligned", "labelled", *names]]
         _write_images(tmp / "images.npy", raw_path, len(index), config.size)
         index.to_csv(tmp / "index.csv", index=False)
         wall = time.perf_counter() - started
-        manifest = _manifest(config, index, names, table, labels, unreadable, wall)
+        manifest = _manifest(config, source, crop, index, names, labels, unreadable, wall)
         write_json(tmp / "manifest.json", manifest)
     return manifest
 
@@ -251,9 +262,10 @@ def _write_images(path: Path, raw_path: Path, count: int, size: int) -> None:
 
 def _manifest(
     config: PrepConfig,
+    source: Source,
+    crop: str,
     index: pd.DataFrame,
     names: list[str],
-    table: AttributeTable | None,
     labels: dict[tuple[str, int], int],
     unreadable: list[dict],
     wall: float,
@@ -272,27 +284,19 @@ def _manifest(
         "format_version": FORMAT_VERSION,
         "package_version": package_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "inputs": {
-            "images": {"path": str(Path(config.images).resolve()), "sha256": sha256_of(config.images)},
-            "attributes": None
-            if config.attributes is None
-            else {"path": str(Path(config.attributes).resolve()), "sha256": sha256_of(config.attributes)},
-        },
+        "source": source.kind,
+        "inputs": {name: None if path is None else {"path": str(Path(path).resolve()), "sha256": sha256_of(path)}
+                   for name, path in source.inputs.items()},
         "size": config.size,
-        "alignment": {
-            "detector": "facenet-pytorch MTCNN, 5 landmarks",
-            "min_face_fraction": config.min_face_fraction,
-            "template": TEMPLATE.tolist(),
-            "template_order": ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"],
-            "template_units": "fraction of the crop side, (x, y), origin top-left",
-            "fallback": f"centre crop of {FALLBACK_CROP_FRACTION:.2f} x the shorter side (150 of 250 px)",
-        },
-        "split": {
+        "alignment": _crop_record(crop, config),
+        "split": {"from": "source", "kinds": SPLITS} if source.splits is not None else {
+            "from": "seed",
             "seed": config.seed,
             "fractions": dict(zip(SPLITS, config.fractions)),
             "test_people": list(config.test_people),
         },
         "attribute_names": names,
+        "attribute_kinds": source.attribute_kinds or {name: "continuous" for name in names},
         "options": {"limit": config.limit, "labelled_only": config.labelled_only, "device": config.device},
         "counts": {
             "read": read,
@@ -313,6 +317,24 @@ def _manifest(
     }
 
 
+def _crop_record(crop: str, config: PrepConfig) -> dict:
+    """How the crops were made, for the manifest."""
+    if crop == "celeba":
+        return {"method": "celeba", "box": dict(zip(("left", "top", "side"), CELEBA_BOX)),
+                "reference": "andersbll/autoencoding_beyond_pixels, dataset/celeba.py (bbox 40:188, 15:163 of 218x178)"}
+    if crop == "none":
+        return {"method": "none", "box": "the centred square of each image, resized"}
+    return {
+        "method": "mtcnn",
+        "detector": "facenet-pytorch MTCNN, 5 landmarks",
+        "min_face_fraction": config.min_face_fraction,
+        "template": TEMPLATE.tolist(),
+        "template_order": ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"],
+        "template_units": "fraction of the crop side, (x, y), origin top-left",
+        "fallback": f"centre crop of {FALLBACK_CROP_FRACTION:.2f} x the shorter side (150 of 250 px)",
+    }
+
+
 def package_version() -> str:
     """The installed attrgan version (``unknown`` when run from a source tree)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -323,7 +345,7 @@ def package_version() -> str:
         return "unknown"
 
 
-def _progress(total: int | None, enabled: bool):
+def _progress(total: int | None, enabled: bool, desc: str):
     from attrgan.progress import progress_bar
 
-    return progress_bar(enabled, total=total, unit="img", desc="prep-lfw")
+    return progress_bar(enabled, total=total, unit="img", desc=desc)

@@ -1,7 +1,10 @@
-"""Streaming readers for LFW: the ``lfw.tgz`` archive (never extracted) or an image folder.
+"""Dataset sources: what the shared writer (data_prep.prep) needs from a reader, and the LFW
+reader, streaming the ``lfw.tgz`` archive (never extracted) or an image folder.
 
-Both yield the raw bytes of every ``<Name>/<Name>_NNNN.<ext>`` file in a deterministic
-order: archive order for a tar file, sorted path order for a folder.
+The LFW readers yield the raw bytes of every ``<Name>/<Name>_NNNN.<ext>`` file in a
+deterministic order: archive order for a tar file, sorted path order for a folder. Other
+formats (CelebA, a folder with a CSV) are readers of their own beside this one; each returns a
+:class:`Source`.
 """
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ import hashlib
 import re
 import tarfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .attributes import MAX_IMAGE_NUMBER
 
@@ -29,6 +32,45 @@ class SourceImage:
     imagenum: int
     source: str  # relative path inside the input
     data: bytes
+
+
+@dataclass
+class Source:
+    """One dataset to prepare: where its images come from, their labels and any split it fixes.
+
+    Images and labels meet on (person, imagenum): ``person`` is the identity where the source
+    knows one, else a unique id per image."""
+
+    kind: str  # lfw | celeba | folder
+    inputs: dict[str, Path | None]  # name -> file or folder read (guarded, fingerprinted in the manifest)
+    images: Callable[[], Iterator["SourceImage"]]  # a fresh iterator over every image, in a fixed order
+    count: Callable[[], int]  # how many images ``images()`` yields (a cheap listing pass)
+    table: "AttributeTable | None" = None  # attribute rows keyed by (person, imagenum); None: all unlabelled
+    splits: dict[tuple[str, int], str] | None = None  # the source's own split (CelebA's partition), else None
+    attribute_kinds: dict[str, str] = field(default_factory=dict)  # name -> binary | continuous
+    crop: str = "mtcnn"  # the default crop of this source: mtcnn | celeba | none
+
+
+def attribute_kinds(table: "AttributeTable") -> dict[str, str]:
+    """``binary`` for a column whose values are all -1/1 or 0/1, else ``continuous``."""
+    kinds = {}
+    for name in table.names:
+        values = set(table.frame[name].dropna().unique().tolist())
+        kinds[name] = "binary" if values and (values <= {-1.0, 1.0} or values <= {0.0, 1.0}) else "continuous"
+    return kinds
+
+
+def lfw_source(images: str | Path, attributes: str | Path | None = None) -> Source:
+    """LFW in its official layout: ``lfw.tgz`` or a folder of ``<Name>/<Name>_NNNN.jpg``, with
+    ``lfw_attributes.txt`` (73 continuous values) when given."""
+    from .attributes import read_attribute_file
+
+    if not Path(images).exists():
+        raise FileNotFoundError(f"{images}: no such folder or .tgz/.tar archive")
+    table = read_attribute_file(attributes) if attributes is not None else None
+    return Source(kind="lfw", inputs={"images": Path(images), "attributes": attributes and Path(attributes)},
+                  images=lambda: iter_images(images), count=lambda: count_images(images), table=table,
+                  attribute_kinds={name: "continuous" for name in table.names} if table else {})
 
 
 def parse_image_path(path: str) -> tuple[str, int] | None:

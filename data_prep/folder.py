@@ -1,0 +1,114 @@
+"""The reader of any attribute-labelled image folder, for the shared writer (data_prep.prep).
+
+A folder of images (any depth) and a CSV or TSV with one row per image: a file-name column
+(the path relative to the folder), numeric attribute columns (binary -1/1 or 0/1, or
+continuous, kept as given) and, optionally, ``split`` (train/val/test: kept) and ``identity``
+(then the seeded split keeps each identity in one split). An image without a row, a row without
+an image, a repeated row and a non-numeric value are errors naming the file and line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from .attributes import AttributeTable
+from .sources import Source, SourceImage, attribute_kinds
+
+FILE_COLUMNS = ("file", "filename", "file_name", "image", "path")  # recognised names of the file column
+SPLIT_VALUES = ("train", "val", "test")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class LabelFileError(ValueError):
+    """A label file that does not fit its image folder."""
+
+
+def folder_source(images: str | Path, attributes: str | Path, file_column: str | None = None) -> Source:
+    """The folder ``images`` labelled by the CSV/TSV ``attributes`` as a :class:`Source`."""
+    images, attributes = Path(images), Path(attributes)
+    if not images.is_dir():
+        raise FileNotFoundError(f"{images}: no such image folder")
+    if not attributes.is_file():
+        raise FileNotFoundError(f"{attributes}: label file not found")
+    frame = _read_table(attributes)
+    column = _file_column(frame, attributes, file_column)
+    files = frame[column].astype(str).str.strip().str.replace("\\", "/", regex=False)
+    line = {i: i + 2 for i in range(len(frame))}  # the header is line 1
+    repeated = files[files.duplicated()]
+    if len(repeated):
+        i = repeated.index[0]
+        first = files[files == repeated.iloc[0]].index[0]
+        raise LabelFileError(f"{attributes}:{line[i]}: a second row for {repeated.iloc[0]} (first on line {line[first]})")
+    on_disk = sorted(p.relative_to(images).as_posix() for p in images.rglob("*")
+                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    missing = [i for i, f in files.items() if not (images / f).is_file()]
+    if missing:
+        raise LabelFileError(f"{attributes}:{line[missing[0]]}: {files[missing[0]]} has no image in {images} "
+                             f"({len(missing)} such rows)")
+    unlabelled = sorted(set(on_disk) - set(files))
+    if unlabelled:
+        raise LabelFileError(f"{images / unlabelled[0]}: no row in {attributes} ({len(unlabelled)} such images)")
+
+    split_column = next((c for c in frame.columns if c.lower() == "split"), None)
+    identity_column = next((c for c in frame.columns if c.lower() in ("identity", "person")), None)
+    names = [c for c in frame.columns if c not in (column, split_column, identity_column)]
+    if not names:
+        raise LabelFileError(f"{attributes}: no attribute columns beside {column!r}")
+    values = _numeric(frame, names, attributes, line)
+    if split_column is not None:
+        bad = frame.index[~frame[split_column].astype(str).str.strip().isin(SPLIT_VALUES)]
+        if len(bad):
+            raise LabelFileError(f"{attributes}:{line[bad[0]]}: split {frame.loc[bad[0], split_column]!r} is not one of "
+                                 f"{', '.join(SPLIT_VALUES)}")
+    persons = (frame[identity_column].astype(str).str.strip() if identity_column is not None
+               else files.str.rsplit(".", n=1).str[0])
+    numbers = pd.Series(range(1, len(frame) + 1), index=frame.index)
+    keys = {f: (persons[i], int(numbers[i])) for i, f in files.items()}
+    table = AttributeTable(names=names, frame=pd.concat(
+        [pd.DataFrame({"person": persons, "imagenum": numbers}), values], axis=1).reset_index(drop=True))
+    splits = None if split_column is None else {
+        keys[f]: frame.loc[i, split_column].strip() for i, f in files.items()}
+    order = sorted(files)
+    return Source(kind="folder", inputs={"images": images, "attributes": attributes},
+                  images=lambda: _iter_images(images, order, keys), count=lambda: len(order), table=table,
+                  splits=splits, attribute_kinds=attribute_kinds(table), crop="mtcnn")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise LabelFileError(f"{path}: not a readable {'TSV' if sep == chr(9) else 'CSV'} file "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'empty'})") from None
+    if frame.empty:
+        raise LabelFileError(f"{path}: no rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _file_column(frame: pd.DataFrame, path: Path, wanted: str | None) -> str:
+    if wanted is not None:
+        if wanted not in frame.columns:
+            raise LabelFileError(f"{path}: no column {wanted!r} (columns: {', '.join(frame.columns[:8])})")
+        return wanted
+    found = next((c for c in frame.columns if c.lower() in FILE_COLUMNS), None)
+    if found is None:
+        raise LabelFileError(f"{path}: no file-name column (one of {', '.join(FILE_COLUMNS)}; or pass --file-column)")
+    return found
+
+
+def _numeric(frame: pd.DataFrame, names: list[str], path: Path, line: dict[int, int]) -> pd.DataFrame:
+    values = frame[names].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna() | ~values.abs().le(1e30)
+    if bad.to_numpy().any():
+        i, j = next((i, j) for i, row in bad.iterrows() for j, flag in row.items() if flag)
+        raise LabelFileError(f"{path}:{line[i]}: {j} value {frame.loc[i, j]!r} is not a finite number")
+    return values.astype(float)
+
+
+def _iter_images(images: Path, order: list[str], keys: dict[str, tuple[str, int]]) -> Iterator[SourceImage]:
+    for file in order:
+        yield SourceImage(*keys[file], file, (images / file).read_bytes())

@@ -1,0 +1,182 @@
+"""Issue 18, first part: CelebA in its official layout (folder or zip) and any labelled image
+folder, through the one shared writer; synth-celeba as the test data."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from attrgan.data import open_dataset
+from cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(argv: list):
+    return runner.invoke(app, [str(a) for a in argv])
+
+
+def one_error(result, fragment: str) -> None:
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output, result.output
+    assert fragment in result.output, result.output
+
+
+@pytest.fixture(scope="module")
+def celeba(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("celeba") / "CelebA"
+    result = invoke(["synth-celeba", root, "--images", "80", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.fixture(scope="module")
+def celeba_dataset(celeba, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("celeba-ds") / "ds"
+    result = invoke(["prep-celeba", "--root", celeba, "--out", out, "--size", "32", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "crop        celeba" in result.output
+    return out
+
+
+def test_synth_celeba_writes_the_official_layout(celeba, tmp_path):
+    files = sorted((celeba / "img_align_celeba").iterdir())
+    assert [f.name for f in files[:2]] == ["000001.jpg", "000002.jpg"] and len(files) == 80
+    from PIL import Image
+
+    assert Image.open(files[0]).size == (178, 218)
+    lines = (celeba / "list_attr_celeba.txt").read_text().splitlines()
+    assert lines[0] == "80" and len(lines[1].split()) == 40 and lines[2].split()[0] == "000001.jpg"
+    assert set(" ".join(lines[2:]).split()) - {f.name for f in files} == {"-1", "1"}
+    landmarks = (celeba / "list_landmarks_align_celeba.txt").read_text().splitlines()
+    assert landmarks[1].split()[0] == "lefteye_x" and len(landmarks[2].split()) == 11
+    again = invoke(["synth-celeba", tmp_path / "again", "--images", "80", "--seed", "4", "--zip"])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "again" / "img_align_celeba.zip").is_file() and not (tmp_path / "again" / "img_align_celeba").exists()
+    assert (tmp_path / "again" / "list_attr_celeba.txt").read_text() == (celeba / "list_attr_celeba.txt").read_text()
+
+
+def test_prep_celeba_keeps_the_official_split_and_the_values(celeba, celeba_dataset):
+    dataset = open_dataset(celeba_dataset)
+    manifest = dataset.manifest
+    assert manifest["source"] == "celeba" and manifest["split"]["from"] == "source"
+    assert set(manifest["attribute_kinds"].values()) == {"binary"} and len(manifest["attribute_names"]) == 40
+    assert manifest["alignment"]["method"] == "celeba" and manifest["alignment"]["box"] == {"left": 15, "top": 40,
+                                                                                             "side": 148}
+    index = dataset.index
+    partition = dict(line.split() for line in (celeba / "list_eval_partition.txt").read_text().splitlines())
+    expected = [{"0": "train", "1": "val", "2": "test"}[partition[Path(s).name]] for s in index["source"]]
+    assert index["split"].tolist() == expected
+    identity = dict(line.split() for line in (celeba / "identity_CelebA.txt").read_text().splitlines())
+    assert index["person"].astype(str).tolist() == [identity[Path(s).name] for s in index["source"]]
+    rows = {line.split()[0]: line.split()[1:] for line in (celeba / "list_attr_celeba.txt").read_text().splitlines()[2:]}
+    first = Path(index["source"][0]).name
+    np.testing.assert_array_equal(index.loc[0, manifest["attribute_names"]].to_numpy(float),
+                                  np.asarray(rows[first], float))  # values kept as given (-1/1)
+    assert dataset.images.shape == (80, 3, 32, 32) and index["labelled"].all()
+
+
+def test_the_zip_and_the_folder_give_the_same_dataset(celeba, celeba_dataset, tmp_path):
+    zipped = tmp_path / "zipped"
+    shutil.copytree(celeba, zipped, ignore=shutil.ignore_patterns("img_align_celeba"))
+    shutil.make_archive(str(zipped / "img_align_celeba"), "zip", celeba, "img_align_celeba")
+    result = invoke(["prep-celeba", "--root", zipped, "--out", tmp_path / "ds", "--size", "32", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(np.load(tmp_path / "ds" / "images.npy"), np.load(celeba_dataset / "images.npy"))
+    assert (tmp_path / "ds" / "index.csv").read_text() == (celeba_dataset / "index.csv").read_text()
+    assert not (zipped / "img_align_celeba").exists()  # read from the zip, never extracted
+
+
+def test_malformed_celeba_files_are_named_with_file_and_line(celeba, tmp_path):
+    def broken(name: str, edit) -> Path:
+        root = tmp_path / f"broken-{name}-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(celeba, root)
+        edit(root)
+        return root
+
+    def rewrite(file: str, change):
+        def edit(root: Path) -> None:
+            lines = (root / file).read_text().splitlines()
+            (root / file).write_text("\n".join(change(lines)) + "\n")
+        return edit
+
+    attr = "list_attr_celeba.txt"
+    cases = [
+        (rewrite(attr, lambda l: l[:4] + [l[4].rsplit(" ", 1)[0]] + l[5:]), f"{attr}:5: expected a file name and 40 values"),
+        (rewrite(attr, lambda l: l[:3] + [l[3].replace(" -1", "  0", 1)] + l[4:]), f"{attr}:4: attribute value '0' is not -1 or 1"),
+        (rewrite(attr, lambda l: ["81"] + l[1:]), f"{attr}:1: says 81 images, the file has 80 rows"),
+        (rewrite(attr, lambda l: ["81"] + l[1:] + [l[-1].replace(l[-1].split()[0], "000099.jpg")]),
+         f"{attr}:83: 000099.jpg has no image"),
+        (lambda root: (root / "img_align_celeba" / "000080.jpg").unlink(), f"{attr}:82: 000080.jpg has no image"),
+        (lambda root: shutil.copy(root / "img_align_celeba" / "000001.jpg", root / "img_align_celeba" / "000200.jpg"),
+         "000200.jpg: no row in list_attr_celeba.txt"),
+        (rewrite("list_eval_partition.txt", lambda l: l[:1] + [l[1].split()[0] + " 3"] + l[2:]),
+         "list_eval_partition.txt:2: partition '3' is not one of 0, 1, 2"),
+        (lambda root: (root / "list_eval_partition.txt").unlink(), "list_eval_partition.txt: the CelebA partition file is missing"),
+    ]
+    for edit, fragment in cases:
+        root = broken("case", edit)
+        result = invoke(["prep-celeba", "--root", root, "--out", tmp_path / "never", "--no-progress"])
+        one_error(result, fragment)
+    assert not (tmp_path / "never").exists()
+    unreadable = broken("corrupt", lambda root: (root / "img_align_celeba" / "000003.jpg").write_bytes(b"not a jpeg"))
+    result = invoke(["prep-celeba", "--root", unreadable, "--out", tmp_path / "ok", "--size", "32", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
+    assert manifest["counts"]["unreadable"] == 1 and manifest["unreadable"][0]["source"] == "img_align_celeba/000003.jpg"
+
+
+def test_prep_folder_from_a_csv_of_the_synthetic_celeba(celeba, celeba_dataset, tmp_path):
+    """The CelebA images as a user's folder with a CSV (0/1 labels, identities, no split column)."""
+    lines = (celeba / "list_attr_celeba.txt").read_text().splitlines()
+    names = lines[1].split()
+    identity = dict(line.split() for line in (celeba / "identity_CelebA.txt").read_text().splitlines())
+    rows = [line.split() for line in lines[2:]]
+    labels = pd.DataFrame([[r[0], identity[r[0]], *((int(v) + 1) // 2 for v in r[1:])] for r in rows],
+                          columns=["file", "identity", *names])
+    csv = tmp_path / "labels.csv"
+    labels.to_csv(csv, index=False)
+    out = tmp_path / "ds"
+    result = invoke(["prep-folder", "--images", celeba / "img_align_celeba", "--attributes", csv, "--out", out,
+                     "--align", "none", "--size", "32", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    dataset = open_dataset(out)
+    assert dataset.manifest["source"] == "folder" and dataset.manifest["split"]["from"] == "seed"
+    assert set(dataset.manifest["attribute_kinds"].values()) == {"binary"}
+    index = dataset.index
+    assert len(index) == 80 and set(index[names].stack().unique()) == {0.0, 1.0}  # kept as given
+    for person, splits in index.groupby("person")["split"]:
+        assert splits.nunique() == 1, person  # identity-disjoint
+    with_split = labels.assign(split=["test" if i % 5 == 0 else "train" for i in range(len(labels))])
+    with_split.to_csv(tmp_path / "split.tsv", sep="\t", index=False)
+    kept = invoke(["prep-folder", "--images", celeba / "img_align_celeba", "--attributes", tmp_path / "split.tsv",
+                   "--out", tmp_path / "kept", "--align", "none", "--size", "32", "--no-progress"])
+    assert kept.exit_code == 0, kept.output
+    index = open_dataset(tmp_path / "kept").index
+    assert index.set_index("source")["split"].to_dict() == dict(zip(with_split["file"], with_split["split"]))
+
+
+def test_prep_folder_errors_name_the_file_and_line(celeba, tmp_path):
+    images = celeba / "img_align_celeba"
+    files = sorted(p.name for p in images.iterdir())
+    good = pd.DataFrame({"file": files, "Smiling": [1.5] * len(files), "Male": [-1] * len(files)})
+    cases = [
+        (good.iloc[1:], "000001.jpg: no row in"),
+        (pd.concat([good, good.iloc[[3]]]), ":82: a second row for 000004.jpg (first on line 5)"),
+        (pd.concat([good, pd.DataFrame({"file": ["missing.jpg"], "Smiling": [0], "Male": [1]})]),
+         ":82: missing.jpg has no image"),
+        (good.assign(Smiling=["1.5"] * 5 + ["yes"] + ["1.5"] * (len(files) - 6)), ":7: Smiling value 'yes' is not a finite"),
+        (good.rename(columns={"file": "name"}), "no file-name column"),
+    ]
+    for frame, fragment in cases:
+        csv = tmp_path / "labels.csv"
+        frame.to_csv(csv, index=False)
+        result = invoke(["prep-folder", "--images", images, "--attributes", csv, "--out", tmp_path / "never",
+                         "--no-progress"])
+        one_error(result, fragment)
+    assert not (tmp_path / "never").exists()
