@@ -371,10 +371,11 @@ def _precision(precision: str, device: torch.device):
 
 
 def weights_finite(net: nn.Module) -> bool:
-    """Whether every parameter and buffer is finite: one float64 sum per tensor (NaN and Inf
-    propagate; no overflow), read back once; about 1% of a CPU step."""
-    tensors = [t for t in [*net.parameters(), *net.buffers()] if t.is_floating_point()]
-    return bool(torch.isfinite(torch.stack([t.sum(dtype=torch.float64) for t in tensors]).sum()))
+    """Whether every parameter and buffer is finite: the largest and smallest value of each
+    tensor (NaN propagates through both; no overflow, unlike a sum), read back once; about 30 ms
+    for the 18 M values of configs/lfw32.yaml on one AVX2 core, 0.5% of its step."""
+    tensors = [t.detach() for t in [*net.parameters(), *net.buffers()] if t.is_floating_point() and t.numel()]
+    return bool(torch.isfinite(torch.stack([t.amax() for t in tensors] + [t.amin() for t in tensors])).all())
 
 
 def _setting_changes(out: Path, resume: bool, changes: dict, step: int) -> list[dict]:

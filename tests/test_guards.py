@@ -405,3 +405,19 @@ def test_synth_lfw_replaces_an_existing_folder_only_with_force(tmp_path):
     replaced = invoke(["synth-lfw", out, "--people", "2", "--max-images", "1", "--force"])
     assert replaced.exit_code == 0, replaced.output
     assert sorted(p.name for p in out.iterdir()) == ["lfw", "lfw_attributes.txt"]
+
+
+def test_weights_finite_sees_nan_and_inf_in_parameters_and_buffers():
+    from attrgan.models import build_models
+    from attrgan.config import from_dict
+    from attrgan.train import weights_finite
+
+    net = build_models(from_dict({"model": TINY_MODEL}).model, 73)["decoder"]
+    assert weights_finite(net)
+    with torch.no_grad():
+        net.fc[0].weight[3, 2] = float("nan")
+        assert not weights_finite(net)
+        net.fc[0].weight[3, 2] = 1e38  # huge but finite
+        assert weights_finite(net)
+        net.fc[1].running_var[0] = float("-inf")
+        assert not weights_finite(net)
