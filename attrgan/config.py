@@ -257,7 +257,8 @@ def validate(config: Config) -> None:
         "loss.gate_rule": (loss.gate_rule, ("either", "both")),
         "loss.generator": (loss.generator, ("non_saturating", "saturating")),
         "optim.schedule": (optim.schedule, ("exponential", "power")),
-        "data.unlabelled": (data.unlabelled, ("use", "skip")), "train.eval_split": (t.eval_split, ("train", "val", "test")), "data.augment": (data.augment, ("none", "flip", "authors")),
+        "data.unlabelled": (data.unlabelled, ("use", "skip")), "data.augment": (data.augment, ("none", "flip", "authors")),
+        "train.eval_split": (t.eval_split, ("train", "val", "test")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

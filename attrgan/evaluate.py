@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint
 from .data import load_images, open_dataset, to_model_range
 from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
-from .metrics import centred_cosine, cosine_similarity, frechet_distance, mean_std, sign_accuracy, squared_error
+from .metrics import attribute_scores, cosine_similarity, frechet_distance, mean_std, sign_accuracy, squared_error
 from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
 
 MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "vaegan": "VAE/GAN"}
@@ -131,13 +131,8 @@ def evaluate_attributes(config: EvalConfig) -> dict:
 
 
 def figures(regressed: np.ndarray, queries: np.ndarray, regressor: LoadedRegressor) -> dict[str, float]:
-    """The scores of one set of regressed attributes against its queries (raw units; the centred
-    cosine standardized by the regressor's train-split mean and std)."""
-    scaler = regressor.scaler
-    return {"cosine": float(cosine_similarity(regressed, queries).mean()),
-            "squared_error": float(squared_error(regressed, queries).mean()),
-            "centred_cosine": float(centred_cosine(regressed, queries, scaler.mean, scaler.std).mean()),
-            "sign_accuracy": float(sign_accuracy(regressed, queries).mean())}
+    """attrgan.metrics.attribute_scores, centred by the regressor's train-split mean and std."""
+    return attribute_scores(regressed, queries, regressor.scaler.mean, regressor.scaler.std)
 
 
 BLUR_SIGMAS = (1.0, 2.0)  # px, at the regressor's input size

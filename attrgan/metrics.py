@@ -31,6 +31,15 @@ def sign_accuracy(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     return (np.sign(np.asarray(predicted)) == np.sign(np.asarray(target))).mean(0)
 
 
+def attribute_scores(predicted: np.ndarray, target: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict[str, float]:
+    """The four figures of regressed attributes against their queries, averaged over rows (raw
+    units; the centred cosine standardized by the train split's ``mean`` and ``std``)."""
+    return {"cosine": float(cosine_similarity(predicted, target).mean()),
+            "squared_error": float(squared_error(predicted, target).mean()),
+            "centred_cosine": float(centred_cosine(predicted, target, mean, std).mean()),
+            "sign_accuracy": float(sign_accuracy(predicted, target).mean())}
+
+
 def r2_per_attribute(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Coefficient of determination of each attribute column."""
     predicted, target = np.asarray(predicted, np.float64), np.asarray(target, np.float64)

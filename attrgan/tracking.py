@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .data import Standardizer, load_images
-from .metrics import centred_cosine, cosine_similarity, frechet_distance, sign_accuracy, squared_error
+from .metrics import attribute_scores, frechet_distance
 from .plots import save_grid
 from .regressor import LoadedRegressor, load_regressor
 
@@ -66,13 +66,13 @@ class QualityTracker:
                                 for i in range(0, len(self.z), 256)])
         decoder.train()
         regressed, features = self.regressor.predict_raw(images, self.device, self.precision)
-        scaler = self.regressor.scaler
+        scores = attribute_scores(regressed, self.queries, self.regressor.scaler.mean, self.regressor.scaler.std)
         save_grid(images[: GRID_ROWS * GRID_COLUMNS], folder / f"step{step:06d}_quality.png", nrow=GRID_COLUMNS)
         return {
             "quality_frechet": round(frechet_distance(features, self.real_features), 3),
-            "quality_cosine": round(float(cosine_similarity(regressed, self.queries).mean()), 5),
-            "quality_squared_error": round(float(squared_error(regressed, self.queries).mean()), 3),
-            "quality_centred_cosine": round(float(centred_cosine(regressed, self.queries, scaler.mean, scaler.std).mean()), 5),
-            "quality_sign_accuracy": round(float(sign_accuracy(regressed, self.queries).mean()), 5),
+            "quality_cosine": round(scores["cosine"], 5),
+            "quality_squared_error": round(scores["squared_error"], 3),
+            "quality_centred_cosine": round(scores["centred_cosine"], 5),
+            "quality_sign_accuracy": round(scores["sign_accuracy"], 5),
             "quality_seconds": round(time.perf_counter() - started, 2),
         }
