@@ -8,7 +8,9 @@ DEMO   ?= demo-run
 # so the demo conditions on (and scores) these ten.
 DEMO_ATTRIBUTES := Male,Smiling,Mouth Wide Open,Eyeglasses,Blond Hair,Black Hair,Bald,Pale Skin,Mustache,Wearing Lipstick
 
-.PHONY: demo test install clean
+CELEBA_ATTRIBUTES := Male,Smiling,Eyeglasses,Blond_Hair,Black_Hair,Bald,Pale_Skin,Mustache,Wearing_Lipstick,Mouth_Slightly_Open
+
+.PHONY: demo demo-celeba test install clean
 
 install: $(STAMP)
 
@@ -27,8 +29,16 @@ demo: $(STAMP)
 		--out $(DEMO) --models vaegan --size 32 --condition-on "$(DEMO_ATTRIBUTES)" \
 		--regressor-channels 32,64,128 --regressor-fc 256 --seeds 3
 
+# The same pipeline on a synthetic CelebA in the official layout (prep-celeba's reader and crop).
+demo-celeba: $(STAMP)
+	rm -rf $(DEMO)-celeba
+	$(VENV)/bin/attrgan synth-celeba $(DEMO)-celeba/synthetic-celeba --images 1000
+	$(VENV)/bin/attrgan reproduce --dataset celeba --images $(DEMO)-celeba/synthetic-celeba --config configs/demo.yaml \
+		--out $(DEMO)-celeba --models vaegan --size 32 --condition-on "$(CELEBA_ATTRIBUTES)" \
+		--regressor-channels 32,64,128 --regressor-fc 256 --seeds 3
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(DEMO) .pytest_cache
+	rm -rf $(DEMO) $(DEMO)-celeba .pytest_cache

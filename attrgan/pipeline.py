@@ -1,6 +1,6 @@
-"""`reproduce`: the whole experiment in one call — prep-lfw, train the regressor, train each
-model kind with the same config and budget (tracking its quality with the regressor), and
-write one Table-1 report.
+"""`reproduce`: the whole experiment in one call — prep (LFW, CelebA or a labelled folder),
+train the regressor, train each model kind with the same config and budget (tracking its
+quality with the regressor), and write one Table-1 report.
 
 Re-running with the same OUT reuses what is complete (the dataset, finished runs, the
 regressor) and resumes an interrupted training run from its checkpoint, but only when the
@@ -19,10 +19,11 @@ from .train import train
 
 @dataclass
 class ReproduceConfig:
-    images: Path
+    images: Path  # lfw: lfw.tgz or its folder; celeba: the release's root; folder: the image folder
     out: Path
     config: Path
-    attributes_file: Path | None = None
+    attributes_file: Path | None = None  # lfw: lfw_attributes.txt; folder: the CSV; celeba: none (in the root)
+    dataset: str = "lfw"  # lfw | celeba | folder
     models: list[str] = field(default_factory=lambda: ["vaegan", "vae", "gan"])
     attributes: list[str] | None = None  # condition on (and score) this subset
     size: int = 64  # prep size; models downsample when their image_size is smaller
@@ -68,13 +69,14 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
     for stage in STAGES:  # OUT itself may hold the inputs (make demo does); its stage folders may not
         guard_output(cfg.out / stage, [cfg.images, cfg.attributes_file, cfg.config, cfg.test_people_file], force=True)
     dataset = cfg.out / "dataset"
-    configs, regressor_config = _stage_configs(cfg, dataset)  # every option checked before any stage runs
+    source = dataset_source(cfg)  # reads and checks the label files
+    configs, regressor_config = _stage_configs(cfg, dataset, source)  # every option checked before any stage runs
     _check_same_inputs(cfg, log)
     if not (dataset / "manifest.json").is_file():
-        log(f"[1/4] prep-lfw -> {dataset}")
-        prepare_dataset(PrepConfig(images=cfg.images, attributes=cfg.attributes_file, out=dataset, size=cfg.size,
-                                   device=cfg.device, test_people=cfg.test_people, labelled_only=cfg.labelled_only,
-                                   force=True),
+        log(f"[1/4] prep-{cfg.dataset} -> {dataset}")
+        prepare_dataset(PrepConfig(images=cfg.images, attributes=cfg.attributes_file, source=source, out=dataset,
+                                   size=cfg.size, device=cfg.device, test_people=cfg.test_people,
+                                   labelled_only=cfg.labelled_only, force=True),
                         progress=cfg.progress)
     else:
         log(f"[1/4] reusing {dataset}")
@@ -105,10 +107,32 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
                                           seeds=cfg.seeds, device=cfg.device, force=True))
 
 
-def _stage_configs(cfg: ReproduceConfig, dataset: Path) -> tuple[dict, RegressorConfig]:
+DATASETS = ("lfw", "celeba", "folder")
+
+
+def dataset_source(cfg: ReproduceConfig):
+    """The reader of ``cfg.dataset`` over ``cfg.images`` (and ``cfg.attributes_file``)."""
+    from data_prep.celeba import celeba_source
+    from data_prep.folder import folder_source
+    from data_prep.sources import lfw_source
+
+    if cfg.dataset not in DATASETS:
+        raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
+    if cfg.dataset == "celeba":
+        if cfg.attributes_file is not None:
+            raise ValueError("--dataset celeba reads its attributes from the root given as --images; drop --attributes")
+        return celeba_source(cfg.images)
+    if cfg.dataset == "folder":
+        if cfg.attributes_file is None:
+            raise ValueError("--dataset folder needs --attributes, the CSV that labels the images")
+        return folder_source(cfg.images, cfg.attributes_file)
+    return lfw_source(cfg.images, cfg.attributes_file)
+
+
+def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, RegressorConfig]:
     """The training config of each model kind and the regressor's, checked (with the attribute
     subset and the evaluation's seeds) before the first stage starts."""
-    from data_prep.attributes import LFW_ATTRIBUTE_NAMES, read_attribute_file
+    from data_prep.attributes import LFW_ATTRIBUTE_NAMES
     from data_prep.limits import require
 
     from .data import select_attributes
@@ -116,8 +140,7 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path) -> tuple[dict, Regressor
 
     require("--seeds", cfg.seeds, 1)
     if cfg.attributes:
-        names = read_attribute_file(cfg.attributes_file).names if cfg.attributes_file else list(LFW_ATTRIBUTE_NAMES)
-        select_attributes(names, cfg.attributes)
+        select_attributes(source.table.names if source.table else list(LFW_ATTRIBUTE_NAMES), cfg.attributes)
     configs = {}
     for kind in cfg.models:
         overrides = [f"data.path={dataset}", f"model.kind={kind}", f"train.device={cfg.device}",
@@ -152,7 +175,7 @@ def inputs_record(cfg: ReproduceConfig) -> dict:
         return {"path": str(Path(path).resolve()), "sha256": sha256_of(path)}
 
     return {
-        "images": content(cfg.images), "attributes": content(cfg.attributes_file),
+        "dataset": cfg.dataset, "images": content(cfg.images), "attributes": content(cfg.attributes_file),
         "config": Path(cfg.config).read_text(), "overrides": list(cfg.overrides), "models": list(cfg.models),
         "condition_on": cfg.attributes, "size": cfg.size, "max_minutes": cfg.max_minutes,
         "regressor": [cfg.regressor_channels, cfg.regressor_fc, cfg.regressor_epochs], "seeds": cfg.seeds,

@@ -356,8 +356,12 @@ def eval_attributes(
 @app.command("reproduce")
 @user_errors
 def reproduce_command(
-    images: Path = typer.Option(..., help="lfw.tgz or a folder of <Name>/<Name>_NNNN.jpg."),
-    attributes: Optional[Path] = typer.Option(None, help="lfw_attributes.txt."),
+    images: Path = typer.Option(..., help="lfw: lfw.tgz or a folder of <Name>/<Name>_NNNN.jpg; celeba: the release's "
+                                "root; folder: the image folder."),
+    attributes: Optional[Path] = typer.Option(None, help="lfw: lfw_attributes.txt; folder: the CSV of labels; "
+                                              "celeba: none (read from the root)."),
+    dataset: str = typer.Option("lfw", help="lfw, celeba or folder: the reader of --images (prep-lfw, prep-celeba "
+                                "with its default crop, prep-folder with MTCNN)."),
     config: Path = typer.Option(..., help="Training config for every model kind (e.g. configs/lfw32.yaml)."),
     out: Path = typer.Option(..., help="Folder for dataset/, runs/<kind>/, regressor/ and report/."),
     models: str = typer.Option("vaegan,vae,gan", help="Comma-separated model kinds to train and compare."),
@@ -384,7 +388,7 @@ def reproduce_command(
     from data_prep.prep import read_test_people
 
     metrics = reproduce(ReproduceConfig(
-        images=images, attributes_file=attributes, config=config, out=out,
+        images=images, attributes_file=attributes, dataset=dataset, config=config, out=out,
         models=[m.strip() for m in models.split(",")],
         attributes=[a.strip() for a in condition_on.split(",")] if condition_on else None, size=size,
         max_minutes=max_minutes, overrides=list(set), regressor_channels=parse_list("--regressor-channels", regressor_channels, int),

@@ -150,15 +150,14 @@ def _folder_images(root: Path) -> Iterator[tuple[str, str, int]]:
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, or of a folder's image files (paths and bytes, sorted)."""
+    """Hex sha256 of a file, or of every file of a folder (relative paths and bytes, sorted)."""
     path = Path(path)
     digest = hashlib.sha256()
-    if path.is_dir():
-        for rel, _, _ in _folder_images(path):
-            digest.update(rel.encode())
-            digest.update((path / rel).read_bytes())
-        return digest.hexdigest()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode())
+        with file.open("rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
     return digest.hexdigest()

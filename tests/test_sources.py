@@ -180,3 +180,21 @@ def test_prep_folder_errors_name_the_file_and_line(celeba, tmp_path):
                          "--no-progress"])
         one_error(result, fragment)
     assert not (tmp_path / "never").exists()
+
+
+def test_reproduce_runs_the_pipeline_on_celeba(celeba, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "exp"
+    result = invoke(["reproduce", "--dataset", "celeba", "--images", celeba, "--config", root / "configs" / "demo.yaml",
+                     "--out", out, "--models", "vae", "--size", "32", "--condition-on", "Male,Smiling,Eyeglasses",
+                     "--regressor-channels", "8,16,32", "--regressor-fc", "32", "--regressor-epochs", "1",
+                     "--seeds", "1", "--eval-every", "0", "--device", "cpu", "--no-progress",
+                     "--set", "train.max_steps=2", "--set", "train.sample_every_epoch=false"])
+    assert result.exit_code == 0, result.output
+    assert "[1/4] prep-celeba" in result.output
+    assert open_dataset(out / "dataset").manifest["source"] == "celeba"
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert metrics["attribute_names"] == ["Male", "Smiling", "Eyeglasses"] and metrics["models"][0]["kind"] == "vae"
+    one_error(invoke(["reproduce", "--dataset", "celeba", "--images", celeba, "--attributes", celeba / "list_attr_celeba.txt",
+                      "--config", root / "configs" / "demo.yaml", "--out", tmp_path / "other"]),
+              "--dataset celeba reads its attributes from the root")

@@ -64,10 +64,10 @@ def test_refuses_wrong_checkpoints(synthetic_dataset, tmp_path):
     bigger.model.image_size = 64
     with pytest.raises(CheckpointError, match="checkpoint is for 32x32 images"):
         train(bigger, tmp_path / "run", resume=True)
-    with pytest.raises(FileExistsError, match="already holds a run"):
+    with pytest.raises(FileExistsError, match="run already exists; pass --force to replace it"):
         train(tiny_config(synthetic_dataset, "vae", max_steps=2), tmp_path / "run")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable attrgan checkpoint"):
+    with pytest.raises(CheckpointError, match="not an attrgan checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
 
 
