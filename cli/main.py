@@ -658,12 +658,12 @@ def interpolate_command(
 
 def format_table(metrics: dict) -> str:
     """The Table-1 rows as printed at the end of eval-attributes."""
-    lines = [f"{'model':<26}{'cosine':>18}{'squared error':>20}{'centred cosine':>16}{'sign acc.':>11}"
+    lines = [f"{'model':<26}{'cosine':>11}{'':9}{'squared error':>13}{'':8}{'centred cosine':>16}{'sign acc.':>11}"
              f"{'shuffled-query cosine':>24}"]
     if metrics["upper_bound"]:
         u = metrics["upper_bound"]
-        lines.append(f"{'real images (upper bound)':<26}{u['cosine_similarity']:>18.4f}{u['squared_error']:>20.2f}"
-                     f"{u['centred_cosine']:>16.4f}{u['sign_accuracy']:>11.4f}")
+        lines.append(f"{'real images (upper bound)':<26}{u['cosine_similarity']:>11.4f}{'':9}{u['squared_error']:>13.2f}"
+                     f"{'':8}{u['centred_cosine']:>16.4f}{u['sign_accuracy']:>11.4f}")
     for r in metrics["models"]:
         control = r.get("shuffled_query_control")
         lines.append(
