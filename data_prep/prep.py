@@ -204,7 +204,7 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     return manifest
 
 
-ALIGN_BYTES_PER_CROP_VALUE = 64  # float32 supersampled warp and its grid, per value of a crop (measured order)
+ALIGN_BYTES_PER_CROP_VALUE = 64  # an estimate for the float32 supersampled warp and its sampling grid, per crop value
 
 
 def check_prep_options(config: PrepConfig) -> None:
