@@ -64,12 +64,13 @@ def centre_crop_transform(height: int, width: int, size: int, fraction: float = 
 # The authors' CelebA crop (andersbll/autoencoding_beyond_pixels, dataset/celeba.py: bbox rows
 # 40..188, columns 15..163 of the 178x218 aligned images): a 148 px square, resized.
 CELEBA_BOX = (15, 40, 148)  # left, top, side in px of img_align_celeba's 178x218 images
+CELEBA_SIZE = (178, 218)  # img_align_celeba's width, height
 
 
 def celeba_crop_transform(height: int, width: int, size: int) -> np.ndarray:
     """The authors' CelebA box, scaled to the image if it is not 178x218."""
     x0, y0, side = CELEBA_BOX
-    sx, sy = width / 178, height / 218
+    sx, sy = width / CELEBA_SIZE[0], height / CELEBA_SIZE[1]
     return box_transform(x0 * sx, y0 * sy, side * min(sx, sy), size)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
-from .align import TEMPLATE
+from .align import CELEBA_SIZE, TEMPLATE
 from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, write_attribute_file
 from .io import atomic_directory, guard_output
 from .limits import check_memory, require
@@ -207,7 +207,6 @@ CELEBA_RENDERED = {
     "Black_Hair": "Black Hair", "Bald": "Bald", "Pale_Skin": "Pale Skin", "Mustache": "Mustache",
     "Wearing_Lipstick": "Wearing Lipstick", "Mouth_Slightly_Open": "Mouth Wide Open",
 }
-CELEBA_SIZE = (178, 218)  # img_align_celeba's width, height
 LFW_CROP_CORNER = (35, 10)  # where a 178x218 CelebA frame sits in a 250x250 synthetic LFW photo (face box on CelebA's)
 
 
