@@ -26,6 +26,7 @@ class ConditionalModel:
     z_dim: int
     path: Path
     device: torch.device = torch.device("cpu")
+    training_data: str | None = None  # the dataset directory the model was trained on
 
     @property
     def attribute_names(self) -> list[str]:
@@ -83,5 +84,5 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> ConditionalMod
         net.load_state_dict(payload["nets"][name])
         net.eval()
     model = ConditionalModel(payload["kind"], nets, Standardizer.from_dict(payload), payload["image_size"],
-                             config.model.z_dim, Path(path))
+                             config.model.z_dim, Path(path), training_data=config.data.path)
     return model.to(device)

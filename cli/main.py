@@ -399,6 +399,11 @@ def reproduce_command(
     ), log=typer.echo, command=shlex.join(["attrgan", *sys.argv[1:]]))
     typer.echo(format_table(metrics))
     typer.echo(f"report: {out / 'report' / 'report.md'}\nsample grids: {out / 'runs'}/<kind>/samples/final_samples.png")
+    editable = [m.strip() for m in models.split(",") if m.strip() in ("vaegan", "vae")]
+    if editable:
+        program = sys.argv[0] if Path(sys.argv[0]).name == "attrgan" else "attrgan"  # as the user typed it
+        serve = [program, "serve", "--checkpoint", str(out / "runs" / editable[0]), "--regressor", str(out / "regressor")]
+        typer.echo(f"edit in the browser: {shlex.join(serve)}  (then open http://127.0.0.1:8000/)")
 
 
 def _parse_settings(values: List[str]) -> dict:
@@ -654,6 +659,42 @@ def interpolate_command(
         raise ValueError("both photos must hold a face")
     save_grid(interpolate(model, crops, raw, steps).cpu(), out, nrow=steps)
     typer.echo(f"wrote {out}")
+
+
+@app.command("serve")
+@user_errors
+def serve_command(
+    checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt to serve."),
+    regressor: Optional[Path] = typer.Option(None, help="Regressor: estimates uploaded photos' attributes."),
+    vectors: Optional[Path] = typer.Option(None, help="attribute-vectors output: enables latent edits."),
+    data: Optional[Path] = typer.Option(None, help="Dataset whose test-split faces the page offers "
+                                        "(default: the one the model was trained on, if present)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; the default serves this machine only."),
+    port: int = typer.Option(8000, help="Port (0: any free port)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """An editing page in the browser: upload or pick a face, move attribute sliders, draw samples."""
+    from attrgan.device import resolve_device
+    from attrgan.studio import load_studio
+    from attrgan.webapp import create_app, is_loopback, make_server
+    from data_prep.limits import require
+
+    require("--port", port, 0, 65535)
+    studio = load_studio(checkpoint, regressor, vectors, data, str(resolve_device(device)))
+    server = make_server(create_app(studio), host, port)
+    shown = f"[{host}]" if ":" in host else host
+    reach = "this machine only" if is_loopback(host) else "REACHABLE FROM OTHER MACHINES on your network"
+    typer.echo(f"attrgan studio: http://{shown}:{server.server_port}/  ({reach}; Ctrl-C stops it)")
+    faces = studio.describe()["test_faces"]
+    typer.echo(f"model {studio.model.kind} {studio.model.image_size}px, {len(studio.model.attribute_names)} attributes; "
+               f"edit modes: {', '.join(studio.modes) or 'none'}; {faces} test-split faces"
+               + ("" if regressor else "; without --regressor, uploads start from the training-mean attributes"))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        server.server_close()
 
 
 def format_table(metrics: dict) -> str:

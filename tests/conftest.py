@@ -42,6 +42,19 @@ def aligner():
     return FaceAligner(size=64)
 
 
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> Path:
+    """A real photo (skimage's astronaut), a corrupt file and a blank image."""
+    from PIL import Image
+
+    skdata = pytest.importorskip("skimage.data")
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skdata.astronaut()).save(folder / "astronaut.png")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
+    Image.new("RGB", (300, 200), (128, 128, 128)).save(folder / "blank.png")
+    return folder
+
+
 TINY_MODEL = {
     "image_size": 32, "z_dim": 16, "enc_channels": [8, 16, 32], "enc_fc": 64, "dec_channels": [32, 16, 8],
     "dec_fc_channels": 32, "dis_first_channels": 8, "dis_channels": [16, 32, 32], "dis_fc": 32,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -12,17 +11,6 @@ from attrgan.regressor import load_regressor
 from cli.main import app
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    """A real photo, a corrupt file and a blank image."""
-    skdata = pytest.importorskip("skimage.data")
-    folder = tmp_path_factory.mktemp("photos")
-    Image.fromarray(skdata.astronaut()).save(folder / "astronaut.png")
-    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
-    Image.new("RGB", (300, 200), (128, 128, 128)).save(folder / "blank.png")
-    return folder
 
 
 def test_align_skips_bad_photos_with_a_message(photos, tmp_path):

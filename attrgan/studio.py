@@ -1,0 +1,294 @@
+"""The editing service behind ``attrgan serve``: one loaded model shared by every request.
+
+Framework-free (the web layer is :mod:`attrgan.webapp`): photos in (uploads aligned with the
+prep-lfw aligner, or test-split faces of the model's dataset), edits, samples and
+interpolations out, each as float images in [-1, 1]. All network work runs under one lock,
+so concurrent requests never load or run the model twice at once; a bounded number may wait."""
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .generator import ConditionalModel
+
+VALUE_LIMIT = 5.0  # |slider value|: standard deviations of y (condition) or multiples of a vector (latent)
+MAX_SAMPLES = 64
+MAX_STEPS = 16
+MAX_UPLOAD_BYTES = 20 * 2**20
+KEPT_PHOTOS = 64  # uploaded photos held in memory (least recently used dropped first)
+TEST_FACE_PREFIX = "test-"
+
+
+class StudioError(ValueError):
+    """A request the service refuses; ``status`` is the HTTP status the web layer answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An aligned face and what the model needs to edit it."""
+
+    id: str
+    crop: torch.Tensor  # uint8 [3, S, S]
+    raw: np.ndarray  # raw attribute values [A] the model conditions on
+    code: torch.Tensor  # encoder mean [z_dim]
+    attributes_from: str  # labels, regressor or training mean
+
+    def standardized(self, model: ConditionalModel) -> dict[str, float]:
+        values = model.scaler.transform(self.raw[None])[0]
+        return {name: round(float(v), 3) for name, v in zip(model.attribute_names, values)}
+
+
+class Studio:
+    """Photos, edits, samples and interpolations of one model (thread-safe)."""
+
+    def __init__(self, model: ConditionalModel, regressor=None, vectors: dict[str, torch.Tensor] | None = None,
+                 dataset=None, max_waiting: int = 8) -> None:
+        if regressor is not None and regressor.scaler.names != model.attribute_names:
+            raise ValueError(f"{regressor.path}: its attribute names differ from the model's")
+        if regressor is not None and regressor.image_size != model.image_size:
+            raise ValueError(f"{regressor.path}: a {regressor.image_size}px regressor for a {model.image_size}px model")
+        unknown = sorted(set(vectors or {}) - set(model.attribute_names))
+        if unknown:
+            raise ValueError(f"attribute vectors for attributes the model lacks: {', '.join(unknown[:5])}")
+        self.model, self.regressor, self.vectors, self.dataset = model, regressor, vectors or {}, dataset
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_waiting)
+        self._photos: OrderedDict[str, Photo] = OrderedDict()
+        self._aligner = None
+        if dataset is not None:
+            missing = [n for n in model.attribute_names if n not in dataset.attribute_names]
+            if missing:
+                raise ValueError(f"{dataset.root}: lacks the model's attributes {', '.join(missing[:5])}")
+        self._test_rows = dataset.rows("test", labelled_only=False) if dataset is not None else np.zeros(0, int)
+        self._test_row_set = frozenset(self._test_rows.tolist())
+
+    # ---------------------------------------------------------------- what the page shows
+    @property
+    def modes(self) -> list[str]:
+        """Edit modes this model supports: condition (needs y in the decoder), latent (needs vectors)."""
+        modes = ["condition"] if self.model.attribute_names else []
+        return modes + (["latent"] if self.vectors else [])
+
+    def describe(self) -> dict:
+        """The model's kind, size, attributes and what the page can offer."""
+        m = self.model
+        return {"kind": m.kind, "image_size": m.image_size, "has_encoder": m.has_encoder, "modes": self.modes,
+                "attributes": [{"name": n, "mean": round(float(mu), 4), "std": round(float(sd), 4),
+                                "vector": n in self.vectors}
+                               for n, mu, sd in zip(m.attribute_names, m.scaler.mean, m.scaler.std)],
+                "regressor": self.regressor is not None, "test_faces": len(self._test_rows),
+                "value_limit": VALUE_LIMIT, "max_samples": MAX_SAMPLES, "max_steps": MAX_STEPS,
+                "max_upload_bytes": MAX_UPLOAD_BYTES}
+
+    def test_faces(self, offset: int, count: int) -> list[str]:
+        """Ids of test-split faces of the model's dataset, ``count`` from ``offset``."""
+        check_int("offset", offset, 0, 10**9)
+        check_int("count", count, 1, 256)
+        return [f"{TEST_FACE_PREFIX}{row}" for row in self._test_rows[offset : offset + count]]
+
+    # ---------------------------------------------------------------- photos
+    def add_photo(self, data: bytes) -> Photo:
+        """Decode, align and encode an uploaded photo; keep it in memory under a content id."""
+        from data_prep.prep import ImageTooLargeError, decode_image
+
+        if not data:
+            raise StudioError("no photo in the request: send the image file as the 'photo' form field or the body")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise StudioError(f"the upload is over {MAX_UPLOAD_BYTES // 2**20} MB", 413)
+        try:
+            pixels = decode_image(data)
+        except ImageTooLargeError as exc:
+            raise StudioError(f"image too large: {exc}", 413) from None
+        except Exception as exc:  # any decoder failure: one clear message
+            raise StudioError(f"not a readable image ({type(exc).__name__}: {exc})") from None
+        self._require_encoder()
+        with self._compute():
+            if self._aligner is None:
+                from data_prep.align import FaceAligner
+
+                self._aligner = FaceAligner(self.model.image_size, device=str(self.model.device), min_face_fraction=0.1)
+            result = self._aligner.align_images([pixels])
+            if not result.aligned[0]:
+                raise StudioError("no face found in the photo (the aligner needs one frontal face)", 422)
+            crop = torch.from_numpy(np.ascontiguousarray(result.crops[0]))
+            photo_id = "u" + hashlib.sha256(crop.numpy().tobytes()).hexdigest()[:16]
+            if photo_id in self._photos:
+                return self._keep(self._photos[photo_id])
+            raw, source = self._estimate(crop[None])
+            return self._keep(self._encode(photo_id, crop, raw[0], source))
+
+    def photo(self, photo_id: str) -> Photo:
+        """A photo by id: an upload still held, or a test-split face of the dataset."""
+        with self._lock:
+            if photo_id in self._photos:
+                return self._keep(self._photos[photo_id])
+        if photo_id.startswith(TEST_FACE_PREFIX):
+            return self._test_face(photo_id)
+        raise StudioError(f"no photo {photo_id!r} here (uploads are kept while the server runs, the last "
+                          f"{KEPT_PHOTOS}); upload it again", 404)
+
+    def _test_face(self, photo_id: str) -> Photo:
+        from .data import load_images
+
+        row_text = photo_id[len(TEST_FACE_PREFIX):]
+        if not row_text.isdigit() or int(row_text) not in self._test_row_set:
+            raise StudioError(f"no test-split face {photo_id!r} in this model's dataset", 404)
+        self._require_encoder()
+        rows = np.array([int(row_text)])
+        with self._compute():
+            crop = load_images(self.dataset, rows, self.model.image_size)[0]
+            if bool(self.dataset.index["labelled"].iloc[rows[0]]):
+                raw, source = self.dataset.attributes(rows, self.model.attribute_names), "labels"
+            else:
+                raw, source = self._estimate(crop[None])
+            return self._keep(self._encode(photo_id, crop, raw[0], source))
+
+    def _keep(self, photo: Photo) -> Photo:
+        """Hold ``photo`` as the most recently used; drop the oldest beyond KEPT_PHOTOS (lock held)."""
+        self._photos[photo.id] = photo
+        self._photos.move_to_end(photo.id)
+        while len(self._photos) > KEPT_PHOTOS:
+            self._photos.popitem(last=False)
+        return photo
+
+    # ---------------------------------------------------------------- images
+    def edit(self, photo_id: str, settings: dict[str, float], mode: str) -> torch.Tensor:
+        """The photo's face with ``settings`` applied: condition mode sets y (std devs from the
+        training mean; unset attributes keep the photo's values), latent mode adds
+        ``strength * vector`` to its code. ``[1, 3, S, S]``."""
+        photo = self.photo(photo_id)
+        if mode not in self.modes:
+            raise StudioError(f"mode must be one of {', '.join(self.modes)} for this server; got {mode!r}")
+        self._check_settings(settings, latent=mode == "latent")
+        with self._compute():
+            if mode == "latent":
+                z = photo.code.clone()
+                for name, strength in settings.items():
+                    z += strength * self.vectors[name].to(z.device)
+                return self.model.decode(z[None], photo.raw[None])
+            return self.model.decode(photo.code[None], self._row(settings, photo.raw)[None])
+
+    def reconstruction(self, photo_id: str) -> torch.Tensor:
+        photo = self.photo(photo_id)
+        with self._compute():
+            return self.model.decode(photo.code[None], photo.raw[None])
+
+    def samples(self, settings: dict[str, float], seed: int, n: int, photo_id: str | None = None) -> torch.Tensor:
+        """``n`` faces drawn from the prior with y set by ``settings`` (unset: the photo's
+        values, or the training mean); ``[n, 3, S, S]``."""
+        check_int("seed", seed, 0, 2**31 - 1)
+        check_int("n", n, 1, MAX_SAMPLES)
+        self._check_settings(settings, latent=False)
+        base = self.photo(photo_id).raw if photo_id else self.model.scaler.mean
+        with self._compute():
+            return self.model.sample(np.repeat(self._row(settings, base)[None], n, 0), seed=seed)
+
+    def interpolation(self, first: str, second: str, steps: int) -> torch.Tensor:
+        """Faces along the line between two photos' codes and attributes, ends included."""
+        from .editing import interpolate
+
+        check_int("steps", steps, 2, MAX_STEPS)
+        a, b = self.photo(first), self.photo(second)
+        with self._compute():
+            return interpolate(self.model, torch.stack([a.crop, b.crop]), np.stack([a.raw, b.raw]), steps)
+
+    # ---------------------------------------------------------------- helpers
+    @contextmanager
+    def _compute(self):
+        """Run network work one request at a time; refuse (503) when too many already wait."""
+        if not self._slots.acquire(blocking=False):
+            raise StudioError("the server is busy; try again in a moment", 503)
+        try:
+            with self._lock:
+                yield
+        finally:
+            self._slots.release()
+
+    def _require_encoder(self) -> None:
+        if not self.model.has_encoder:
+            raise StudioError(f"a {self.model.kind!r} model has no encoder, so it cannot edit photos; "
+                              "serve a vaegan or vae run to edit, or draw samples", 400)
+
+    def _estimate(self, crops: torch.Tensor) -> tuple[np.ndarray, str]:
+        if self.regressor is None:
+            return np.repeat(self.model.scaler.mean[None], len(crops), 0).astype(np.float32), "training mean"
+        raw, _ = self.regressor.predict_raw(crops, self.model.device)
+        return raw.astype(np.float32), "regressor"
+
+    def _encode(self, photo_id: str, crop: torch.Tensor, raw: np.ndarray, source: str) -> Photo:
+        code = self.model.encode(crop[None], raw[None])[0]
+        return Photo(photo_id, crop, raw.astype(np.float32), code, source)
+
+    def _row(self, settings: dict[str, float], base: np.ndarray) -> np.ndarray:
+        from .editing import attribute_row
+
+        return attribute_row(self.model, settings, base)
+
+    def _check_settings(self, settings: dict[str, float], latent: bool) -> None:
+        for name, value in settings.items():
+            if name not in self.model.attribute_names:
+                raise StudioError(f"unknown attribute {name!r}; this model knows {len(self.model.attribute_names)} "
+                                  f"(GET /api/model lists them)")
+            if latent and name not in self.vectors:
+                raise StudioError(f"no attribute vector for {name!r}; compute them with `attrgan attribute-vectors`")
+            if not np.isfinite(value) or abs(value) > VALUE_LIMIT:
+                raise StudioError(f"{name}={value}: values must lie in [-{VALUE_LIMIT:g}, {VALUE_LIMIT:g}]")
+
+
+def check_int(name: str, value: int, low: int, high: int) -> None:
+    """Refuse an integer request parameter outside [low, high] (a 400, in require's words)."""
+    from data_prep.limits import require
+
+    try:
+        require(name, value, low, high)
+    except ValueError as error:
+        raise StudioError(str(error)) from None
+
+
+def png_bytes(images: torch.Tensor, nrow: int) -> bytes:
+    """Float images in [-1, 1] as one PNG (a grid with 1-px white padding when more than one)."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    from .data import to_uint8
+
+    grid = images[0] if len(images) == 1 else make_grid(images.float().cpu(), nrow=nrow, padding=1, pad_value=1.0)
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(grid.cpu()).permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def crop_png(photo: Photo) -> bytes:
+    """The aligned crop as PNG."""
+    from .data import to_model_range
+
+    return png_bytes(to_model_range(photo.crop[None]), 1)
+
+
+def load_studio(checkpoint: str | Path, regressor: str | Path | None = None, vectors: str | Path | None = None,
+                data: str | Path | None = None, device: str = "cpu") -> Studio:
+    """A :class:`Studio` from a run (and optional regressor, attribute vectors, dataset; the
+    dataset defaults to the one the model was trained on, when it is still at hand)."""
+    import attrgan
+
+    from .data import open_dataset
+    from .editing import load_attribute_vectors
+    from .regressor import load_regressor
+
+    model = attrgan.load(checkpoint, device)
+    data = data if data is not None else model.training_data
+    dataset = open_dataset(data) if data is not None and Path(data).is_dir() else None
+    return Studio(model, load_regressor(regressor) if regressor is not None else None,
+                  load_attribute_vectors(vectors) if vectors is not None else None, dataset)

@@ -1,0 +1,162 @@
+"""The web layer of ``attrgan serve``: a Flask app with one page and a JSON/PNG API.
+
+Every route is a thin wrapper over :class:`attrgan.studio.Studio`; refusals come back as a
+4xx (or 503) with ``{"error": "one line"}``, never a traceback. Uploads stay in memory."""
+from __future__ import annotations
+
+import io
+import logging
+from importlib import resources
+
+from flask import Flask, Request, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .studio import MAX_UPLOAD_BYTES, Studio, StudioError, crop_png, png_bytes
+
+log = logging.getLogger("attrgan.serve")
+
+
+class InMemoryRequest(Request):
+    """Multipart file parts are read into memory, never spooled to a temporary file."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
+
+
+def create_app(studio: Studio) -> Flask:
+    """The Flask app serving ``studio``: ``/`` (the page) and ``/api/...``."""
+    app = Flask(__name__, static_folder=None)
+    app.request_class = InMemoryRequest
+    app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES + 64 * 1024  # the photo and its form envelope
+    page = resources.files("attrgan").joinpath("web", "index.html").read_text(encoding="utf-8")
+
+    @app.get("/")
+    def index() -> Response:
+        return Response(page, mimetype="text/html")
+
+    @app.get("/api/model")
+    def model_info():
+        return jsonify(studio.describe())
+
+    @app.get("/api/faces")
+    def faces():
+        return jsonify({"faces": studio.test_faces(int_arg("offset", 0), int_arg("count", 24)),
+                        "total": studio.describe()["test_faces"]})
+
+    @app.post("/api/photos")
+    def upload():
+        if request.mimetype == "multipart/form-data":  # a form's file field
+            file = request.files.get("photo")
+            data = file.read() if file is not None else b""
+        else:  # the bytes as the body, whatever the type says (curl --data-binary sends a form type)
+            data = request.get_data()
+        photo = studio.add_photo(data)
+        return jsonify(photo_info(studio, photo)), 201
+
+    @app.get("/api/photos/<photo_id>")
+    def photo(photo_id: str):
+        return jsonify(photo_info(studio, studio.photo(photo_id)))
+
+    @app.get("/api/photos/<photo_id>/crop.png")
+    def crop(photo_id: str):
+        return png(crop_png(studio.photo(photo_id)))
+
+    @app.get("/api/photos/<photo_id>/reconstruction.png")
+    def reconstruction(photo_id: str):
+        return png(png_bytes(studio.reconstruction(photo_id), 1))
+
+    @app.get("/api/edit.png")
+    def edit():
+        return png(png_bytes(studio.edit(required("photo"), settings_arg(), request.args.get("mode", "condition")), 1))
+
+    @app.get("/api/sample.png")
+    def sample():
+        n = int_arg("n", 16)
+        images = studio.samples(settings_arg(), int_arg("seed", 0), n, request.args.get("photo") or None)
+        return png(png_bytes(images, nrow=max(1, round(n**0.5))))
+
+    @app.get("/api/interpolate.png")
+    def interpolation():
+        steps = int_arg("steps", 8)
+        return png(png_bytes(studio.interpolation(required("a"), required("b"), steps), nrow=steps))
+
+    @app.errorhandler(StudioError)
+    def refused(error: StudioError):
+        return jsonify({"error": str(error)}), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        message = {413: f"the upload is over {MAX_UPLOAD_BYTES // 2**20} MB"}.get(error.code, error.description)
+        return jsonify({"error": message}), error.code
+
+    @app.errorhandler(Exception)
+    def crashed(error: Exception):
+        log.exception("request failed: %s %s", request.method, request.full_path)
+        return jsonify({"error": f"internal error ({type(error).__name__}: {error}); the server log has the details"}), 500
+
+    return app
+
+
+def make_server(app: Flask, host: str, port: int):
+    """A threaded WSGI server for ``app`` (requests served concurrently; the Studio serializes
+    network work). ``port=0`` picks a free port: read it from ``server.server_port``."""
+    from werkzeug.serving import make_server as werkzeug_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request: a slider drag sends dozens
+    return werkzeug_server(host, port, app, threaded=True)
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def photo_info(studio: Studio, photo) -> dict:
+    """What the page needs of a photo: its id, where its attributes came from, their values
+    (standard deviations from the training mean)."""
+    return {"id": photo.id, "attributes_from": photo.attributes_from, "attributes": photo.standardized(studio.model)}
+
+
+def png(data: bytes) -> Response:
+    return Response(data, mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
+def required(name: str) -> str:
+    value = request.args.get(name, "")
+    if not value:
+        raise StudioError(f"the request needs ?{name}=")
+    return value
+
+
+def int_arg(name: str, default: int) -> int:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise StudioError(f"{name}={text!r}: expected a whole number") from None
+
+
+def settings_arg() -> dict[str, float]:
+    """``?set=Name=value`` (repeatable, as the CLI's ``--set``) -> {name: value}."""
+    settings = {}
+    for item in request.args.getlist("set"):
+        name, sep, value = item.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not name or number is None:
+            raise StudioError(f"set={item!r}: expected Name=value, e.g. set=Smiling=1.5")
+        if name in settings:
+            raise StudioError(f"set: {name!r} given twice")
+        settings[name] = number
+    return settings

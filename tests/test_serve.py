@@ -1,0 +1,228 @@
+"""`attrgan serve`: the JSON/PNG API through Flask's test client, on a tiny trained model."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import attrgan
+from attrgan.data import open_dataset
+from attrgan.editing import compute_attribute_vectors, save_attribute_vectors
+from attrgan.studio import Studio, load_studio
+from attrgan.webapp import create_app
+from conftest import RENDERED
+
+
+@pytest.fixture(scope="module")
+def vectors_file(conditional_run, learnable_dataset, tmp_path_factory):
+    model = attrgan.load(conditional_run)
+    path = tmp_path_factory.mktemp("vectors") / "vectors.pt"
+    save_attribute_vectors(compute_attribute_vectors(model, open_dataset(learnable_dataset)), path, str(conditional_run))
+    return path
+
+
+@pytest.fixture(scope="module")
+def studio(conditional_run, trained_regressor, vectors_file) -> Studio:
+    return load_studio(conditional_run, trained_regressor, vectors_file, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def client(studio):
+    return create_app(studio).test_client()
+
+
+@pytest.fixture(scope="module")
+def astronaut_bytes(photos) -> bytes:
+    return (photos / "astronaut.png").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def uploaded(client, astronaut_bytes) -> dict:
+    response = client.post("/api/photos", data={"photo": (io.BytesIO(astronaut_bytes), "astronaut.png")})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def png_of(response) -> np.ndarray:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "image/png"
+    return np.asarray(Image.open(io.BytesIO(response.data)))
+
+
+def refused(response, status: int, fragment: str) -> None:
+    """A refusal: the status, a JSON body with one line naming the problem, no traceback."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    error = response.json["error"]
+    assert fragment in error and "\n" not in error and "Traceback" not in response.get_data(as_text=True), error
+
+
+def test_page_and_model_description(client, vectors_file):
+    page = client.get("/")
+    assert page.status_code == 200 and b"attrgan studio" in page.data and b"/api/edit.png" in page.data
+    assert b"http://" not in page.data and b"https://" not in page.data  # nothing fetched from the internet
+    info = client.get("/api/model").json
+    assert [a["name"] for a in info["attributes"]] == RENDERED
+    assert info["modes"] == ["condition", "latent"] and info["regressor"] and info["has_encoder"]
+    assert info["test_faces"] > 0 and info["image_size"] == 32
+
+
+def test_upload_is_aligned_estimated_and_edited(client, uploaded, astronaut_bytes, studio):
+    assert uploaded["id"].startswith("u") and uploaded["attributes_from"] == "regressor"
+    assert set(uploaded["attributes"]) == set(RENDERED)
+    for content_type in ("application/octet-stream", "application/x-www-form-urlencoded"):  # curl's default
+        raw_body = client.post("/api/photos", data=astronaut_bytes, content_type=content_type)
+        assert raw_body.status_code == 201 and raw_body.json["id"] == uploaded["id"]  # same crop, same id
+    pid = uploaded["id"]
+    assert png_of(client.get(f"/api/photos/{pid}/crop.png")).shape == (32, 32, 3)
+    reconstruction = png_of(client.get(f"/api/photos/{pid}/reconstruction.png"))
+    unedited = png_of(client.get(f"/api/edit.png?photo={pid}&mode=condition"))
+    assert np.array_equal(unedited, reconstruction)  # no slider moved: Dec(Enc(x, y), y)
+    glasses = png_of(client.get(f"/api/edit.png?photo={pid}&set=Eyeglasses=2.5"))
+    no_glasses = png_of(client.get(f"/api/edit.png?photo={pid}&set=Eyeglasses=-2.5"))
+    assert np.abs(glasses.astype(int) - no_glasses.astype(int)).mean() > 1.0
+    # the edit is the model's own: decoding the photo's code with y moved
+    photo = studio.photo(pid)
+    row = photo.raw.copy()
+    j = RENDERED.index("Eyeglasses")
+    row[j] = studio.model.scaler.mean[j] + 2.5 * studio.model.scaler.std[j]
+    expected = studio.model.decode(photo.code[None], row[None])
+    assert np.abs(glasses.astype(int) - expected[0].add(1).mul(127.5).round().clamp(0, 255).permute(1, 2, 0)
+                  .numpy().astype(int)).max() <= 1
+
+
+def test_latent_edits_add_attribute_vectors(client, uploaded):
+    pid = uploaded["id"]
+    zero = png_of(client.get(f"/api/edit.png?photo={pid}&mode=latent&set=Smiling=0"))
+    assert np.array_equal(zero, png_of(client.get(f"/api/photos/{pid}/reconstruction.png")))
+    moved = png_of(client.get(f"/api/edit.png?photo={pid}&mode=latent&set=Smiling=3&set=Pale Skin=-1"))
+    assert np.abs(moved.astype(int) - zero.astype(int)).mean() > 1.0
+
+
+def test_test_split_faces_carry_their_labels(client, learnable_dataset, studio):
+    faces = client.get("/api/faces?offset=0&count=5").json
+    dataset = open_dataset(learnable_dataset)
+    test_rows = dataset.rows("test", labelled_only=False)
+    assert faces["total"] == len(test_rows) and len(faces["faces"]) == 5
+    first = faces["faces"][0]
+    info = client.get(f"/api/photos/{first}").json
+    row = int(first.removeprefix("test-"))
+    assert info["attributes_from"] == "labels"
+    expected = studio.model.scaler.transform(dataset.attributes(np.array([row]), RENDERED))[0]
+    assert np.allclose([info["attributes"][n] for n in RENDERED], expected, atol=1e-3)
+    assert png_of(client.get(f"/api/photos/{first}/crop.png")).shape == (32, 32, 3)
+
+
+def test_samples_and_interpolation(client, uploaded):
+    a = png_of(client.get("/api/sample.png?n=4&seed=1&set=Smiling=2"))
+    assert a.shape == (1 + 2 * 33, 1 + 2 * 33, 3)
+    assert np.array_equal(a, png_of(client.get("/api/sample.png?n=4&seed=1&set=Smiling=2")))
+    assert not np.array_equal(a, png_of(client.get("/api/sample.png?n=4&seed=2&set=Smiling=2")))
+    from_photo = png_of(client.get(f"/api/sample.png?n=4&seed=1&photo={uploaded['id']}"))
+    assert not np.array_equal(a, from_photo)
+    face = client.get("/api/faces?count=1").json["faces"][0]
+    strip = png_of(client.get(f"/api/interpolate.png?a={uploaded['id']}&b={face}&steps=5"))
+    assert strip.shape == (1 + 33, 1 + 5 * 33, 3)
+
+
+def test_bad_input_gets_one_line_and_a_4xx(client, uploaded, photos, tmp_path):
+    pid = uploaded["id"]
+    huge = io.BytesIO()
+    Image.new("1", (14143, 14143)).save(huge, format="PNG")  # 200 megapixels in a small file
+    cases = [
+        (client.post("/api/photos", data={"photo": (io.BytesIO(b"not an image at all"), "x.jpg")}), 400,
+         "not a readable image"),
+        (client.post("/api/photos", data={"photo": (open(photos / "blank.png", "rb"), "blank.png")}), 422,
+         "no face found"),
+        (client.post("/api/photos", data={"photo": (io.BytesIO(huge.getvalue()), "huge.png")}), 413,
+         "too large"),
+        (client.post("/api/photos", data={"photo": (io.BytesIO(b"\0" * (21 * 2**20)), "big.jpg")}), 413,
+         "the upload is over 20 MB"),
+        (client.post("/api/photos", data={}), 400, "no photo in the request"),
+        (client.get(f"/api/edit.png?photo={pid}&set=Wings=1"), 400, "unknown attribute 'Wings'"),
+        (client.get(f"/api/edit.png?photo={pid}&set=Smiling=9"), 400, "values must lie in [-5, 5]"),
+        (client.get(f"/api/edit.png?photo={pid}&set=Smiling=nan"), 400, "values must lie in"),
+        (client.get(f"/api/edit.png?photo={pid}&set=Smiling"), 400, "expected Name=value"),
+        (client.get(f"/api/edit.png?photo={pid}&set=Smiling=1&set=Smiling=2"), 400, "given twice"),
+        (client.get(f"/api/edit.png?photo={pid}&mode=warp"), 400, "mode must be one of condition, latent"),
+        (client.get("/api/edit.png?photo=u0000"), 404, "upload it again"),
+        (client.get("/api/edit.png"), 400, "needs ?photo="),
+        (client.get("/api/photos/test-999999999"), 404, "no test-split face"),
+        (client.get("/api/sample.png?n=0"), 400, "n must be"),
+        (client.get("/api/sample.png?n=1000"), 400, "n must be"),
+        (client.get("/api/sample.png?seed=-1"), 400, "seed must be"),
+        (client.get("/api/sample.png?seed=x"), 400, "expected a whole number"),
+        (client.get(f"/api/interpolate.png?a={pid}&b={pid}&steps=100"), 400, "steps must be"),
+        (client.get("/api/nothing"), 404, "not found"),
+        (client.delete("/api/model"), 405, "not allowed"),
+    ]
+    for response, status, fragment in cases:
+        refused(response, status, fragment)
+
+
+def test_concurrent_requests_give_the_images_of_sequential_ones(client, uploaded):
+    pid = uploaded["id"]
+    urls = [f"/api/edit.png?photo={pid}&set=Smiling={s / 4}" for s in range(-8, 9)]
+    urls += [f"/api/sample.png?n=4&seed={s}" for s in range(4)]
+    sequential = [client.get(url).data for url in urls]
+
+    def fetch(url: str) -> bytes:
+        return client.application.test_client().get(url).data
+
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(fetch, urls * 3))
+    assert concurrent == sequential * 3
+
+
+def test_a_full_queue_answers_busy(conditional_run):
+    studio = load_studio(conditional_run, device="cpu")
+    crowded = Studio(studio.model, max_waiting=1)
+    client = create_app(crowded).test_client()
+    with crowded._compute():  # one request computing: the next is turned away, not queued without bound
+        refused(client.get("/api/sample.png?n=1"), 503, "busy")
+    assert client.get("/api/sample.png?n=1").status_code == 200
+
+
+def test_uploads_stay_in_memory_and_old_ones_are_dropped(conditional_run, photos, monkeypatch):
+    import attrgan.studio
+
+    def no_temporary_files(*args, **kwargs):
+        raise AssertionError("an upload was written to a temporary file")
+
+    for name in ("TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile", "mkstemp", "mkdtemp"):
+        monkeypatch.setattr(tempfile, name, no_temporary_files)
+    monkeypatch.setattr(attrgan.studio, "KEPT_PHOTOS", 2)
+    client = create_app(load_studio(conditional_run, device="cpu")).test_client()
+    astronaut = Image.open(photos / "astronaut.png")
+    ids = []
+    for angle in (0, 3, 6):  # three different crops of one face, each a ~700 KB upload
+        buffer = io.BytesIO()
+        astronaut.rotate(angle).save(buffer, format="PNG")
+        response = client.post("/api/photos", data={"photo": (io.BytesIO(buffer.getvalue()), "a.png")})
+        assert response.status_code == 201, response.json
+        assert response.json["attributes_from"] == "training mean"  # no regressor given
+        ids.append(response.json["id"])
+    assert len(set(ids)) == 3
+    refused(client.get(f"/api/photos/{ids[0]}"), 404, "upload it again")
+    assert client.get(f"/api/photos/{ids[2]}").status_code == 200
+
+
+def test_serve_command_binds_to_this_machine_only(conditional_run, trained_regressor):
+    process = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--checkpoint", str(conditional_run),
+                                "--regressor", str(trained_regressor), "--port", "0", "--device", "cpu"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "http://127.0.0.1:" in line and "this machine only" in line, line
+        url = line.split()[2]
+        with urllib.request.urlopen(url + "api/model", timeout=30) as response:
+            assert response.status == 200 and b'"modes"' in response.read()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,101 @@
+"""`attrgan serve` in a real browser: headless Chromium loads the page, uploads a photo and
+moves a slider. Skipped, with the reason, where Chromium or its driver is not installed
+(Debian: `apt-get install chromium chromium-driver`; Python: `pip install -e '.[test]'`)."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from attrgan.studio import load_studio
+from attrgan.webapp import create_app, make_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                                reason="headless Chromium is not installed (apt-get install chromium chromium-driver)")
+
+
+def browser(width: int = 1400, height: int = 900):
+    """Headless Chromium with the flags a closed network needs, driven by its own chromedriver."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def served(studio):
+    """Serve ``studio`` on a free local port in a background thread; returns (server, base URL)."""
+    server = make_server(create_app(studio), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}/"
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "the page"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+PIXELS = """
+const img = document.getElementById('edited');
+if (!img.complete || !img.naturalWidth) return null;
+const canvas = document.createElement('canvas');
+canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+const ctx = canvas.getContext('2d'); ctx.drawImage(img, 0, 0);
+return Array.from(ctx.getImageData(0, 0, canvas.width, canvas.height).data);
+"""
+
+
+def test_page_uploads_a_photo_and_a_slider_changes_the_face(conditional_run, trained_regressor, photos, tmp_path):
+    server, url = served(load_studio(conditional_run, trained_regressor, device="cpu"))
+    driver = browser()
+    try:
+        driver.get(url)
+        wait_for(lambda: driver.find_elements("css selector", "#faces img"), what="the test-face strip")
+        driver.find_element("id", "upload").send_keys(str(photos / "astronaut.png"))
+        query = wait_for(lambda: (driver.find_element("id", "edited").get_attribute("data-query") or "")
+                         if "photo=u" in (driver.find_element("id", "edited").get_attribute("data-query") or "")
+                         else None, what="the uploaded photo's edit")
+        before = wait_for(lambda: driver.execute_script(PIXELS), what="the edited image")
+        assert driver.find_element("id", "crop").get_attribute("src").startswith("blob:")
+        slider = driver.find_element("css selector", 'input[data-attribute="Smiling"]')
+        slider.click()
+        for _ in range(25):  # a burst of slider moves; the page sends the latest, never a queue
+            slider.send_keys("\ue014")  # ARROW_RIGHT
+        moved = wait_for(lambda: (lambda q: q if q != query and "Smiling" in q else None)(
+            driver.find_element("id", "edited").get_attribute("data-query") or ""), what="the edited face to change")
+        wait_for(lambda: driver.find_element("id", "busy").text == "", what="rendering to finish")
+        after = wait_for(lambda: driver.execute_script(PIXELS), what="the edited image")
+        assert after != before, "the slider did not change the face on the page"
+        assert "Smiling" in driver.current_url  # the view is in the URL
+        with urllib.request.urlopen(url + moved.lstrip("/")) as response:
+            assert response.status == 200
+        shot = Path(os.environ.get("ATTRGAN_SCREENSHOT", tmp_path / "studio.png"))
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+
+        shared = driver.current_url  # reloading the URL restores the photo and the slider
+        driver.get(shared)
+        wait_for(lambda: driver.find_element("id", "edited").get_attribute("data-query") == moved,
+                 what="the same edit after a reload")
+        value = float(driver.find_element("css selector", 'input[data-attribute="Smiling"]').get_attribute("value"))
+        assert f"Smiling%3D{value:g}" in shared or f"Smiling={value:g}" in shared, (value, shared)
+    finally:
+        driver.quit()
+        server.shutdown()
