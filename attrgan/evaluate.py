@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
 from .metrics import attribute_scores, cosine_similarity, frechet_distance, mean_std, sign_accuracy, squared_error
 from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "vaegan": "VAE/GAN"}
 # The paper's Table 1 (Larsen et al. 2016; values as recalled in the design card, to be confirmed).

@@ -16,7 +16,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image, ImageOps
 
 from .align import CELEBA_BOX, FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, BoxCropper, FaceAligner

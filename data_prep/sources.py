@@ -16,9 +16,12 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .attributes import MAX_IMAGE_NUMBER
+
+if TYPE_CHECKING:
+    from .attributes import AttributeTable
 
 IMAGE_PATTERN = re.compile(r"(?:^|/)([^/]+)/\1_(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
 TAR_SUFFIXES = (".tgz", ".tar.gz", ".tar")

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cli.main import app
 
-from conftest import RENDERED, ROOT, TINY_MODEL
+from conftest import ROOT, TINY_MODEL
 
 runner = CliRunner()
 

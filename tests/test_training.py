@@ -17,7 +17,7 @@ from attrgan.device import compile_networks, resolve_compile
 from attrgan.data import load_images, open_dataset, to_model_range
 from attrgan.models import build_models
 from attrgan.steps import Noise, vaegan_step
-from attrgan.train import NonFiniteLossError, train
+from attrgan.train import train
 from cli.main import app
 
 from conftest import tiny_config
