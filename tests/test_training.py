@@ -200,9 +200,14 @@ def test_compiled_networks_train_like_eager_ones(synthetic_dataset, tmp_path, ca
     train(tiny_config(synthetic_dataset, max_steps=3, compile=False), tmp_path / "eager")
     train(tiny_config(synthetic_dataset, max_steps=3, compile=True), tmp_path / "compiled")
     assert "compiled" in capsys.readouterr().err
+    # Step 1's losses come from the same weights and batch: equal to fp32 rounding. Later steps
+    # may part: RMSProp's first update is ~lr * sign(g), so a gradient entry near zero whose
+    # sign differs by rounding (see above) moves its weight a full step the other way.
     losses = ["E/prior", "E/llike", "G/gan", "D/gan"]
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "compiled" / "metrics.csv")[losses].to_numpy(),
-                               pd.read_csv(tmp_path / "eager" / "metrics.csv")[losses].to_numpy(), rtol=1e-3)
+    compiled = pd.read_csv(tmp_path / "compiled" / "metrics.csv")[losses].to_numpy()
+    eager = pd.read_csv(tmp_path / "eager" / "metrics.csv")[losses].to_numpy()
+    np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-4)
+    assert compiled.shape == eager.shape == (3, 4) and np.isfinite(compiled).all()
     assert json.loads((tmp_path / "compiled" / "run.json").read_text())["compiled"] is True
     assert json.loads((tmp_path / "eager" / "run.json").read_text())["compiled"] is False
 
