@@ -92,6 +92,23 @@ def load_images(dataset: Dataset, rows: np.ndarray, size: int) -> torch.Tensor:
     return torch.nn.functional.avg_pool2d(images.float(), factor).round().to(torch.uint8)
 
 
+class ImageRows:
+    """The images of ``rows`` of a dataset at ``size``, read from its memory-mapped array batch
+    by batch, never whole into RAM: ``images[idx]`` (an index array or a slice) gives uint8
+    ``[len(idx), 3, size, size]``, the same values as :func:`load_images` of those rows."""
+
+    def __init__(self, dataset: Dataset, rows: np.ndarray, size: int) -> None:
+        load_images(dataset, np.asarray(rows[:1]), size)  # refuses a size the data cannot give, before any work
+        self.dataset, self.rows, self.size = dataset, np.asarray(rows), size
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: np.ndarray | torch.Tensor | slice) -> torch.Tensor:
+        picked = self.rows[index] if isinstance(index, slice) else self.rows[np.asarray(index)]
+        return load_images(self.dataset, picked, self.size)
+
+
 def select_attributes(available: list[str], wanted: list[str] | None) -> list[str]:
     """The attribute names a model uses: all, or a checked subset (``--attributes``)."""
     if not wanted:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Dataset, load_images
+from .data import Dataset, ImageRows
 from .generator import ConditionalModel
 
 
@@ -73,7 +73,7 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
     > ``present``) minus where it is clearly absent (< ``absent``), as in the paper."""
     rows = dataset.rows(split)
     raw = dataset.attributes(rows, model.attribute_names)
-    images = load_images(dataset, rows, model.image_size)
+    images = ImageRows(dataset, rows, model.image_size)
     codes = torch.cat([model.encode(images[i : i + 256], raw[i : i + 256]).cpu() for i in range(0, len(rows), 256)])
     vectors = {}
     for j, name in enumerate(model.attribute_names):

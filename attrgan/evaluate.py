@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint
-from .data import load_images, open_dataset, to_model_range
+from .data import ImageRows, load_images, open_dataset, to_model_range
 from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
 from .metrics import attribute_scores, cosine_similarity, frechet_distance, mean_std, sign_accuracy, squared_error
@@ -100,7 +100,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
                  "blur_response": blur_response(regressor, real_images, queries, device, config.precision)}
     if real_features is None:  # for the Fréchet distance: the real test images of the dataset
         rows = dataset.rows(config.split, labelled_only=False)
-        _, real_features = regressor.predict_raw(load_images(dataset, rows, regressor.image_size), device, config.precision)
+        _, real_features = regressor.predict_raw(ImageRows(dataset, rows, regressor.image_size), device, config.precision)
 
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))

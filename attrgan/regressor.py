@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .checkpoint import save_checkpoint
-from .data import Dataset, Standardizer, load_images, open_dataset, select_attributes, to_model_range
+from .data import Dataset, ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
 from .device import resolve_device, resolve_precision
 from .metrics import cosine_similarity, r2_per_attribute, squared_error
 from .models import down_block, fc_block, init_weights
@@ -75,7 +75,7 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: Regressor, images: torch.Tensor, device: torch.device, batch: int = 256, precision: str = "fp32"):
+def predict(model: Regressor, images: "torch.Tensor | ImageRows", device: torch.device, batch: int = 256, precision: str = "fp32"):
     """Standardized predictions and features for uint8 or [-1, 1] float images."""
     model.eval()
     outs, feats = [], []
@@ -131,7 +131,7 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
     if len(splits["train"]) < 2:
         raise ValueError(f"{config.data}: fewer than 2 labelled train images")
     scaler = Standardizer.fit(names, dataset.attributes(splits["train"], names))
-    tensors = {s: (load_images(dataset, r, config.image_size), torch.from_numpy(scaler.transform(dataset.attributes(r, names))))
+    tensors = {s: (ImageRows(dataset, r, config.image_size), torch.from_numpy(scaler.transform(dataset.attributes(r, names))))
                for s, r in splits.items()}
     torch.manual_seed(config.seed)
     model = Regressor(config.image_size, config.channels, config.fc, len(names)).to(device)
@@ -183,7 +183,7 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
 
 def evaluate_on_split(model, dataset: Dataset, rows, scaler: Standardizer, config: RegressorConfig, device) -> dict:
     """Cosine, squared error and per-attribute R² of the regressor on real images of ``rows``."""
-    predicted, _ = predict(model, load_images(dataset, rows, config.image_size), device, precision=config.precision)
+    predicted, _ = predict(model, ImageRows(dataset, rows, config.image_size), device, precision=config.precision)
     raw_pred, raw_true = scaler.inverse(predicted), dataset.attributes(rows, scaler.names)
     result = score(raw_pred, raw_true)
     result["r2"] = dict(zip(scaler.names, np.round(r2_per_attribute(raw_pred, raw_true), 4).tolist()))

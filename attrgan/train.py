@@ -31,7 +31,7 @@ from . import __version__
 from .checkpoint import GENERATOR_FILE, CheckpointError, checkpoint_file, load_checkpoint, save_checkpoint
 from .config import Config
 from .augment import augment_batch
-from .data import Standardizer, load_images, open_dataset, select_attributes, to_model_range
+from .data import ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
 from .device import compile_networks, resolve_compile, resolve_device, resolve_precision
 from .distributed import DistInfo, all_agree, average_gradients, broadcast_parameters, init_distributed, shutdown
 from .models import WEIGHTED_LAYERS, build_models
@@ -307,7 +307,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
 @dataclass
 class TrainingSet:
     rows: np.ndarray  # dataset rows, labelled first
-    images: torch.Tensor  # uint8 [N, 3, S, S], in RAM
+    images: ImageRows  # uint8 [N, 3, S, S], read from the dataset's memory map per batch
     y: torch.Tensor  # standardized attributes [N, A]; 0 (the mean) for unlabelled images
     labelled: torch.Tensor  # [N] float 1/0
     scaler: Standardizer
@@ -328,7 +328,7 @@ def training_set(dataset, config: Config, names: list[str], previous: dict | Non
     scaler = Standardizer.from_dict(previous) if previous else Standardizer.fit(names, raw_y)
     y = np.concatenate([scaler.transform(raw_y), np.zeros((len(extra), len(names)), np.float32)])
     labelled = torch.cat([torch.ones(len(labelled_rows)), torch.zeros(len(extra))])
-    images = load_images(dataset, rows, config.model.image_size)
+    images = ImageRows(dataset, rows, config.model.image_size)
     return TrainingSet(rows, images, torch.from_numpy(y), labelled, scaler)
 
 
