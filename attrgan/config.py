@@ -88,7 +88,7 @@ class TrainConfig:
 @dataclass
 class DataConfig:
     path: str = ""
-    attributes: list[str] | None = None  # subset of attribute names (None = all)
+    attributes: list[str] | None = None  # subset of attribute names (None = all; [] = none: unconditional)
     split: str = "train"
     unlabelled: str = "use"  # use: train also on unlabelled train-split images (y = 0, labelled = 0) | skip
     augment: str = "none"  # none | flip | authors: flips, small shift/scale/rotation, gamma/contrast/hue jitter

@@ -44,7 +44,7 @@ class Dataset:
 
     def attributes(self, rows: np.ndarray, names: list[str] | None = None) -> np.ndarray:
         """Raw attribute values ``[len(rows), A]`` (float32) of the given rows."""
-        return self.index.iloc[rows][names or self.attribute_names].to_numpy(dtype=np.float32)
+        return self.index.iloc[rows][self.attribute_names if names is None else names].to_numpy(dtype=np.float32)
 
 
 def open_dataset(root: str | Path) -> Dataset:
@@ -110,8 +110,9 @@ class ImageRows:
 
 
 def select_attributes(available: list[str], wanted: list[str] | None) -> list[str]:
-    """The attribute names a model uses: all, or a checked subset (``--attributes``)."""
-    if not wanted:
+    """The attribute names a model uses: all (``None``), none (``[]``: an unconditional model,
+    ``--condition-on none``), or a checked subset (``--attributes``)."""
+    if wanted is None:
         return list(available)
     unknown = [name for name in wanted if name not in available]
     if unknown:

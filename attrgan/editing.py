@@ -62,6 +62,9 @@ def attribute_row(model: ConditionalModel, settings: dict[str, float] | None = N
 
 
 def attribute_index(model: ConditionalModel, name: str) -> int:
+    if not model.attribute_names:
+        raise KeyError(f"an unconditional model has no attribute {name!r} to set; edit it with attribute vectors "
+                       "(attribute-vectors, then --mode latent)")
     if name not in model.attribute_names:
         raise KeyError(f"unknown attribute {name!r}; this model knows: {', '.join(model.attribute_names[:8])}, ...")
     return model.attribute_names.index(name)
@@ -70,14 +73,24 @@ def attribute_index(model: ConditionalModel, name: str) -> int:
 def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present: float = 1.0, absent: float = -1.0,
                               split: str = "train", minimum: int = 3) -> dict[str, torch.Tensor]:
     """Per attribute: the mean encoder code of images where it is clearly present (raw value
-    > ``present``) minus where it is clearly absent (< ``absent``), as in the paper."""
+    > ``present``) minus where it is clearly absent (< ``absent``), as in the paper. Binary
+    attributes (-1/1 or 0/1, as the dataset's manifest records them) split at their midpoint.
+    A conditional model gets vectors of the attributes it conditions on; an unconditional one,
+    of every attribute of the dataset (the paper's CelebA experiment)."""
     rows = dataset.rows(split)
+    names = model.attribute_names or dataset.attribute_names
+    labels = dataset.attributes(rows, names)
     raw = dataset.attributes(rows, model.attribute_names)
     images = ImageRows(dataset, rows, model.image_size)
     codes = torch.cat([model.encode(images[i : i + 256], raw[i : i + 256]).cpu() for i in range(0, len(rows), 256)])
+    kinds = dataset.manifest.get("attribute_kinds", {})
     vectors = {}
-    for j, name in enumerate(model.attribute_names):
-        on, off = raw[:, j] > present, raw[:, j] < absent
+    for j, name in enumerate(names):
+        if kinds.get(name) == "binary":
+            middle = 0.5 if labels[:, j].min() >= 0 else 0.0
+            on, off = labels[:, j] > middle, labels[:, j] < middle
+        else:
+            on, off = labels[:, j] > present, labels[:, j] < absent
         if on.sum() >= minimum and off.sum() >= minimum:
             vectors[name] = codes[torch.from_numpy(on)].mean(0) - codes[torch.from_numpy(off)].mean(0)
     return vectors
@@ -137,7 +150,7 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
         require("edit strength", s)
     if mode not in ("latent", "condition"):
         raise ValueError(f"--mode must be latent or condition, got {mode!r}")
-    j = attribute_index(model, attribute)
+    j = attribute_index(model, attribute) if mode == "condition" else None
     codes = model.encode(images, raw)
     out = []
     for i in range(len(images)):

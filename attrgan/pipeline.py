@@ -151,7 +151,7 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
         configs[kind] = load_config(cfg.config, overrides)
         configs[kind].data.attributes = cfg.attributes
     regressor_config = RegressorConfig(data=str(dataset), image_size=next(iter(configs.values())).model.image_size,
-                                       channels=cfg.regressor_channels, fc=cfg.regressor_fc, attributes=cfg.attributes,
+                                       channels=cfg.regressor_channels, fc=cfg.regressor_fc, attributes=cfg.attributes or None,
                                        epochs=cfg.regressor_epochs, device=cfg.device, progress=cfg.progress)
     check_regressor_config(regressor_config)
     return configs, regressor_config

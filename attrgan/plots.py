@@ -59,9 +59,11 @@ def plot_quality_comparison(runs: dict[str, str | Path], out: str | Path) -> int
     frame = pd.concat(frames) if frames else pd.DataFrame()
     if frame.empty:
         return 0
-    fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), squeeze=False)
-    for row, (column, label) in enumerate((("quality_frechet", "Fréchet distance (regressor features)"),
-                                           ("quality_cosine", "attribute cosine"))):
+    panels = [(column, label) for column, label in (("quality_frechet", "Fréchet distance (regressor features)"),
+                                                    ("quality_cosine", "attribute cosine"))
+              if column in frame.columns and frame[column].notna().any()]  # unconditional runs: no cosine
+    fig, axes = plt.subplots(len(panels), 2, figsize=(9, 3.25 * len(panels)), squeeze=False)
+    for row, (column, label) in enumerate(panels):
         for col, x in enumerate(("step", "minutes")):
             ax = axes[row][col]
             sns.lineplot(data=frame, x=x, y=column, hue="run", marker="o", ax=ax, legend=row == 0 and col == 0)

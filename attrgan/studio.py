@@ -55,13 +55,10 @@ class Studio:
 
     def __init__(self, model: ConditionalModel, regressor=None, vectors: dict[str, torch.Tensor] | None = None,
                  dataset=None, max_waiting: int = 8) -> None:
-        if regressor is not None and regressor.scaler.names != model.attribute_names:
+        if regressor is not None and model.attribute_names and regressor.scaler.names != model.attribute_names:
             raise ValueError(f"{regressor.path}: its attribute names differ from the model's")
         if regressor is not None and regressor.image_size != model.image_size:
             raise ValueError(f"{regressor.path}: a {regressor.image_size}px regressor for a {model.image_size}px model")
-        unknown = sorted(set(vectors or {}) - set(model.attribute_names))
-        if unknown:
-            raise ValueError(f"attribute vectors for attributes the model lacks: {', '.join(unknown[:5])}")
         self.model, self.regressor, self.vectors, self.dataset = model, regressor, vectors or {}, dataset
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_waiting)
@@ -84,10 +81,12 @@ class Studio:
     def describe(self) -> dict:
         """The model's kind, size, attributes and what the page can offer."""
         m = self.model
+        conditioned = [{"name": n, "mean": round(float(mu), 4), "std": round(float(sd), 4), "vector": n in self.vectors}
+                       for n, mu, sd in zip(m.attribute_names, m.scaler.mean, m.scaler.std)]
+        vector_only = [{"name": n, "mean": None, "std": None, "vector": True}  # e.g. an unconditional model's
+                       for n in self.vectors if n not in m.attribute_names]
         return {"kind": m.kind, "image_size": m.image_size, "has_encoder": m.has_encoder, "modes": self.modes,
-                "attributes": [{"name": n, "mean": round(float(mu), 4), "std": round(float(sd), 4),
-                                "vector": n in self.vectors}
-                               for n, mu, sd in zip(m.attribute_names, m.scaler.mean, m.scaler.std)],
+                "attributes": conditioned + vector_only,
                 "regressor": self.regressor is not None, "test_faces": len(self._test_rows),
                 "value_limit": VALUE_LIMIT, "max_samples": MAX_SAMPLES, "max_steps": MAX_STEPS,
                 "max_upload_bytes": MAX_UPLOAD_BYTES}
@@ -222,6 +221,8 @@ class Studio:
                               "serve a vaegan or vae run to edit, or draw samples", 400)
 
     def _estimate(self, crops: torch.Tensor) -> tuple[np.ndarray, str]:
+        if not self.model.attribute_names:
+            return np.zeros((len(crops), 0), np.float32), "none (an unconditional model)"
         if self.regressor is None:
             return np.repeat(self.model.scaler.mean[None], len(crops), 0).astype(np.float32), "training mean"
         raw, _ = self.regressor.predict_raw(crops, self.model.device)
@@ -237,12 +238,14 @@ class Studio:
         return attribute_row(self.model, settings, base)
 
     def _check_settings(self, settings: dict[str, float], latent: bool) -> None:
+        known = self.vectors if latent else self.model.attribute_names
         for name, value in settings.items():
-            if name not in self.model.attribute_names:
-                raise StudioError(f"unknown attribute {name!r}; this model knows {len(self.model.attribute_names)} "
-                                  f"(GET /api/model lists them)")
-            if latent and name not in self.vectors:
-                raise StudioError(f"no attribute vector for {name!r}; compute them with `attrgan attribute-vectors`")
+            if name not in known:
+                if latent and name in self.model.attribute_names:
+                    raise StudioError(f"no attribute vector for {name!r}; compute them with `attrgan attribute-vectors`")
+                if not latent and name in self.vectors:
+                    raise StudioError(f"{name!r} is not a condition of this model; edit it with mode=latent")
+                raise StudioError(f"unknown attribute {name!r}; GET /api/model lists this model's")
             if not np.isfinite(value) or abs(value) > VALUE_LIMIT:
                 raise StudioError(f"{name}={value}: values must lie in [-{VALUE_LIMIT:g}, {VALUE_LIMIT:g}]")
 

@@ -37,9 +37,10 @@ class QualityTracker:
     @classmethod
     def create(cls, regressor_path: str | Path, dataset, names: list[str], scaler: Standardizer, config,
                device: torch.device, precision: str) -> "QualityTracker":
-        """Check the regressor against the model (attributes, size); fix queries, codes and real features."""
+        """Check the regressor against the model (attributes, size); fix queries, codes and real
+        features. An unconditional model (no ``names``) is tracked by its Fréchet distance only."""
         regressor = load_regressor(regressor_path)
-        if regressor.scaler.names != names:
+        if names and regressor.scaler.names != names:
             raise ValueError(f"{regressor_path}: the regressor scores other attributes than the model conditions on")
         if regressor.image_size != config.model.image_size:
             raise ValueError(f"{regressor_path}: the regressor reads {regressor.image_size}px images, "
@@ -66,13 +67,12 @@ class QualityTracker:
                                 for i in range(0, len(self.z), 256)])
         decoder.train()
         regressed, features = self.regressor.predict_raw(images, self.device, self.precision)
-        scores = attribute_scores(regressed, self.queries, self.regressor.scaler.mean, self.regressor.scaler.std)
         save_grid(images[: GRID_ROWS * GRID_COLUMNS], folder / f"step{step:06d}_quality.png", nrow=GRID_COLUMNS)
-        return {
-            "quality_frechet": round(frechet_distance(features, self.real_features), 3),
-            "quality_cosine": round(scores["cosine"], 5),
-            "quality_squared_error": round(scores["squared_error"], 3),
-            "quality_centred_cosine": round(scores["centred_cosine"], 5),
-            "quality_sign_accuracy": round(scores["sign_accuracy"], 5),
-            "quality_seconds": round(time.perf_counter() - started, 2),
-        }
+        figures = {"quality_frechet": round(frechet_distance(features, self.real_features), 3)}
+        if self.queries.shape[1]:  # a conditional model: how well the faces carry their queries
+            scores = attribute_scores(regressed, self.queries, self.regressor.scaler.mean, self.regressor.scaler.std)
+            figures.update({"quality_cosine": round(scores["cosine"], 5),
+                            "quality_squared_error": round(scores["squared_error"], 3),
+                            "quality_centred_cosine": round(scores["centred_cosine"], 5),
+                            "quality_sign_accuracy": round(scores["sign_accuracy"], 5)})
+        return {**figures, "quality_seconds": round(time.perf_counter() - started, 2)}

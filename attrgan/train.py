@@ -121,7 +121,6 @@ def train(config: Config, out: str | Path, resume: bool = False, argv: list[str]
 def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, info: DistInfo, regressor,
            stop: dict, force: bool, allow_changes: bool) -> Path:
     tc, kind = config.train, config.model.kind
-    config.model.labelled_input = config.model.labelled_input or config.data.unlabelled == "use"
     ckpt_path = out / GENERATOR_FILE
     if resume and not ckpt_path.exists():
         raise CheckpointError(f"{ckpt_path}: nothing to resume")
@@ -132,6 +131,9 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     fingerprint = dataset_fingerprint(config.data.path)
     changes = check_compatible(previous, config, ckpt_path, fingerprint, allow_changes) if previous is not None else {}
     names = select_attributes(dataset.attribute_names, config.data.attributes)
+    # with unlabelled images in the batch, the FC layers also see a labelled flag; an
+    # unconditional model sees no attributes, so every image is alike and needs none
+    config.model.labelled_input = bool(names) and (config.model.labelled_input or config.data.unlabelled == "use")
     training = training_set(dataset, config, names, previous)
     rows, images, y_all, labelled_all, scaler_y = (training.rows, training.images, training.y, training.labelled,
                                                     training.scaler)
@@ -316,9 +318,10 @@ class TrainingSet:
 def training_set(dataset, config: Config, names: list[str], previous: dict | None = None) -> TrainingSet:
     """The images a generative model trains on: the labelled rows of ``data.split`` and, with
     ``data.unlabelled=use``, its unlabelled rows too (y = 0, labelled = 0). The standardizer is
-    fitted on the labelled rows only (or taken from the resumed checkpoint). Splits are
-    identity-disjoint, so no val or test person's image, labelled or not, is ever here."""
-    labelled_rows = dataset.rows(config.data.split, labelled_only=True)
+    fitted on the labelled rows only (or taken from the resumed checkpoint). An unconditional
+    model (no ``names``) trains on every image of the split. Splits are identity-disjoint, so
+    no val or test person's image, labelled or not, is ever here."""
+    labelled_rows = dataset.rows(config.data.split, labelled_only=bool(names))  # unconditional: every image
     if len(labelled_rows) < 2:
         raise ValueError(f"{config.data.path}: fewer than 2 labelled {config.data.split} images to train on")
     extra = np.setdiff1d(dataset.rows(config.data.split, labelled_only=False), labelled_rows) \

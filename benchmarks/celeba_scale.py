@@ -28,6 +28,30 @@ from attrgan.steps import Noise, vaegan_step
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def scaled_copy(small: Path, out: Path, images: int) -> None:
+    """A CelebA layout of ``images`` images made of copies of ``small``'s (hard links) under new
+    numbers, each copy with its own identities: synth-celeba draws ~20 faces/s on this CPU, so
+    the large set repeats a small one's faces; prep and training do the same work on each file."""
+    lines = {name: (small / name).read_text().splitlines() for name in
+             ("list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt", "list_landmarks_align_celeba.txt")}
+    base = len(lines["list_eval_partition.txt"])
+    people = max(int(line.split()[1]) for line in lines["identity_CelebA.txt"])
+    (out / "img_align_celeba").mkdir(parents=True)
+    written = {name: [] for name in lines}
+    for number in range(1, images + 1):
+        copy, source = divmod(number - 1, base)
+        file, original = f"{number:06d}.jpg", f"{source + 1:06d}.jpg"
+        os.link(small / "img_align_celeba" / original, out / "img_align_celeba" / file)
+        written["list_attr_celeba.txt"].append(file + lines["list_attr_celeba.txt"][2 + source][10:])
+        written["list_eval_partition.txt"].append(file + lines["list_eval_partition.txt"][source][10:])
+        written["list_landmarks_align_celeba.txt"].append(file + lines["list_landmarks_align_celeba.txt"][2 + source][10:])
+        identity = int(lines["identity_CelebA.txt"][source].split()[1]) + copy * people
+        written["identity_CelebA.txt"].append(f"{file} {identity}")
+    for name, rows in written.items():
+        header = [str(images), lines[name][1]] if name in ("list_attr_celeba.txt", "list_landmarks_align_celeba.txt") else []
+        (out / name).write_text("\n".join(header + rows) + "\n")
+
+
 def run_measured(args: list[str]) -> tuple[float, float]:
     """Run ``attrgan ARGS`` in a child process; its wall seconds and peak resident GiB."""
     started = time.perf_counter()
@@ -58,16 +82,17 @@ def images_per_second(images, rows: int, batch: int, steps: int, nets, config) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20000)
-    parser.add_argument("--small", type=int, default=2000)
+    parser.add_argument("--small", type=int, default=2000, help="distinct faces drawn; also the small dataset's size")
     parser.add_argument("--steps", type=int, default=6, help="training steps timed per variant")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; cpu flags: {', '.join(reported_cpu_flags())}")
     work = args.work or Path(tempfile.mkdtemp(prefix="celeba-scale-"))
-    synth = work / "synthetic-celeba"
+    small, synth = work / "synthetic-celeba-small", work / "synthetic-celeba"
     if not synth.exists():
-        seconds, _ = run_measured(["synth-celeba", str(synth), "--images", str(args.images)])
-        print(f"synth-celeba {args.images:,} images: {seconds:.0f} s")
+        seconds, _ = run_measured(["synth-celeba", str(small), "--images", str(args.small)])
+        print(f"synth-celeba {args.small:,} images: {seconds:.0f} s; copied up to {args.images:,} (scaled_copy)")
+        scaled_copy(small, synth, args.images)
     datasets = {}
     for name, limit in (("small", args.small), ("large", args.images)):
         out = work / f"dataset-{name}"

@@ -187,6 +187,15 @@ def synth_celeba(
                f"(rendered: {', '.join(CELEBA_RENDERED)}; the other 30 attributes are random)")
 
 
+def _condition_names(value: Optional[str]) -> Optional[list]:
+    """--condition-on / --attributes: None (all attributes), [] for "none" (unconditional), or the names."""
+    if value is None or not value.strip():
+        return None
+    if value.strip().lower() == "none":
+        return []
+    return [name.strip() for name in value.split(",")]
+
+
 def _unlabelled_choice(value: str) -> str:
     if value not in ("use", "skip"):
         raise ValueError(f"--unlabelled must be use or skip, got {value!r}")
@@ -234,6 +243,8 @@ def train_conditional(
     force: bool = typer.Option(False, help="Replace a run already in OUT (it is deleted when the new run starts)."),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, batch order and noise."),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names to condition on."),
+    condition_on: Optional[str] = typer.Option(None, help="none: an unconditional model (the paper's CelebA "
+                                               "experiment; edit it with attribute vectors); or names, as --attributes."),
     set: List[str] = typer.Option([], "--set", help="Override any config key, e.g. --set loss.gamma=0.1 (repeatable)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
@@ -250,8 +261,11 @@ def train_conditional(
         "train.progress": progress, "data.unlabelled": unlabelled and _unlabelled_choice(unlabelled),
     }
     overrides = [f"{key}={value}" for key, value in flags.items() if value is not None]
-    if attributes:
-        overrides.append("data.attributes=[" + ",".join(f'"{a.strip()}"' for a in attributes.split(",")) + "]")
+    if attributes and condition_on:
+        raise ValueError("give --attributes or --condition-on, not both")
+    wanted = _condition_names(condition_on or attributes)
+    if wanted is not None:
+        overrides.append("data.attributes=[" + ",".join(f'"{a}"' for a in wanted) + "]")
     if resume and config is None and (out / "config.yaml").is_file():
         config = out / "config.yaml"
     cfg = load_config(config, overrides + list(set))
@@ -365,7 +379,8 @@ def reproduce_command(
     config: Path = typer.Option(..., help="Training config for every model kind (e.g. configs/lfw32.yaml)."),
     out: Path = typer.Option(..., help="Folder for dataset/, runs/<kind>/, regressor/ and report/."),
     models: str = typer.Option("vaegan,vae,gan", help="Comma-separated model kinds to train and compare."),
-    condition_on: Optional[str] = typer.Option(None, help="Comma-separated attribute subset (default: all 73)."),
+    condition_on: Optional[str] = typer.Option(None, help="Comma-separated attribute subset (default: all), or "
+                                               "none for unconditional models (scored with attribute vectors)."),
     size: int = typer.Option(64, help="prep-lfw crop size; models of a smaller image_size downsample it."),
     max_minutes: Optional[float] = typer.Option(None, help="Training time budget per model, in minutes."),
     regressor_channels: str = typer.Option("64,128,256", help="Regressor conv widths (default: the paper's encoder)."),
@@ -390,7 +405,7 @@ def reproduce_command(
     metrics = reproduce(ReproduceConfig(
         images=images, attributes_file=attributes, dataset=dataset, config=config, out=out,
         models=[m.strip() for m in models.split(",")],
-        attributes=[a.strip() for a in condition_on.split(",")] if condition_on else None, size=size,
+        attributes=_condition_names(condition_on), size=size,
         max_minutes=max_minutes, overrides=list(set), regressor_channels=parse_list("--regressor-channels", regressor_channels, int),
         regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, seeds=seeds, device=device,
         test_people=read_test_people(test_people) if test_people else [], test_people_file=test_people,
@@ -448,7 +463,7 @@ def _photos_for(model, images: List[Path], regressor: Optional[Path]):
         typer.echo(message, err=True)
     if not kept:
         raise ValueError("none of the given images holds a face that could be aligned")
-    if regressor is not None:
+    if regressor is not None and model.attribute_names:  # an unconditional model has no y to estimate
         from attrgan.regressor import load_regressor
 
         reg = load_regressor(regressor)

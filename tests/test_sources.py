@@ -198,3 +198,47 @@ def test_reproduce_runs_the_pipeline_on_celeba(celeba, tmp_path):
     one_error(invoke(["reproduce", "--dataset", "celeba", "--images", celeba, "--attributes", celeba / "list_attr_celeba.txt",
                       "--config", root / "configs" / "demo.yaml", "--out", tmp_path / "other"]),
               "--dataset celeba reads its attributes from the root")
+
+
+def test_unconditional_model_edits_with_binary_attribute_vectors(celeba_dataset, photos, tmp_path):
+    """--condition-on none: no attributes in any layer, trained on every train image; attribute
+    vectors from CelebA's -1/1 labels (split at 0), applied by edit --mode latent and the studio."""
+    import torch
+
+    import attrgan
+    from attrgan.data import load_images
+    from attrgan.editing import load_attribute_vectors
+    from attrgan.studio import load_studio
+
+    root, run = Path(__file__).resolve().parents[1], tmp_path / "run"
+    result = invoke(["train-conditional", "--data", celeba_dataset, "--config", root / "configs" / "demo.yaml",
+                     "--condition-on", "none", "--max-steps", "4", "--batch-size", "16", "--device", "cpu",
+                     "--no-progress", "--out", run, "--set", "train.sample_every_epoch=false"])
+    assert result.exit_code == 0, result.output
+    model, dataset = attrgan.load(run), open_dataset(celeba_dataset)
+    assert model.attribute_names == [] and model.nets["decoder"].condition.width == 0
+    assert json.loads((run / "run.json").read_text())["train_images"] == len(dataset.rows("train", labelled_only=False))
+
+    result = invoke(["attribute-vectors", "--checkpoint", run, "--data", celeba_dataset, "--out", tmp_path / "v.pt"])
+    assert result.exit_code == 0, result.output
+    vectors = load_attribute_vectors(tmp_path / "v.pt")
+    assert dataset.manifest["attribute_kinds"]["Eyeglasses"] == "binary" and "Eyeglasses" in vectors
+    rows = dataset.rows("train")
+    labels = dataset.attributes(rows, ["Eyeglasses"])[:, 0]
+    codes = model.encode(load_images(dataset, rows, 32), np.zeros((len(rows), 0), np.float32))
+    expected = codes[torch.from_numpy(labels > 0)].mean(0) - codes[torch.from_numpy(labels < 0)].mean(0)
+    torch.testing.assert_close(vectors["Eyeglasses"], expected, rtol=1e-4, atol=1e-5)
+
+    base = ["edit", "--checkpoint", run, photos / "astronaut.png", "--attribute", "Eyeglasses", "--device", "cpu"]
+    result = invoke(base + ["--mode", "latent", "--vectors", tmp_path / "v.pt", "--strength", "-2,0,2",
+                            "--out", tmp_path / "edit.png"])
+    assert result.exit_code == 0, result.output
+    one_error(invoke(base + ["--mode", "condition", "--out", tmp_path / "no.png"]),
+              "an unconditional model has no attribute 'Eyeglasses'")
+
+    studio = load_studio(run, vectors=tmp_path / "v.pt", device="cpu")
+    described = studio.describe()
+    assert described["modes"] == ["latent"] and {a["name"] for a in described["attributes"]} == set(vectors)
+    face = studio.test_faces(0, 1)[0]
+    moved = studio.edit(face, {"Eyeglasses": 2.0}, "latent")
+    assert not torch.equal(moved, studio.edit(face, {}, "latent"))
