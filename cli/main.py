@@ -596,6 +596,40 @@ def attribute_vectors_command(
     typer.echo(f"wrote {len(vectors)} attribute vectors to {out}")
 
 
+@app.command("eval-vectors")
+@user_errors
+def eval_vectors_command(
+    checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt of a vaegan or vae model "
+                                    "(conditional or --condition-on none)."),
+    vectors: Path = typer.Option(..., help="attribute-vectors output."),
+    regressor: Path = typer.Option(..., help="Regressor (train-regressor) that judges the edited faces."),
+    data: Path = typer.Option(..., help="Dataset whose --split faces are edited."),
+    out: Path = typer.Option(..., help="JSON file of the scores, one entry per attribute."),
+    split: str = typer.Option("test", help="Split whose labelled faces are edited."),
+    strength: float = typer.Option(2.0, help="Multiple of each vector added to the codes."),
+    limit: int = typer.Option(512, help="At most this many faces."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """The paper's Figure 5 in numbers: how far each attribute vector moves its attribute, and the others."""
+    import attrgan
+    from attrgan.data import open_dataset
+    from attrgan.device import resolve_device
+    from attrgan.editing import load_attribute_vectors
+    from attrgan.regressor import load_regressor
+    from attrgan.vector_scores import format_vector_scores, vector_edit_scores
+    from data_prep.io import guard_output, write_json
+
+    guard_output(out, [data, *_inputs(checkpoint, vectors, regressor)], force, expect="file")
+    model = attrgan.load(checkpoint, resolve_device(device))
+    results = vector_edit_scores(model, load_regressor(regressor), open_dataset(data), load_attribute_vectors(vectors),
+                                 split, strength, limit)
+    write_json(out, {"checkpoint": str(checkpoint), "vectors": str(vectors), "split": split, "strength": strength,
+                     "scores": results})
+    typer.echo(format_vector_scores(results, strength))
+    typer.echo(f"wrote {out}")
+
+
 @app.command("edit")
 @user_errors
 def edit_command(

@@ -236,6 +236,22 @@ def test_unconditional_model_edits_with_binary_attribute_vectors(celeba_dataset,
     one_error(invoke(base + ["--mode", "condition", "--out", tmp_path / "no.png"]),
               "an unconditional model has no attribute 'Eyeglasses'")
 
+    # the Figure-5 measure: at strength 0 nothing moves; at 2 every figure is finite
+    result = invoke(["train-regressor", "--data", celeba_dataset, "--out", tmp_path / "reg", "--image-size", "32",
+                     "--channels", "8,16,32", "--fc", "32", "--epochs", "1", "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    scores = {}
+    for strength in ("0", "2"):
+        result = invoke(["eval-vectors", "--checkpoint", run, "--vectors", tmp_path / "v.pt", "--regressor",
+                         tmp_path / "reg", "--data", celeba_dataset, "--split", "train", "--strength", strength,
+                         "--device", "cpu", "--out", tmp_path / f"scores{strength}.json"])
+        assert result.exit_code == 0, result.output
+        scores[strength] = {r["attribute"]: r for r in json.loads((tmp_path / f"scores{strength}.json").read_text())["scores"]}
+    assert set(scores["0"]) == set(vectors)
+    assert all(r["moved"] == 0 and r["others"] == 0 and r["present_before"] == r["present_after"]
+               for r in scores["0"].values())
+    assert all(np.isfinite([r["moved"], r["others"]]).all() for r in scores["2"].values())
+
     studio = load_studio(run, vectors=tmp_path / "v.pt", device="cpu")
     described = studio.describe()
     assert described["modes"] == ["latent"] and {a["name"] for a in described["attributes"]} == set(vectors)
