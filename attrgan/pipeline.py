@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .checkpoint import GENERATOR_FILE, load_checkpoint
 from .config import load_config
+from .device import resolve_device
 from .evaluate import EvalConfig, evaluate_attributes
 from .regressor import REGRESSOR_FILE, RegressorConfig, train_regressor
 from .train import train
@@ -102,6 +103,11 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
             train(config, run, resume=resume, force=not resume, regressor=regressor if cfg.eval_every else None)
         runs.append(run)
     report = cfg.out / "report"
+    if cfg.attributes == []:  # unconditional models: scored by their attribute vectors
+        from .vector_scores import vector_report
+
+        log(f"[4/4] attribute-vectors + eval-vectors -> {report}")
+        return vector_report(dataset, regressor, runs, report, device=str(resolve_device(cfg.device)), force=True)
     log(f"[4/4] eval-attributes -> {report}")
     return evaluate_attributes(EvalConfig(data=dataset, regressor=regressor, checkpoints=runs, out=report,
                                           seeds=cfg.seeds, device=cfg.device, force=True))
@@ -139,6 +145,9 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
     from .regressor import check_regressor_config
 
     require("--seeds", cfg.seeds, 1)
+    if cfg.attributes == [] and "gan" in cfg.models:
+        raise ValueError("--condition-on none scores models by their attribute vectors, and a GAN has no encoder "
+                         "to make them; use --models vaegan,vae")
     if cfg.attributes:
         select_attributes(source.table.names if source.table else list(LFW_ATTRIBUTE_NAMES), cfg.attributes)
     configs = {}

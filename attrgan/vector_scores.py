@@ -4,6 +4,8 @@ do; for binary attributes also the share of faces the regressor judges to show i
 after. Works for conditional and unconditional models alike (the codes keep their condition)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -66,3 +68,50 @@ def format_vector_scores(results: list[dict], strength: float) -> str:
         present = (f"{row['present_before']:.2f} -> {row['present_after']:.2f}" if "present_before" in row else "")
         lines.append(f"{row['attribute']:<28}{row['moved']:>9.3f}{row['others']:>15.3f}{present:>20}")
     return "\n".join(lines)
+
+
+GRID_FACES = 6  # test faces (rows) of the report's edit grid
+GRID_ATTRIBUTES = 6  # the attributes each vector moves most (columns)
+
+
+def vector_report(data: str | Path, regressor_path: str | Path, runs: list[Path], out: Path, device: str = "cpu",
+                  strength: float = 2.0, force: bool = False) -> dict:
+    """Stage 4 of ``reproduce --condition-on none``: per run, attribute vectors from the train
+    split, their scores on the test split (:func:`vector_edit_scores`) and an edit grid (test
+    faces down, reconstruction then the six strongest vectors across); written atomically to
+    ``out`` (report.md, metrics.json, vectors_<kind>.pt, edits_<kind>.png)."""
+    import attrgan
+    from data_prep.io import atomic_directory, write_json
+
+    from .data import open_dataset
+    from .editing import compute_attribute_vectors, save_attribute_vectors
+    from .plots import save_grid
+    from .regressor import load_regressor
+
+    dataset, regressor = open_dataset(data), load_regressor(regressor_path)
+    results, lines = {}, ["# Attribute vectors: the paper's Figure 5 in numbers", "",
+                          f"Dataset `{data}`, regressor `{regressor_path}`; vectors from the train split, "
+                          f"scored on the test split at strength {strength:g}.", ""]
+    with atomic_directory(out, force=force) as tmp:
+        for run in runs:
+            model = attrgan.load(run, device)
+            if not model.has_encoder:
+                raise ValueError(f"{run}: a {model.kind!r} model has no encoder, so it has no attribute vectors")
+            vectors = compute_attribute_vectors(model, dataset)
+            save_attribute_vectors(vectors, tmp / f"vectors_{model.kind}.pt", str(run))
+            scores = vector_edit_scores(model, regressor, dataset, vectors, "test", strength)
+            results[model.kind] = scores
+            strongest = [r["attribute"] for r in sorted(scores, key=lambda r: -r["moved"])[:GRID_ATTRIBUTES]]
+            rows = dataset.rows("test")[:GRID_FACES]
+            condition = dataset.attributes(rows, model.attribute_names)
+            codes = model.encode(ImageRows(dataset, rows, model.image_size)[:], condition)
+            columns = [codes] + [codes + strength * vectors[name].to(codes.device) for name in strongest]
+            faces = torch.stack([model.decode(z, condition).cpu() for z in columns], 1)  # [faces, columns, 3, S, S]
+            save_grid(faces.flatten(0, 1), tmp / f"edits_{model.kind}.png", nrow=len(columns))
+            lines += [f"## {model.kind} (`{run}`)", "", "```", format_vector_scores(scores, strength), "```", "",
+                      f"![edits](edits_{model.kind}.png)", "",
+                      f"*Test faces down; across: the reconstruction, then + {strength:g} × the vector of "
+                      + ", ".join(strongest) + ".*", ""]
+        write_json(tmp / "metrics.json", {"strength": strength, "vector_scores": results})
+        (tmp / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return {"strength": strength, "vector_scores": results}

@@ -412,12 +412,20 @@ def reproduce_command(
         labelled_only=labelled_only or _unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
         eval_every=eval_every, force=force, progress=progress,
     ), log=typer.echo, command=shlex.join(["attrgan", *sys.argv[1:]]))
-    typer.echo(format_table(metrics))
+    if "vector_scores" in metrics:  # --condition-on none
+        from attrgan.vector_scores import format_vector_scores
+
+        for kind, scores in metrics["vector_scores"].items():
+            typer.echo(f"{kind}: " + format_vector_scores(scores, metrics["strength"]))
+    else:
+        typer.echo(format_table(metrics))
     typer.echo(f"report: {out / 'report' / 'report.md'}\nsample grids: {out / 'runs'}/<kind>/samples/final_samples.png")
     editable = [m.strip() for m in models.split(",") if m.strip() in ("vaegan", "vae")]
     if editable:
         program = sys.argv[0] if Path(sys.argv[0]).name == "attrgan" else "attrgan"  # as the user typed it
         serve = [program, "serve", "--checkpoint", str(out / "runs" / editable[0]), "--regressor", str(out / "regressor")]
+        if "vector_scores" in metrics:
+            serve += ["--vectors", str(out / "report" / f"vectors_{editable[0]}.pt")]
         typer.echo(f"edit in the browser: {shlex.join(serve)}  (then open http://127.0.0.1:8000/)")
 
 

@@ -258,3 +258,21 @@ def test_unconditional_model_edits_with_binary_attribute_vectors(celeba_dataset,
     face = studio.test_faces(0, 1)[0]
     moved = studio.edit(face, {"Eyeglasses": 2.0}, "latent")
     assert not torch.equal(moved, studio.edit(face, {}, "latent"))
+
+
+def test_reproduce_condition_on_none_scores_attribute_vectors(celeba, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    base = ["reproduce", "--dataset", "celeba", "--images", celeba, "--config", root / "configs" / "demo.yaml",
+            "--size", "32", "--condition-on", "none", "--regressor-channels", "8,16,32", "--regressor-fc", "32",
+            "--regressor-epochs", "1", "--eval-every", "0", "--device", "cpu", "--no-progress",
+            "--set", "train.max_steps=2", "--set", "train.sample_every_epoch=false"]
+    result = invoke(base + ["--models", "vae", "--out", tmp_path / "exp"])
+    assert result.exit_code == 0, result.output
+    assert "[4/4] attribute-vectors + eval-vectors" in result.output and "vae: vector edits at strength 2" in result.output
+    assert any(" serve " in line and "--vectors" in line for line in result.output.splitlines())  # its studio
+    report = tmp_path / "exp" / "report"
+    scores = json.loads((report / "metrics.json").read_text())["vector_scores"]["vae"]
+    assert {"Eyeglasses", "Smiling"} <= {r["attribute"] for r in scores}
+    assert (report / "edits_vae.png").is_file() and (report / "vectors_vae.pt").is_file()
+    assert "edits_vae.png" in (report / "report.md").read_text()
+    one_error(invoke(base + ["--models", "vae,gan", "--out", tmp_path / "gan"]), "a GAN has no encoder")
