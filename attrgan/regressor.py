@@ -59,6 +59,59 @@ class Regressor(nn.Module):
         return self.head(features), features
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """What each regressor output means: for a binary attribute (the manifest's kind: -1/1 or
+    0/1) a logit trained with binary cross-entropy, turned into the expected raw value
+    ``low + (high - low) * sigmoid``; for a continuous one the standardized value (MSE)."""
+
+    binary: np.ndarray  # bool [A]
+    low: np.ndarray  # float32 [A]: a binary attribute's absent value (unused for continuous ones)
+    high: np.ndarray  # its present value
+
+    @classmethod
+    def of(cls, names: list[str], kinds: dict[str, str], values: np.ndarray) -> "Outputs":
+        """From the dataset's attribute kinds and the train split's raw ``values`` [N, A]."""
+        binary = np.array([kinds.get(name) == "binary" for name in names], dtype=bool)
+        low = np.where(binary, values.min(0) if len(values) else 0, 0).astype(np.float32)
+        high = np.where(binary, values.max(0) if len(values) else 1, 1).astype(np.float32)
+        return cls(binary, low, high)
+
+    @classmethod
+    def continuous(cls, count: int) -> "Outputs":
+        """Every output standardized (regressors saved before binary heads existed)."""
+        return cls(np.zeros(count, bool), np.zeros(count, np.float32), np.ones(count, np.float32))
+
+    def targets(self, raw: np.ndarray, scaler: Standardizer) -> torch.Tensor:
+        """Training targets: 0/1 for binary attributes, standardized values for the others."""
+        present = (raw > (self.low + self.high) / 2).astype(np.float32)
+        return torch.from_numpy(np.where(self.binary, present, scaler.transform(raw)).astype(np.float32))
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean over every output: BCE with logits on binary columns, squared error on the others."""
+        binary = torch.from_numpy(self.binary).to(outputs.device)
+        bce = nn.functional.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
+        return torch.where(binary, bce, (outputs - targets) ** 2).mean()
+
+    def to_raw(self, outputs: np.ndarray, scaler: Standardizer) -> np.ndarray:
+        """Raw-unit predictions: binary columns as expected values between low and high."""
+        expected = self.low + (self.high - self.low) / (1 + np.exp(-np.clip(outputs, -60, 60)))
+        return np.where(self.binary, expected, scaler.inverse(outputs)).astype(np.float32)
+
+    def to_dict(self, names: list[str]) -> dict:
+        return {"binary_outputs": {n: [float(lo), float(hi)] for n, b, lo, hi in
+                                   zip(names, self.binary, self.low, self.high) if b}}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "Outputs":
+        names, binary = payload["attribute_names"], payload.get("binary_outputs", {})
+        outputs = cls.continuous(len(names))
+        for j, name in enumerate(names):
+            if name in binary:
+                outputs.binary[j], (outputs.low[j], outputs.high[j]) = True, binary[name]
+        return outputs
+
+
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random horizontal flips, shifts of up to 1/16 of the side, and brightness/contrast jitter."""
     batch, _, size, _ = x.shape
@@ -130,8 +183,10 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
     splits = {s: dataset.rows(s) for s in ("train", "val", "test")}
     if len(splits["train"]) < 2:
         raise ValueError(f"{config.data}: fewer than 2 labelled train images")
-    scaler = Standardizer.fit(names, dataset.attributes(splits["train"], names))
-    tensors = {s: (ImageRows(dataset, r, config.image_size), torch.from_numpy(scaler.transform(dataset.attributes(r, names))))
+    train_values = dataset.attributes(splits["train"], names)
+    scaler = Standardizer.fit(names, train_values)
+    outputs = Outputs.of(names, dataset.manifest.get("attribute_kinds", {}), train_values)
+    tensors = {s: (ImageRows(dataset, r, config.image_size), outputs.targets(dataset.attributes(r, names), scaler))
                for s, r in splits.items()}
     torch.manual_seed(config.seed)
     model = Regressor(config.image_size, config.channels, config.fc, len(names)).to(device)
@@ -153,13 +208,14 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
             x = augment(to_model_range(images[idx]), generator).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
                 prediction, _ = model(x)
-            loss = nn.functional.mse_loss(prediction.float(), targets[idx].to(device))
+            loss = outputs.loss(prediction.float(), targets[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
         schedule.step()
-        val_loss = _mse(model, tensors["val"], device, config.precision) if len(splits["val"]) else float(np.mean(losses))
+        val_loss = _val_loss(model, tensors["val"], outputs, device, config.precision) if len(splits["val"]) \
+            else float(np.mean(losses))
         history.append({"epoch": epoch, "train_mse": float(np.mean(losses)), "val_mse": val_loss})
         bar.set_postfix(train=f"{np.mean(losses):.3f}", val=f"{val_loss:.3f}", refresh=False)  # shown at the next redraw
         if val_loss < best[0]:
@@ -167,33 +223,41 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
         elif epoch - best[1] >= config.patience:
             break
     model.load_state_dict(best[2])
-    metrics = {"best_epoch": best[1], "val_mse_standardized": best[0], "history": history,
+    metrics = {"best_epoch": best[1], "val_loss": best[0], "history": history,
                "train_seconds": round(time.perf_counter() - started, 1)}
     for split in ("val", "test"):
         if len(splits[split]):
-            metrics[split] = evaluate_on_split(model, dataset, splits[split], scaler, config, device)
+            metrics[split] = evaluate_on_split(model, dataset, splits[split], scaler, outputs, config, device)
     with atomic_directory(out, force=force) as tmp:
         save_checkpoint(tmp / REGRESSOR_FILE, {
             "kind": REGRESSOR_KIND, "config": asdict(config), "image_size": config.image_size,
-            **scaler.to_dict(), "nets": {"regressor": model.state_dict()}, "metrics": _json_safe(metrics),
+            **scaler.to_dict(), **outputs.to_dict(names), "nets": {"regressor": model.state_dict()},
+            "metrics": _json_safe(metrics),
         })
         write_json(tmp / "metrics.json", metrics)
     return metrics
 
 
-def evaluate_on_split(model, dataset: Dataset, rows, scaler: Standardizer, config: RegressorConfig, device) -> dict:
-    """Cosine, squared error and per-attribute R² of the regressor on real images of ``rows``."""
+def evaluate_on_split(model, dataset: Dataset, rows, scaler: Standardizer, outputs: Outputs, config: RegressorConfig,
+                      device) -> dict:
+    """Cosine, squared error and per-attribute R² of the regressor on real images of ``rows``;
+    for binary attributes also the accuracy (regressed and true value on the same side)."""
     predicted, _ = predict(model, ImageRows(dataset, rows, config.image_size), device, precision=config.precision)
-    raw_pred, raw_true = scaler.inverse(predicted), dataset.attributes(rows, scaler.names)
+    raw_pred, raw_true = outputs.to_raw(predicted, scaler), dataset.attributes(rows, scaler.names)
     result = score(raw_pred, raw_true)
     result["r2"] = dict(zip(scaler.names, np.round(r2_per_attribute(raw_pred, raw_true), 4).tolist()))
+    if outputs.binary.any():
+        middle = (outputs.low + outputs.high) / 2
+        correct = ((raw_pred > middle) == (raw_true > middle)).mean(0)
+        result["accuracy"] = {n: round(float(c), 4) for n, c, b in zip(scaler.names, correct, outputs.binary) if b}
+        result["mean_accuracy"] = round(float(correct[outputs.binary].mean()), 4)
     return result
 
 
-def _mse(model, split_tensors, device, precision) -> float:
+def _val_loss(model, split_tensors, outputs: Outputs, device, precision) -> float:
     images, targets = split_tensors
     predicted, _ = predict(model, images, device, precision=precision)
-    return float(((predicted - targets.numpy()) ** 2).mean())
+    return float(outputs.loss(torch.from_numpy(predicted), targets))
 
 
 def _json_safe(metrics: dict) -> dict:
@@ -209,12 +273,13 @@ class LoadedRegressor:
     scaler: Standardizer
     image_size: int
     path: Path
+    outputs: Outputs
 
     def predict_raw(self, images: torch.Tensor, device: torch.device, precision: str = "fp32"):
         """Raw-unit attribute predictions and features of uint8 or [-1, 1] images."""
         self.model.to(device)
         predicted, features = predict(self.model, images, device, precision=precision)
-        return self.scaler.inverse(predicted), features
+        return self.outputs.to_raw(predicted, self.scaler), features
 
 
 def load_regressor(path: str | Path) -> LoadedRegressor:
@@ -229,4 +294,5 @@ def load_regressor(path: str | Path) -> LoadedRegressor:
     cfg = payload["config"]
     model = Regressor(cfg["image_size"], cfg["channels"], cfg["fc"], len(payload["attribute_names"]))
     model.load_state_dict(payload["nets"]["regressor"])
-    return LoadedRegressor(model.eval(), Standardizer.from_dict(payload), payload["image_size"], file)
+    return LoadedRegressor(model.eval(), Standardizer.from_dict(payload), payload["image_size"], file,
+                           Outputs.from_dict(payload))

@@ -337,6 +337,10 @@ def train_regressor_command(
         typer.echo(f"test split ({t['count']} images): cosine similarity {t['cosine_similarity']:.4f}, "
                    f"squared error {t['squared_error']:.2f}")
         typer.echo("best R²: " + ", ".join(f"{k} {v:.2f}" for k, v in r2[:5]))
+        if "accuracy" in t:  # binary attributes: a logistic head
+            best = sorted(t["accuracy"].items(), key=lambda kv: -kv[1])
+            typer.echo(f"binary attributes: mean accuracy {t['mean_accuracy']:.3f}; best: "
+                       + ", ".join(f"{k} {v:.2f}" for k, v in best[:5]))
 
 
 @app.command("eval-attributes")

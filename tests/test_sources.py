@@ -276,3 +276,28 @@ def test_reproduce_condition_on_none_scores_attribute_vectors(celeba, tmp_path):
     assert (report / "edits_vae.png").is_file() and (report / "vectors_vae.pt").is_file()
     assert "edits_vae.png" in (report / "report.md").read_text()
     one_error(invoke(base + ["--models", "vae,gan", "--out", tmp_path / "gan"]), "a GAN has no encoder")
+
+
+def test_the_regressor_has_a_logistic_head_for_binary_attributes(celeba_dataset, tmp_path):
+    """CelebA's -1/1 attributes: BCE on logits, predictions as expected values in [-1, 1],
+    per-attribute accuracy on the real test images."""
+    import torch
+
+    from attrgan.data import load_images
+    from attrgan.regressor import load_regressor
+
+    result = invoke(["train-regressor", "--data", celeba_dataset, "--out", tmp_path / "reg", "--image-size", "32",
+                     "--channels", "8,16,32", "--fc", "32", "--epochs", "2", "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "binary attributes: mean accuracy" in result.output
+    metrics = json.loads((tmp_path / "reg" / "metrics.json").read_text())
+    dataset = open_dataset(celeba_dataset)
+    assert set(metrics["test"]["accuracy"]) == set(dataset.attribute_names)
+    regressor = load_regressor(tmp_path / "reg")
+    assert regressor.outputs.binary.all()
+    rows = dataset.rows("test")
+    raw, _ = regressor.predict_raw(load_images(dataset, rows, 32), torch.device("cpu"))
+    assert raw.min() > -1 and raw.max() < 1  # expected values of -1/1 labels, never beyond them
+    truth = dataset.attributes(rows)
+    accuracy = ((raw > 0) == (truth > 0)).mean(0)
+    assert np.allclose([metrics["test"]["accuracy"][n] for n in dataset.attribute_names], accuracy, atol=1e-4)
