@@ -88,8 +88,10 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
         regressor_config.data = str(dataset)
         scores = train_regressor(regressor_config, regressor, force=True)
         if "test" in scores:
-            log(f"      regressor on the real test images: cosine {scores['test']['cosine_similarity']:.4f}, "
-                f"squared error {scores['test']['squared_error']:.2f}")
+            test = scores["test"]
+            log(f"      regressor on the real test images: cosine {test['cosine_similarity']:.4f}, "
+                f"squared error {test['squared_error']:.2f}"
+                + (f", binary attributes' mean accuracy {test['mean_accuracy']:.3f}" if "mean_accuracy" in test else ""))
     else:
         log(f"[2/4] reusing {regressor}")
     runs = []
