@@ -129,11 +129,11 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     # ---------------------------------------------------------------- data
     dataset = open_dataset(config.data.path)
     fingerprint = dataset_fingerprint(config.data.path)
-    changes = check_compatible(previous, config, ckpt_path, fingerprint, allow_changes) if previous is not None else {}
     names = select_attributes(dataset.attribute_names, config.data.attributes)
     # with unlabelled images in the batch, the FC layers also see a labelled flag; an
     # unconditional model sees no attributes, so every image is alike and needs none
     config.model.labelled_input = bool(names) and (config.model.labelled_input or config.data.unlabelled == "use")
+    changes = check_compatible(previous, config, ckpt_path, fingerprint, allow_changes) if previous is not None else {}
     training = training_set(dataset, config, names, previous)
     rows, images, y_all, labelled_all, scaler_y = (training.rows, training.images, training.y, training.labelled,
                                                     training.scaler)
