@@ -42,7 +42,7 @@ def served(studio):
     return server, f"http://127.0.0.1:{server.server_port}/"
 
 
-def wait_for(condition, timeout: float = 60.0, what: str = "the page"):
+def wait_for(condition, timeout: float = 180.0, what: str = "the page"):  # generous: CI machines are busy
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
