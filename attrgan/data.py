@@ -109,6 +109,11 @@ class ImageRows:
         return load_images(self.dataset, picked, self.size)
 
 
+def binary_midpoint(values: np.ndarray) -> float:
+    """Where a binary attribute's labels split: 0 for -1/1 labels, 0.5 for 0/1."""
+    return 0.5 if np.min(values) >= 0 else 0.0
+
+
 def select_attributes(available: list[str], wanted: list[str] | None) -> list[str]:
     """The attribute names a model uses: all (``None``), none (``[]``: an unconditional model,
     ``--condition-on none``), or a checked subset (``--attributes``)."""

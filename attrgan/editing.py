@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Dataset, ImageRows
+from .data import Dataset, ImageRows, binary_midpoint
 from .generator import ConditionalModel
 
 
@@ -80,14 +80,14 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
     rows = dataset.rows(split)
     names = model.attribute_names or dataset.attribute_names
     labels = dataset.attributes(rows, names)
-    raw = dataset.attributes(rows, model.attribute_names)
+    raw = labels if model.attribute_names else labels[:, :0]  # the condition: the model's own attributes
     images = ImageRows(dataset, rows, model.image_size)
     codes = torch.cat([model.encode(images[i : i + 256], raw[i : i + 256]).cpu() for i in range(0, len(rows), 256)])
     kinds = dataset.manifest.get("attribute_kinds", {})
     vectors = {}
     for j, name in enumerate(names):
         if kinds.get(name) == "binary":
-            middle = 0.5 if labels[:, j].min() >= 0 else 0.0
+            middle = binary_midpoint(labels[:, j])
             on, off = labels[:, j] > middle, labels[:, j] < middle
         else:
             on, off = labels[:, j] > present, labels[:, j] < absent

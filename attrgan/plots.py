@@ -1,19 +1,34 @@
 """Image grids and loss curves written during training and evaluation."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 import torch
-from torchvision.utils import save_image
+from PIL import Image
+from torchvision.utils import make_grid
 
 from data_prep.io import atomic_file
 
 
+def grid_image(images: torch.Tensor, nrow: int) -> Image.Image:
+    """Float images in [-1, 1] as one picture: a grid with 1-px white padding (one image as it is)."""
+    grid = make_grid(images.detach().float().cpu().add(1).div(2).clamp(0, 1), nrow=nrow, padding=1, pad_value=1.0)
+    return Image.fromarray(grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy())
+
+
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int) -> None:
-    """Save float images in [-1, 1] as one PNG grid (atomically)."""
+    """Save float images in [-1, 1] as one grid (atomically; the format from the suffix)."""
     with atomic_file(path) as tmp:
-        save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), tmp, nrow=nrow, padding=1, pad_value=1.0)
+        grid_image(images, nrow).save(tmp)
+
+
+def grid_png(images: torch.Tensor, nrow: int) -> bytes:
+    """The grid of :func:`save_grid` as PNG bytes (what ``attrgan serve`` answers with)."""
+    buffer = io.BytesIO()
+    grid_image(images, nrow).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def plot_loss_curves(metrics_csv: str | Path, out: str | Path) -> None:

@@ -7,7 +7,6 @@ so concurrent requests never load or run the model twice at once; a bounded numb
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -258,26 +257,6 @@ def check_int(name: str, value: int, low: int, high: int) -> None:
         require(name, value, low, high)
     except ValueError as error:
         raise StudioError(str(error)) from None
-
-
-def png_bytes(images: torch.Tensor, nrow: int) -> bytes:
-    """Float images in [-1, 1] as one PNG (a grid with 1-px white padding when more than one)."""
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    from .data import to_uint8
-
-    grid = images[0] if len(images) == 1 else make_grid(images.float().cpu(), nrow=nrow, padding=1, pad_value=1.0)
-    buffer = io.BytesIO()
-    Image.fromarray(to_uint8(grid.cpu()).permute(1, 2, 0).numpy()).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def crop_png(photo: Photo) -> bytes:
-    """The aligned crop as PNG."""
-    from .data import to_model_range
-
-    return png_bytes(to_model_range(photo.crop[None]), 1)
 
 
 def load_studio(checkpoint: str | Path, regressor: str | Path | None = None, vectors: str | Path | None = None,

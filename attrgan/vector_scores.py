@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Dataset, ImageRows
+from .data import Dataset, ImageRows, binary_midpoint
 from .generator import ConditionalModel
 from .regressor import LoadedRegressor
 
@@ -44,6 +44,8 @@ def vector_edit_scores(model: ConditionalModel, regressor: LoadedRegressor, data
 
     before = regressed(codes)
     kinds = dataset.manifest.get("attribute_kinds", {})
+    binary = [name for name in scored if kinds.get(name) == "binary"]  # read once: their labels' midpoints
+    middles = dict(zip(binary, (binary_midpoint(column) for column in dataset.attributes(rows, binary).T)))
     scale = regressor.scaler.std
     results = []
     for name in scored:
@@ -52,10 +54,9 @@ def vector_edit_scores(model: ConditionalModel, regressor: LoadedRegressor, data
         shift = (after - before).mean(0) / scale
         row = {"attribute": name, "moved": round(float(shift[j]), 4),
                "others": round(float(np.abs(np.delete(shift, j)).mean()) if len(shift) > 1 else 0.0, 4)}
-        if kinds.get(name) == "binary":
-            middle = 0.5 if dataset.attributes(rows, [name]).min() >= 0 else 0.0
-            row["present_before"] = round(float((before[:, j] > middle).mean()), 4)
-            row["present_after"] = round(float((after[:, j] > middle).mean()), 4)
+        if name in middles:
+            row["present_before"] = round(float((before[:, j] > middles[name]).mean()), 4)
+            row["present_after"] = round(float((after[:, j] > middles[name]).mean()), 4)
         results.append(row)
     return results
 

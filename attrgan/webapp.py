@@ -11,7 +11,9 @@ from importlib import resources
 from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .studio import MAX_UPLOAD_BYTES, Studio, StudioError, crop_png, png_bytes
+from .data import to_model_range
+from .plots import grid_png
+from .studio import MAX_UPLOAD_BYTES, Studio, StudioError
 
 log = logging.getLogger("attrgan.serve")
 
@@ -59,26 +61,26 @@ def create_app(studio: Studio) -> Flask:
 
     @app.get("/api/photos/<photo_id>/crop.png")
     def crop(photo_id: str):
-        return png(crop_png(studio.photo(photo_id)))
+        return png(grid_png(to_model_range(studio.photo(photo_id).crop[None]), 1))
 
     @app.get("/api/photos/<photo_id>/reconstruction.png")
     def reconstruction(photo_id: str):
-        return png(png_bytes(studio.reconstruction(photo_id), 1))
+        return png(grid_png(studio.reconstruction(photo_id), 1))
 
     @app.get("/api/edit.png")
     def edit():
-        return png(png_bytes(studio.edit(required("photo"), settings_arg(), request.args.get("mode", "condition")), 1))
+        return png(grid_png(studio.edit(required("photo"), settings_arg(), request.args.get("mode", "condition")), 1))
 
     @app.get("/api/sample.png")
     def sample():
         n = int_arg("n", 16)
         images = studio.samples(settings_arg(), int_arg("seed", 0), n, request.args.get("photo") or None)
-        return png(png_bytes(images, nrow=max(1, round(n**0.5))))
+        return png(grid_png(images, nrow=max(1, round(n**0.5))))
 
     @app.get("/api/interpolate.png")
     def interpolation():
         steps = int_arg("steps", 8)
-        return png(png_bytes(studio.interpolation(required("a"), required("b"), steps), nrow=steps))
+        return png(grid_png(studio.interpolation(required("a"), required("b"), steps), nrow=steps))
 
     @app.errorhandler(StudioError)
     def refused(error: StudioError):
