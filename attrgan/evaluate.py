@@ -25,6 +25,7 @@ from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
 from .metrics import attribute_scores, cosine_similarity, frechet_distance, mean_std, sign_accuracy, squared_error
 from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
+from .training_seeds import across_training_seeds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +60,9 @@ class ModelScores:
     label: str  # the paper's model name, plus the run's folder when several runs of one kind are compared
     path: str
     kind: str
+    train_seed: int | None = None
+    updates: int | None = None
+    recipe: str | None = None
     cosine: list[float] = field(default_factory=list)  # one per seed
     squared_error: list[float] = field(default_factory=list)
     centred_cosine: list[float] = field(default_factory=list)
@@ -105,7 +109,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))
     for model, (label, _) in zip(models, model_names(models)):
-        s = ModelScores(label, str(model.path), model.kind)
+        s = ModelScores(label, str(model.path), model.kind, model.train_seed, model.updates, model.recipe)
         features_seed0 = None
         for seed in range(config.seeds):
             images = model.sample(queries, seed=seed)
@@ -316,7 +320,8 @@ def _metrics_json(config, names, queries, upper, scores) -> dict:
     for s in scores:
         centred, centred_sd = mean_std(s.centred_cosine)
         signs, signs_sd = mean_std([a.mean() for a in s.sign_accuracy])
-        row = {"model": s.label, "kind": s.kind, "checkpoint": s.path, **_table_entry(s.cosine, s.squared_error),
+        row = {"model": s.label, "kind": s.kind, "checkpoint": s.path, "train_seed": s.train_seed, "updates": s.updates,
+               "recipe": s.recipe, **_table_entry(s.cosine, s.squared_error),
                "centred_cosine": centred, "centred_cosine_std": centred_sd,
                "sign_accuracy": signs, "sign_accuracy_std": signs_sd,
                "per_attribute_sign_accuracy": dict(zip(names, np.mean(s.sign_accuracy, 0).round(4).tolist())),
@@ -341,6 +346,7 @@ def _metrics_json(config, names, queries, upper, scores) -> dict:
             "by_sex": _breakdown(names, queries, upper["regressed"]),
             "per_attribute_squared_error": dict(zip(names, np.asarray(upper["per_attribute_se"]).round(5).tolist()))},
         "models": rows,
+        "across_training_seeds": across_training_seeds(rows, MODEL_LABELS),
         "paper_table_1": {k: {"cosine_similarity": v[0], "squared_error": v[1]} for k, v in PAPER_TABLE.items()},
         "fid": "computed" if config.inception_weights else "skipped: no --inception-weights given (nothing is downloaded)",
     }

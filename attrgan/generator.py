@@ -15,6 +15,7 @@ from .checkpoint import GENERATOR_KINDS, load_checkpoint
 from .config import from_dict
 from .data import Standardizer, to_model_range
 from .models import build_models
+from .training_seeds import recipe_of
 
 
 @dataclass
@@ -27,6 +28,9 @@ class ConditionalModel:
     path: Path
     device: torch.device = torch.device("cpu")
     training_data: str | None = None  # the dataset directory the model was trained on
+    train_seed: int | None = None  # the config's train.seed
+    updates: int | None = None  # training updates done when the checkpoint was written
+    recipe: str | None = None  # attrgan.training_seeds.recipe_of the training config
 
     @property
     def attribute_names(self) -> list[str]:
@@ -84,5 +88,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> ConditionalMod
         net.load_state_dict(payload["nets"][name])
         net.eval()
     model = ConditionalModel(payload["kind"], nets, Standardizer.from_dict(payload), payload["image_size"],
-                             config.model.z_dim, Path(path), training_data=config.data.path)
+                             config.model.z_dim, Path(path), training_data=config.data.path,
+                             train_seed=config.train.seed, updates=payload.get("step"),
+                             recipe=recipe_of(payload["config"]))
     return model.to(device)

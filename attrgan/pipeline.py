@@ -34,6 +34,7 @@ class ReproduceConfig:
     regressor_fc: int = 2048
     regressor_epochs: int = 30
     seeds: int = 5
+    train_seeds: int = 1  # training runs per model kind (train.seed, train.seed + 1, ...), compared across seeds
     device: str = "auto"
     test_people: list[str] = field(default_factory=list)
     test_people_file: Path | None = None  # where test_people came from (an input the stages may not overlap)
@@ -95,13 +96,14 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
     else:
         log(f"[2/4] reusing {regressor}")
     runs = []
-    for kind, config in configs.items():
-        run = cfg.out / "runs" / kind
+    for name, config in configs.items():
+        run = cfg.out / "runs" / name
         resume = (run / GENERATOR_FILE).is_file()
         if resume and _finished(run):
             log(f"[3/4] reusing finished run {run}")
         else:
-            log(f"[3/4] train-conditional {kind} -> {run}" + (" (resuming)" if resume else ""))
+            log(f"[3/4] train-conditional {config.model.kind} (seed {config.train.seed}) -> {run}"
+                + (" (resuming)" if resume else ""))
             train(config, run, resume=resume, force=not resume, regressor=regressor if cfg.eval_every else None)
         runs.append(run)
     report = cfg.out / "report"
@@ -138,8 +140,11 @@ def dataset_source(cfg: ReproduceConfig):
 
 
 def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, RegressorConfig]:
-    """The training config of each model kind and the regressor's, checked (with the attribute
-    subset and the evaluation's seeds) before the first stage starts."""
+    """The training config of each run (by its folder under runs/: the kind for the first
+    training seed, ``<kind>-seed<N>`` for the others) and the regressor's, checked (with the
+    attribute subset and the evaluation's seeds) before the first stage starts."""
+    import copy
+
     from data_prep.attributes import LFW_ATTRIBUTE_NAMES
     from data_prep.limits import require
 
@@ -147,6 +152,7 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
     from .regressor import check_regressor_config
 
     require("--seeds", cfg.seeds, 1)
+    require("--train-seeds", cfg.train_seeds, 1)
     if cfg.attributes == [] and "gan" in cfg.models:
         raise ValueError("--condition-on none scores models by their attribute vectors, and a GAN has no encoder "
                          "to make them; use --models vaegan,vae")
@@ -159,8 +165,13 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
                      f"train.eval_every={cfg.eval_every}", *cfg.overrides]
         if cfg.max_minutes is not None:
             overrides.append(f"train.max_minutes={cfg.max_minutes}")
-        configs[kind] = load_config(cfg.config, overrides)
-        configs[kind].data.attributes = cfg.attributes
+        config = load_config(cfg.config, overrides)
+        config.data.attributes = cfg.attributes
+        first_seed = config.train.seed
+        for k in range(cfg.train_seeds):
+            config = copy.deepcopy(config)
+            config.train.seed = first_seed + k
+            configs[kind if k == 0 else f"{kind}-seed{first_seed + k}"] = config
     regressor_config = RegressorConfig(data=str(dataset), image_size=next(iter(configs.values())).model.image_size,
                                        channels=cfg.regressor_channels, fc=cfg.regressor_fc, attributes=cfg.attributes or None,
                                        epochs=cfg.regressor_epochs, device=cfg.device, progress=cfg.progress)
@@ -170,6 +181,7 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
 
 STAGES = ("dataset", "runs", "regressor", "report")
 RECORD = "reproduce.json"
+RECORD_DEFAULTS = {"train_seeds": 1}  # options added after the record's first version: what older records meant
 
 
 def inputs_record(cfg: ReproduceConfig) -> dict:
@@ -190,6 +202,7 @@ def inputs_record(cfg: ReproduceConfig) -> dict:
         "config": Path(cfg.config).read_text(), "overrides": list(cfg.overrides), "models": list(cfg.models),
         "condition_on": cfg.attributes, "size": cfg.size, "max_minutes": cfg.max_minutes,
         "regressor": [cfg.regressor_channels, cfg.regressor_fc, cfg.regressor_epochs], "seeds": cfg.seeds,
+        "train_seeds": cfg.train_seeds,
         "test_people": sorted(cfg.test_people), "labelled_only": cfg.labelled_only, "unlabelled": cfg.unlabelled,
         "eval_every": cfg.eval_every,
     }
@@ -209,7 +222,7 @@ def _check_same_inputs(cfg: ReproduceConfig, log) -> None:
     stages = [cfg.out / stage for stage in STAGES if (cfg.out / stage).exists()]
     if path.is_file():
         old = json.loads(path.read_text())
-        changed = [key for key in record if old.get(key) != record[key]]
+        changed = [key for key in record if old.get(key, RECORD_DEFAULTS.get(key)) != record[key]]
         if changed and not cfg.force:
             raise ValueError(f"{cfg.out} was made from other inputs ({', '.join(changed)} changed); "
                              "pass --force to redo it there, or choose another --out")

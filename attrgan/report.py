@@ -9,6 +9,7 @@ import torch
 from .data import to_model_range
 from .evaluate import MODEL_LABELS, model_names
 from .plots import save_grid
+from .training_seeds import training_seeds_markdown
 
 SCATTER_ATTRIBUTES = 8  # attributes shown in the regressed-vs-query scatter plot (largest query variance)
 
@@ -78,6 +79,7 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
               "|---|---|---|"]
     lines += [f"| {name} | {p['cosine_similarity']:.4f} | {p['squared_error']:.2f} |" for name, p in paper.items()]
     lines.append("")
+    lines += training_seeds_markdown(metrics.get("across_training_seeds"))
     lines += _instrument_markdown(metrics)
     lines += _breakdown_markdown(metrics)
     controls = [r for r in metrics["models"] if "shuffled_query_control" in r]

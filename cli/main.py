@@ -391,6 +391,9 @@ def reproduce_command(
     regressor_fc: int = typer.Option(2048, help="Regressor FC width."),
     regressor_epochs: int = typer.Option(30, help="Most regressor epochs (early stopping on val)."),
     seeds: int = typer.Option(5, help="Sampling seeds per query in the evaluation."),
+    train_seeds: int = typer.Option(1, help="Training runs per model kind, with train.seed, train.seed + 1, ... "
+                                    "(runs/<kind>, runs/<kind>-seed<N>); the report adds mean ± std across them and "
+                                    "the paired difference VAE/GAN − other kind per training seed."),
     labelled_only: bool = typer.Option(False, help="Prep only images that have an attribute row."),
     unlabelled: str = typer.Option("use", help="use: prep and train on unlabelled images too (y = 0, labelled = 0); "
                                    "skip: labelled images only."),
@@ -411,8 +414,8 @@ def reproduce_command(
         models=[m.strip() for m in models.split(",")],
         attributes=_condition_names(condition_on), size=size,
         max_minutes=max_minutes, overrides=list(set), regressor_channels=parse_list("--regressor-channels", regressor_channels, int),
-        regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, seeds=seeds, device=device,
-        test_people=read_test_people(test_people) if test_people else [], test_people_file=test_people,
+        regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, seeds=seeds, train_seeds=train_seeds,
+        device=device, test_people=read_test_people(test_people) if test_people else [], test_people_file=test_people,
         labelled_only=labelled_only or _unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
         eval_every=eval_every, force=force, progress=progress,
     ), log=typer.echo, command=shlex.join(["attrgan", *sys.argv[1:]]))
@@ -760,6 +763,8 @@ def serve_command(
 
 def format_table(metrics: dict) -> str:
     """The Table-1 rows as printed at the end of eval-attributes."""
+    from attrgan.training_seeds import training_seeds_text
+
     lines = [f"{'model':<26}{'cosine':>11}{'':9}{'squared error':>13}{'':8}{'centred cosine':>16}{'sign acc.':>11}"
              f"{'shuffled-query cosine':>24}"]
     if metrics["upper_bound"]:
@@ -778,7 +783,7 @@ def format_table(metrics: dict) -> str:
         blur = metrics["upper_bound"]["blur_response"]
         lines.append("regressor on blurred real images (cosine / centred cosine): " + ", ".join(
             f"{name.removeprefix('sigma_')} {f['cosine']:.4f} / {f['centred_cosine']:.4f}" for name, f in blur.items()))
-    return "\n".join(lines)
+    return "\n".join(lines + training_seeds_text(metrics.get("across_training_seeds")))
 
 
 def main() -> None:  # pragma: no cover - console entry point

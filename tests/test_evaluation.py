@@ -172,3 +172,56 @@ def test_several_runs_of_one_kind_get_their_own_labels_and_grids(learnable_datas
     report = (out / "report.md").read_text()
     for label in labels:
         assert re.search(rf"^\| {re.escape(label)} \|.*\| 0\.9030 \| 27\.59 \|$", report, re.M), label
+
+
+def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
+    """Hand-made rows: groups are kind + recipe, the std is over runs (n − 1), and the paired
+    difference pairs by training seed, not by position."""
+    from attrgan.evaluate import MODEL_LABELS
+    from attrgan.training_seeds import across_training_seeds, training_seeds_markdown
+
+    def row(kind, seed, cosine, recipe="r1", updates=500):
+        return {"model": f"{kind}-{seed}", "kind": kind, "recipe": recipe, "train_seed": seed, "updates": updates,
+                "cosine_similarity": cosine, "centred_cosine": cosine - 0.3, "sign_accuracy": 0.8,
+                "squared_error": 50 - 10 * cosine, "frechet_distance_regressor_features": None}
+
+    rows = [row("vaegan", 0, 0.70), row("vaegan", 1, 0.74), row("vae", 1, 0.73), row("vae", 0, 0.75),
+            row("vaegan", 0, 0.60, recipe="r2")]
+    summary = across_training_seeds(rows, MODEL_LABELS)
+    assert set(summary["groups"]) == {"VAE/GAN [r1]", "VAE/GAN [r2]", "VAE"}
+    cosine = summary["groups"]["VAE/GAN [r1]"]["cosine_similarity"]
+    assert cosine["mean"] == pytest.approx(0.72) and cosine["std"] == pytest.approx(np.std([0.70, 0.74], ddof=1))
+    assert summary["groups"]["VAE/GAN [r2]"]["cosine_similarity"]["std"] is None  # one run
+    paired = summary["paired_differences"]["VAE/GAN [r1] − VAE"]
+    assert paired["train_seeds"] == [1, 0] and paired["equal_updates"]
+    assert paired["cosine_similarity"]["per_seed"] == pytest.approx([0.74 - 0.73, 0.70 - 0.75])
+    assert "frechet_distance_regressor_features" not in paired  # missing figures are left out, not zeros
+    assert summary["paired_differences"]["VAE/GAN [r2] − VAE"]["train_seeds"] == [0]
+    markdown = "\n".join(training_seeds_markdown(summary))
+    assert "| VAE/GAN [r1] − VAE, paired | 1, 0 | equal | -0.0200 ± 0.0424 |" in markdown
+    assert across_training_seeds([row("vaegan", 0, 0.7), row("vae", 0, 0.7)], MODEL_LABELS) is None  # one run per kind
+
+
+def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, trained_regressor, tmp_path):
+    """Real runs: two training seeds of a tiny VAE, one of another recipe; the summary's figures
+    are the mean and sample std of the rows eval-attributes wrote."""
+    runs = []
+    for name, seed, pixel_sigma in (("a", 0, 1.0), ("b", 1, 1.0), ("c", 0, 0.5)):
+        config = tiny_config(learnable_dataset, "vae", max_steps=4, seed=seed)
+        config.data.attributes, config.model.z_dim, config.loss.vae_pixel_sigma = RENDERED, 8, pixel_sigma
+        train(config, tmp_path / name)
+        runs.append(tmp_path / name)
+    metrics = evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor, checkpoints=runs,
+                                             out=tmp_path / "report", seeds=2, device="cpu", control=False))
+    rows = metrics["models"]
+    assert [(r["train_seed"], r["updates"]) for r in rows] == [(0, 4), (1, 4), (0, 4)]
+    assert rows[0]["recipe"] == rows[1]["recipe"] != rows[2]["recipe"]
+    groups = metrics["across_training_seeds"]["groups"]
+    same = groups[f"VAE [{rows[0]['recipe']}]"]
+    assert same["runs"] == [rows[0]["model"], rows[1]["model"]]
+    for figure in ("cosine_similarity", "squared_error", "centred_cosine", "frechet_distance_regressor_features"):
+        values = [rows[0][figure], rows[1][figure]]
+        assert same[figure]["mean"] == pytest.approx(np.mean(values))
+        assert same[figure]["std"] == pytest.approx(np.std(values, ddof=1)) and same[figure]["std"] > 0
+    assert metrics["across_training_seeds"]["paired_differences"] == {}  # no VAE/GAN among the runs
+    assert "## Across training seeds" in (tmp_path / "report" / "report.md").read_text()

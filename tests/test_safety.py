@@ -1,6 +1,7 @@
 """No command's --out (with or without --force) may replace or delete what the command reads."""
 from __future__ import annotations
 
+import json
 import shutil
 
 from typer.testing import CliRunner
@@ -190,6 +191,9 @@ def test_reproduce_refuses_to_reuse_results_made_from_other_inputs(synthetic_lfw
             "--set", "model.z_dim=8", "--set", "train.sample_every_epoch=false"]
     first = runner.invoke(app, base)
     assert first.exit_code == 0, first.output
+    record = json.loads((out / "reproduce.json").read_text())
+    assert record.pop("train_seeds") == 1
+    (out / "reproduce.json").write_text(json.dumps(record))  # a record from before --train-seeds existed
     again = runner.invoke(app, base)
     assert again.exit_code == 0 and "reusing" in again.output
     changed = runner.invoke(app, base[:-2] + ["--set", "train.max_steps=3"])
@@ -200,6 +204,15 @@ def test_reproduce_refuses_to_reuse_results_made_from_other_inputs(synthetic_lfw
     from attrgan.checkpoint import load_checkpoint
 
     assert load_checkpoint(out / "runs" / "vae")["step"] == 3
+    seeds = base[:-2] + ["--set", "train.max_steps=3", "--train-seeds", "2", "--set", "train.seed=4"]
+    assert runner.invoke(app, seeds).exit_code == 1  # another option: refused without --force
+    result = runner.invoke(app, seeds + ["--force"])
+    assert result.exit_code == 0, result.output
+    assert [load_checkpoint(out / "runs" / run)["config"]["train"]["seed"] for run in ("vae", "vae-seed5")] == [4, 5]
+    group = json.loads((out / "report" / "metrics.json").read_text())["across_training_seeds"]["groups"]["VAE"]
+    assert group["train_seeds"] == [4, 5] and group["updates"] == [3, 3]
+    assert "VAE over training seeds 4, 5: cosine" in result.output
+    assert "## Across training seeds" in (out / "report" / "report.md").read_text()
 
 
 def test_damaged_inputs_get_one_line(synthetic_dataset, synthetic_lfw, tmp_path):

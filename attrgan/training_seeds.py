@@ -1,0 +1,126 @@
+"""Across training seeds: the variance that decides whether one model kind beats another.
+
+eval-attributes scores each run over several sampling seeds; when several runs of one kind
+are given (``reproduce --train-seeds N``, or any set of checkpoints), this module summarises
+each kind by the mean and sample std of its runs' figures (the sampling seeds nested inside
+each run's mean), and pairs runs of two kinds by training seed to give the paired difference
+VAE/GAN − VAE (and − GAN) per seed: runs of one seed share their batch order and data, so the
+paired difference is the sharper test of an ordering."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+# (metrics.json key of a model row, label)
+FIGURES = (("cosine_similarity", "cosine"), ("centred_cosine", "centred cosine"), ("sign_accuracy", "sign accuracy"),
+           ("squared_error", "squared error"), ("frechet_distance_regressor_features", "Fréchet distance"))
+REFERENCE_KIND = "vaegan"  # the paired differences are this kind minus each other kind
+
+
+def recipe_of(config: dict) -> str:
+    """A short fingerprint of what a run trains (model, losses, optimiser, data options, batch
+    size); the seed, the dataset's folder and the run-time options (device, threads, budget)
+    are left out, so runs that differ only in those group together as training seeds."""
+    data = {k: v for k, v in config.get("data", {}).items() if k != "path"}
+    recipe = {"model": config.get("model"), "loss": config.get("loss"), "optim": config.get("optim"), "data": data,
+              "batch_size": config.get("train", {}).get("batch_size")}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, sample std (n − 1; None for one value) and count."""
+    array = np.asarray(values, np.float64)
+    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else None, "n": len(array)}
+
+
+def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | None:
+    """From eval-attributes' model rows (each with ``kind``, ``recipe``, ``train_seed``,
+    ``updates``, ``model`` and the figures): runs of one kind and recipe form a group; per group,
+    mean ± std over its runs; per pair of a VAE/GAN group and another kind's group, the paired
+    differences over the training seeds both have. ``labels``: kind -> the paper's model name.
+    None unless some group has two runs."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["kind"], row["recipe"]), []).append(row)
+    if max(len(runs) for runs in groups.values()) < 2:
+        return None
+    kinds = [kind for kind, _ in groups]
+    names = {(kind, recipe): labels.get(kind, kind) + (f" [{recipe}]" if kinds.count(kind) > 1 else "")
+             for kind, recipe in groups}
+    summary = {"groups": {}, "paired_differences": {}}
+    for key, runs in groups.items():
+        summary["groups"][names[key]] = {
+            "kind": key[0], "recipe": key[1], "runs": [r["model"] for r in runs],
+            "train_seeds": [r["train_seed"] for r in runs], "updates": [r["updates"] for r in runs],
+            **{figure: spread([r[figure] for r in runs]) for figure, _ in FIGURES if _present(runs, figure)}}
+    for ref_key, ref_runs in groups.items():
+        if ref_key[0] != REFERENCE_KIND:
+            continue
+        reference = {r["train_seed"]: r for r in ref_runs}
+        for key, runs in groups.items():
+            pairs = [(reference[r["train_seed"]], r) for r in runs if r["train_seed"] in reference]
+            if key[0] != REFERENCE_KIND and pairs:
+                summary["paired_differences"][f"{names[ref_key]} − {names[key]}"] = _paired(pairs)
+    return summary
+
+
+def _paired(pairs: list[tuple[dict, dict]]) -> dict:
+    """Differences a − b per training seed of each figure, with their mean and sample std."""
+    differences = {"train_seeds": [b["train_seed"] for _, b in pairs],
+                   "equal_updates": all(a["updates"] == b["updates"] for a, b in pairs)}
+    for figure, _ in FIGURES:
+        if _present([run for pair in pairs for run in pair], figure):
+            per_seed = [a[figure] - b[figure] for a, b in pairs]
+            differences[figure] = {**spread(per_seed), "per_seed": per_seed}
+    return differences
+
+
+def _present(runs: list[dict], figure: str) -> bool:
+    return all(r.get(figure) is not None for r in runs)
+
+
+DIGITS = {"squared_error": 2, "frechet_distance_regressor_features": 1}  # others: 4
+
+
+def _cells(entry: dict) -> list[str]:
+    """'mean ± std' (or 'mean' for one run, 'n/a' when missing) of each figure of a group or a difference."""
+    out = []
+    for figure, _ in FIGURES:
+        s, digits = entry.get(figure), DIGITS.get(figure, 4)
+        out.append("n/a" if s is None else f"{s['mean']:.{digits}f}" + ("" if s["std"] is None else f" ± {s['std']:.{digits}f}"))
+    return out
+
+
+def training_seeds_markdown(summary: dict | None) -> list[str]:
+    """The report's section on ``summary`` (nothing when it is None)."""
+    if summary is None:
+        return []
+    lines = ["## Across training seeds", "",
+             "Runs of one model kind and one recipe (the same config but for the seed) are separately trained "
+             "models. Each run's figure is its mean over the sampling seeds; the table gives the mean ± sample "
+             "std of those over the runs, then the paired difference between two kinds over the training seeds "
+             "both have (positive favours the first on cosine, centred cosine and sign accuracy; negative on "
+             "squared error and Fréchet distance).", "",
+             "| Model | training seeds | updates | " + " | ".join(label for _, label in FIGURES) + " |",
+             "|---|---|---" + "|---" * len(FIGURES) + "|"]
+    for name, group in summary["groups"].items():
+        updates = ", ".join(map(str, sorted(set(group["updates"]))))
+        lines.append(f"| {name} | {', '.join(map(str, group['train_seeds']))} | {updates} | {' | '.join(_cells(group))} |")
+    for name, d in summary["paired_differences"].items():
+        updates = "equal" if d["equal_updates"] else "**unequal**"
+        lines.append(f"| {name}, paired | {', '.join(map(str, d['train_seeds']))} | {updates} | {' | '.join(_cells(d))} |")
+    return lines + [""]
+
+
+def training_seeds_text(summary: dict | None) -> list[str]:
+    """The same summary as terminal lines."""
+    if summary is None:
+        return []
+    lines = []
+    for name, entry in [*summary["groups"].items(), *((f"{n}, paired" , d) for n, d in summary["paired_differences"].items())]:
+        seeds = entry["train_seeds"]
+        figures = ", ".join(f"{label} {cell}" for (_, label), cell in zip(FIGURES, _cells(entry)))
+        lines.append(f"{name} over training seeds {', '.join(map(str, seeds))}: {figures}")
+    return lines
