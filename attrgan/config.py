@@ -91,6 +91,7 @@ class DataConfig:
     attributes: list[str] | None = None  # subset of attribute names (None = all; [] = none: unconditional)
     split: str = "train"
     unlabelled: str = "use"  # use: train also on unlabelled train-split images (y = 0, labelled = 0) | skip
+    labelled_share: float | None = None  # with unlabelled=use: this share of every batch is labelled images (None = as drawn, ~18% on LFW)
     augment: str = "none"  # none | flip | authors: flips, small shift/scale/rotation, gamma/contrast/hue jitter
 
 
@@ -274,6 +275,8 @@ def validate(config: Config) -> None:
     for key, value in (("model.bn_eps", m.bn_eps), ("loss.vae_pixel_sigma", loss.vae_pixel_sigma)):
         if not value > 0:
             raise ConfigError(f"{key} must be positive, got {value!r}")
+    if data.labelled_share is not None and not 0 < data.labelled_share <= 1:
+        raise ConfigError(f"data.labelled_share must be in (0, 1] (or empty), got {data.labelled_share!r}")
     if loss.margin < 0:
         raise ConfigError(f"loss.margin must be >= 0, got {loss.margin!r}")
     if optim.weight_decay < 0 or (optim.grad_clip is not None and optim.grad_clip <= 0):

@@ -2,7 +2,7 @@
 
 Reads top to bottom: setup (device, data, networks, optimizers, resume), then one loop of
 steps (batch, gradients, NaN check, update, log, checkpoint) with per-epoch samples.
-Determinism: the batch order of epoch e is a permutation seeded by (seed, e), the step
+Determinism: the batch order of epoch e is seeded by (seed, e) (attrgan/batches.py), the step
 noise comes from a dedicated generator saved in the checkpoint, so `--resume` continues
 bit-for-bit.
 """
@@ -31,6 +31,7 @@ from . import __version__
 from .checkpoint import GENERATOR_FILE, CheckpointError, checkpoint_file, load_checkpoint, save_checkpoint
 from .config import Config
 from .augment import augment_batch
+from .batches import check_labelled_share, epoch_order
 from .data import ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
 from .device import compile_networks, resolve_compile, resolve_device, resolve_precision
 from .distributed import DistInfo, all_agree, average_gradients, broadcast_parameters, init_distributed, shutdown
@@ -141,6 +142,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     if batch % info.world_size:
         raise ValueError(f"batch size {batch} is not divisible by the {info.world_size} processes")
     batches_per_epoch = len(rows) // batch
+    check_labelled_share(labelled_all, config.data.labelled_share, batch)
     total_steps = tc.max_steps if tc.max_steps is not None else tc.epochs * batches_per_epoch
 
     # ---------------------------------------------------------------- networks and optimizers
@@ -219,7 +221,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         return not all_agree(not (late or stop["signal"]), info)
 
     while state.step < total_steps and not must_stop():
-        order = _epoch_order(tc.seed, state.epoch, len(rows))
+        order = epoch_order(tc.seed, state.epoch, labelled_all, batch, batches_per_epoch, config.data.labelled_share)
         while state.batch_in_epoch < batches_per_epoch and state.step < total_steps and not must_stop():
             # ---- batch: this rank's share of the global batch
             idx = order[state.batch_in_epoch * batch : (state.batch_in_epoch + 1) * batch][info.rank :: info.world_size]
@@ -389,10 +391,6 @@ def _setting_changes(out: Path, resume: bool, changes: dict, step: int) -> list[
     if resume and (out / "run.json").is_file():
         earlier = json.loads((out / "run.json").read_text()).get("setting_changes", [])
     return earlier + ([{"step": step, "changed": changes}] if changes else [])
-
-
-def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
 def _gather_generator_states(generator: torch.Generator, info: DistInfo) -> list[torch.Tensor]:

@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from attrgan.augment import augment_batch
+from attrgan.batches import epoch_order
+from attrgan.checkpoint import load_checkpoint
 from attrgan.config import ConfigError, from_dict, load_config
 from attrgan.data import open_dataset
 from attrgan.device import cpu_has_native_bf16, resolve_precision
 from attrgan.losses import generator_loss
 from attrgan.models import build_models
-from attrgan.steps import equilibrium_gates
+from attrgan.steps import STEPS, equilibrium_gates
 from attrgan.train import make_optimizer, make_scheduler, scheduled_per_update, train, training_set
 
 from conftest import RENDERED, TINY_MODEL, tiny_config
@@ -70,6 +72,46 @@ def test_unlabelled_images_come_only_from_the_training_split(half_labelled_datas
     assert torch.all(used.y[torch.from_numpy(unlabelled)] == 0)  # y = the standardized mean
     assert len(skipped.rows) == (~unlabelled).sum() and skipped.labelled.all()
     np.testing.assert_allclose(used.scaler.mean, skipped.scaler.mean)  # fitted on labelled rows only
+
+
+def test_labelled_share_fixes_the_labelled_count_of_every_batch(half_labelled_dataset, tmp_path, monkeypatch):
+    """data.labelled_share: every batch the step sees holds round(share · batch) labelled images;
+    the labelled rows are all used before one repeats; the order is seeded, so resume is exact."""
+    labelled = torch.tensor([1.0] * 10 + [0.0] * 50)
+    order = epoch_order(3, 0, labelled, batch=8, batches=7, share=0.25).view(7, 8)
+    assert (labelled[order].sum(1) == 2).all()
+    assert sorted(order[:5, :2].flatten().tolist()) == list(range(10))  # one pass over the labelled rows first
+    assert torch.equal(order.flatten(), epoch_order(3, 0, labelled, 8, 7, 0.25))
+    assert not torch.equal(order.flatten(), epoch_order(3, 1, labelled, 8, 7, 0.25))
+    assert torch.equal(epoch_order(3, 0, labelled, 8, 7), torch.randperm(60, generator=torch.Generator().manual_seed(3_000_009)))
+
+    seen = []
+    step = STEPS["vaegan"]
+
+    def recording_step(nets, x, y, noise, loss, scale):
+        seen.append(int(noise.labelled.sum()))
+        assert torch.all(y[noise.labelled == 0] == 0)
+        return step(nets, x, y, noise, loss, scale=scale)
+
+    monkeypatch.setitem(STEPS, "vaegan", recording_step)
+    config = tiny_config(half_labelled_dataset, max_steps=6, batch_size=8)
+    config.data.labelled_share = 0.5
+    train(config, tmp_path / "a")
+    assert seen == [4] * 6
+    first = tiny_config(half_labelled_dataset, max_steps=3, batch_size=8)
+    first.data.labelled_share = 0.5
+    train(first, tmp_path / "b")
+    train(config, tmp_path / "b", resume=True)
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    for net in a["nets"]:
+        assert all(torch.equal(v, b["nets"][net][k]) for k, v in a["nets"][net].items()), net
+
+    config.data.unlabelled = "skip"  # nothing to fill the other half with: refused before anything is written
+    with pytest.raises(ValueError, match="labelled_share=0.5 needs labelled and unlabelled training images"):
+        train(config, tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+    with pytest.raises(ConfigError, match="labelled_share must be in"):
+        load_config(None, ["data.labelled_share=0"])
 
 
 def test_dis_l_pre_bn_is_the_fourth_conv_before_batch_norm():

@@ -98,6 +98,7 @@ SWITCHES = {  # each of the authors' recipe switches on its own (configs/authors
     "dis_l_layer=3+pixel_weight": {"loss": {"dis_l_layer": 3, "pixel_weight": 0.1}},
     "gate_rule=both+dis_lr_ratio+prior_weight": {"loss": {"equilibrium": 0.68, "gate_rule": "both", "prior_weight": 0.5},
                                                  "optim": {"dis_lr_ratio": 0.5, "lr_decay": 0.9, "lr_decay_every": 100}},
+    "labelled_share (half the images unlabelled)": {"data": {"labelled_share": 0.5}},
 }
 
 
@@ -110,7 +111,10 @@ def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path, switch):
     subset = tmp_path / "tiny"
     subset.mkdir()
     np.save(subset / "images.npy", dataset.images[rows])
-    dataset.index.iloc[rows].to_csv(subset / "index.csv", index=False)
+    index = dataset.index.iloc[rows].copy()
+    if "labelled_share" in switch:
+        index.loc[index.index[::2], "labelled"] = False
+    index.to_csv(subset / "index.csv", index=False)
     (subset / "manifest.json").write_text((synthetic_dataset / "manifest.json").read_text())
 
     def reconstruction_error(run: Path) -> float:
