@@ -33,6 +33,7 @@ class ReproduceConfig:
     regressor_channels: list[int] = field(default_factory=lambda: [64, 128, 256])
     regressor_fc: int = 2048
     regressor_epochs: int = 30
+    regressor_ensemble: int = 1
     seeds: int = 5
     train_seeds: int = 1  # training runs per model kind (train.seed, train.seed + 1, ...), compared across seeds
     device: str = "auto"
@@ -174,14 +175,15 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
             configs[kind if k == 0 else f"{kind}-seed{first_seed + k}"] = config
     regressor_config = RegressorConfig(data=str(dataset), image_size=next(iter(configs.values())).model.image_size,
                                        channels=cfg.regressor_channels, fc=cfg.regressor_fc, attributes=cfg.attributes or None,
-                                       epochs=cfg.regressor_epochs, device=cfg.device, progress=cfg.progress)
+                                       epochs=cfg.regressor_epochs, ensemble=cfg.regressor_ensemble,
+                                       device=cfg.device, progress=cfg.progress)
     check_regressor_config(regressor_config)
     return configs, regressor_config
 
 
 STAGES = ("dataset", "runs", "regressor", "report")
 RECORD = "reproduce.json"
-RECORD_DEFAULTS = {"train_seeds": 1}  # options added after the record's first version: what older records meant
+RECORD_DEFAULTS = {"train_seeds": 1, "regressor_ensemble": 1}  # options added after the record's first version: what older records meant
 
 
 def inputs_record(cfg: ReproduceConfig) -> dict:
@@ -202,6 +204,7 @@ def inputs_record(cfg: ReproduceConfig) -> dict:
         "config": Path(cfg.config).read_text(), "overrides": list(cfg.overrides), "models": list(cfg.models),
         "condition_on": cfg.attributes, "size": cfg.size, "max_minutes": cfg.max_minutes,
         "regressor": [cfg.regressor_channels, cfg.regressor_fc, cfg.regressor_epochs], "seeds": cfg.seeds,
+        "regressor_ensemble": cfg.regressor_ensemble,
         "train_seeds": cfg.train_seeds,
         "test_people": sorted(cfg.test_people), "labelled_only": cfg.labelled_only, "unlabelled": cfg.unlabelled,
         "eval_every": cfg.eval_every,

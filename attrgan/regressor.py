@@ -1,6 +1,13 @@
 """The attribute regression network (paper, Table 1, after Yan et al.'s Attribute2Image):
 a CNN with the encoder's architecture mapping an aligned face to the attribute vector,
-trained only on real labelled training-split images, early-stopped on the val split."""
+trained only on real labelled training-split images, early-stopped on the val split.
+
+Beyond the paper (issue 19: the instrument as strong as the description allows): an ensemble
+of members trained with successive seeds (``ensemble``), whose standardized outputs are
+averaged, and a test-time flip (``flip_average``: each image and its mirror image averaged).
+The Fréchet-distance features stay the first member's on the unflipped image, so that figure
+means the same with or without them. Checkpoints written before either existed load as one
+member without the flip."""
 from __future__ import annotations
 
 import copy
@@ -36,7 +43,9 @@ class RegressorConfig:
     lr: float = 1e-3  # Adam: the regressor is a plain supervised network, not part of the paper's GAN
     weight_decay: float = 1e-4
     patience: int = 5  # epochs without val improvement before stopping
-    seed: int = 0
+    seed: int = 0  # of the first member; member k trains with seed + k
+    ensemble: int = 1  # members, each early-stopped on val; their outputs are averaged
+    flip_average: bool = True  # predict each image and its mirror image and average the outputs
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 where native) | fp32 | bf16
     progress: bool = True
@@ -128,17 +137,27 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: Regressor, images: "torch.Tensor | ImageRows", device: torch.device, batch: int = 256, precision: str = "fp32"):
-    """Standardized predictions and features for uint8 or [-1, 1] float images."""
-    model.eval()
+def predict(models: "list[Regressor]", images: "torch.Tensor | ImageRows", device: torch.device, batch: int = 256,
+            precision: str = "fp32", flip: bool = False):
+    """Standardized predictions (the mean over ``models``, and with ``flip`` over each image and
+    its mirror image) and the first model's features of the unflipped images, for uint8 or
+    [-1, 1] float images."""
     outs, feats = [], []
+    for model in models:
+        model.eval()
     for i in range(0, len(images), batch):
         x = images[i : i + batch]
-        x = to_model_range(x) if x.dtype == torch.uint8 else x
+        x = (to_model_range(x) if x.dtype == torch.uint8 else x).to(device)
+        views = [x, x.flip(3)] if flip else [x]
+        total = None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out, f = model(x.to(device))
-        outs.append(out.float().cpu())
-        feats.append(f.float().cpu())
+            for k, model in enumerate(models):
+                for v, view in enumerate(views):
+                    out, f = model(view)
+                    total = out.float() if total is None else total + out.float()
+                    if k == 0 and v == 0:
+                        feats.append(f.float().cpu())
+        outs.append((total / (len(models) * len(views))).cpu())
     return torch.cat(outs).numpy(), torch.cat(feats).numpy()
 
 
@@ -161,6 +180,7 @@ def check_regressor_config(config: RegressorConfig) -> None:
     if config.image_size % 2 ** len(config.channels) or config.image_size // 2 ** len(config.channels) < 1:
         raise ValueError(f"--channels: {len(config.channels)} stride-2 layers do not fit --image-size {config.image_size}")
     for name, value, low in (("--fc", config.fc, 1), ("--epochs", config.epochs, 1), ("--batch-size", config.batch_size, 2),
+                             ("--ensemble", config.ensemble, 1),
                              ("--patience", config.patience, 1), *(("--channels", c, 1) for c in config.channels)):
         require(name, value, low)
     require("--lr", config.lr, 0, open_low=True)
@@ -188,17 +208,52 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
     outputs = Outputs.of(names, dataset.manifest.get("attribute_kinds", {}), train_values)
     tensors = {s: (ImageRows(dataset, r, config.image_size), outputs.targets(dataset.attributes(r, names), scaler))
                for s, r in splits.items()}
-    torch.manual_seed(config.seed)
-    model = Regressor(config.image_size, config.channels, config.fc, len(names)).to(device)
+    started = time.perf_counter()
+    members, member_metrics = [], []
+    for k in range(config.ensemble):
+        model, record = _train_member(config, config.seed + k, tensors, outputs, device, len(names),
+                                      label="train-regressor" + (f" {k + 1}/{config.ensemble}" if config.ensemble > 1 else ""))
+        if len(splits["val"]):
+            record["val"] = evaluate_on_split([model], dataset, splits["val"], scaler, outputs, config, device, flip=False)
+        members.append(model)
+        member_metrics.append(record)
+    first = member_metrics[0]
+    metrics = {"best_epoch": first["best_epoch"], "val_loss": first["val_loss"], "history": first["history"],
+               "members": member_metrics, "train_seconds": round(time.perf_counter() - started, 1)}
+    for split in ("val", "test"):
+        if len(splits[split]):
+            metrics[split] = evaluate_on_split(members, dataset, splits[split], scaler, outputs, config, device,
+                                               flip=config.flip_average)
+    with atomic_directory(out, force=force) as tmp:
+        save_checkpoint(tmp / REGRESSOR_FILE, {
+            "kind": REGRESSOR_KIND, "config": asdict(config), "image_size": config.image_size,
+            **scaler.to_dict(), **outputs.to_dict(names), "flip_average": config.flip_average,
+            "nets": {_member_key(k): model.state_dict() for k, model in enumerate(members)},
+            "metrics": _json_safe(metrics),
+        })
+        write_json(tmp / "metrics.json", metrics)
+    return metrics
+
+
+def _member_key(k: int) -> str:
+    """The checkpoint's name of member k: ``regressor`` for the first (as before ensembles), then regressor_1, ..."""
+    return "regressor" if k == 0 else f"regressor_{k}"
+
+
+def _train_member(config: RegressorConfig, seed: int, tensors: dict, outputs: Outputs, device, n_attributes: int,
+                  label: str) -> tuple[Regressor, dict]:
+    """One regressor trained with Adam and a cosine schedule, early-stopped on the val loss;
+    returns it at its best epoch and its record (best epoch, val loss, history)."""
+    torch.manual_seed(seed)
+    model = Regressor(config.image_size, config.channels, config.fc, n_attributes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs))
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(seed)
     images, targets = tensors["train"]
     batch = min(config.batch_size, len(images))
     best = (math.inf, -1, copy.deepcopy(model.state_dict()))
-    started = time.perf_counter()
     history = []
-    bar = progress_bar(config.progress, iterable=range(config.epochs), desc="train-regressor", unit="epoch")
+    bar = progress_bar(config.progress, iterable=range(config.epochs), desc=label, unit="epoch")
     for epoch in bar:
         model.train()
         order = torch.randperm(len(images), generator=generator)
@@ -214,7 +269,7 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
             optimizer.step()
             losses.append(loss.item())
         schedule.step()
-        val_loss = _val_loss(model, tensors["val"], outputs, device, config.precision) if len(splits["val"]) \
+        val_loss = _val_loss(model, tensors["val"], outputs, device, config.precision) if len(tensors["val"][0]) \
             else float(np.mean(losses))
         history.append({"epoch": epoch, "train_mse": float(np.mean(losses)), "val_mse": val_loss})
         bar.set_postfix(train=f"{np.mean(losses):.3f}", val=f"{val_loss:.3f}", refresh=False)  # shown at the next redraw
@@ -223,26 +278,16 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
         elif epoch - best[1] >= config.patience:
             break
     model.load_state_dict(best[2])
-    metrics = {"best_epoch": best[1], "val_loss": best[0], "history": history,
-               "train_seconds": round(time.perf_counter() - started, 1)}
-    for split in ("val", "test"):
-        if len(splits[split]):
-            metrics[split] = evaluate_on_split(model, dataset, splits[split], scaler, outputs, config, device)
-    with atomic_directory(out, force=force) as tmp:
-        save_checkpoint(tmp / REGRESSOR_FILE, {
-            "kind": REGRESSOR_KIND, "config": asdict(config), "image_size": config.image_size,
-            **scaler.to_dict(), **outputs.to_dict(names), "nets": {"regressor": model.state_dict()},
-            "metrics": _json_safe(metrics),
-        })
-        write_json(tmp / "metrics.json", metrics)
-    return metrics
+    return model, {"seed": seed, "best_epoch": best[1], "val_loss": best[0], "history": history}
 
 
-def evaluate_on_split(model, dataset: Dataset, rows, scaler: Standardizer, outputs: Outputs, config: RegressorConfig,
-                      device) -> dict:
-    """Cosine, squared error and per-attribute R² of the regressor on real images of ``rows``;
-    for binary attributes also the accuracy (regressed and true value on the same side)."""
-    predicted, _ = predict(model, ImageRows(dataset, rows, config.image_size), device, precision=config.precision)
+def evaluate_on_split(models: "list[Regressor]", dataset: Dataset, rows, scaler: Standardizer, outputs: Outputs,
+                      config: RegressorConfig, device, flip: bool) -> dict:
+    """Cosine, squared error and per-attribute R² of the regressor (``models`` averaged, with
+    ``flip`` over mirror images too) on real images of ``rows``; for binary attributes also the
+    accuracy (regressed and true value on the same side)."""
+    predicted, _ = predict(models, ImageRows(dataset, rows, config.image_size), device, precision=config.precision,
+                           flip=flip)
     raw_pred, raw_true = outputs.to_raw(predicted, scaler), dataset.attributes(rows, scaler.names)
     result = score(raw_pred, raw_true)
     result["r2"] = dict(zip(scaler.names, np.round(r2_per_attribute(raw_pred, raw_true), 4).tolist()))
@@ -256,7 +301,7 @@ def evaluate_on_split(model, dataset: Dataset, rows, scaler: Standardizer, outpu
 
 def _val_loss(model, split_tensors, outputs: Outputs, device, precision) -> float:
     images, targets = split_tensors
-    predicted, _ = predict(model, images, device, precision=precision)
+    predicted, _ = predict([model], images, device, precision=precision)
     return float(outputs.loss(torch.from_numpy(predicted), targets))
 
 
@@ -269,16 +314,18 @@ def _json_safe(metrics: dict) -> dict:
 
 @dataclass
 class LoadedRegressor:
-    model: Regressor
+    models: list[Regressor]  # the ensemble's members (one for a plain regressor)
     scaler: Standardizer
     image_size: int
     path: Path
     outputs: Outputs
+    flip_average: bool = False
 
     def predict_raw(self, images: torch.Tensor, device: torch.device, precision: str = "fp32"):
-        """Raw-unit attribute predictions and features of uint8 or [-1, 1] images."""
-        self.model.to(device)
-        predicted, features = predict(self.model, images, device, precision=precision)
+        """Raw-unit attribute predictions and the Fréchet features of uint8 or [-1, 1] images."""
+        for model in self.models:
+            model.to(device)
+        predicted, features = predict(self.models, images, device, precision=precision, flip=self.flip_average)
         return self.outputs.to_raw(predicted, self.scaler), features
 
 
@@ -292,7 +339,10 @@ def load_regressor(path: str | Path) -> LoadedRegressor:
         raise CheckpointError(f"{path}: no {REGRESSOR_FILE} here (train one with `attrgan train-regressor`)")
     payload = load_checkpoint(file, expect_kinds=(REGRESSOR_KIND,))
     cfg = payload["config"]
-    model = Regressor(cfg["image_size"], cfg["channels"], cfg["fc"], len(payload["attribute_names"]))
-    model.load_state_dict(payload["nets"]["regressor"])
-    return LoadedRegressor(model.eval(), Standardizer.from_dict(payload), payload["image_size"], file,
-                           Outputs.from_dict(payload))
+    models = []
+    for k in range(len(payload["nets"])):
+        model = Regressor(cfg["image_size"], cfg["channels"], cfg["fc"], len(payload["attribute_names"]))
+        model.load_state_dict(payload["nets"][_member_key(k)])
+        models.append(model.eval())
+    return LoadedRegressor(models, Standardizer.from_dict(payload), payload["image_size"], file,
+                           Outputs.from_dict(payload), flip_average=bool(payload.get("flip_average", False)))

@@ -313,7 +313,9 @@ def train_regressor_command(
     attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names."),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
     precision: str = typer.Option("auto", help="auto (bf16 where native), fp32 or bf16 (autocast)."),
-    seed: int = typer.Option(0, help="Seed of initialisation, batch order and augmentation."),
+    seed: int = typer.Option(0, help="Seed of initialisation, batch order and augmentation (member k: seed + k)."),
+    ensemble: int = typer.Option(1, help="Members trained with successive seeds, each early-stopped; outputs averaged."),
+    flip_average: bool = typer.Option(True, help="Average each image's prediction with its mirror image's."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new regressor is complete)."),
 ) -> None:
@@ -326,11 +328,17 @@ def train_regressor_command(
     config = RegressorConfig(
         data=str(data), image_size=size, channels=parse_list("--channels", channels, int), fc=fc,
         attributes=[a.strip() for a in attributes.split(",")] if attributes else None, epochs=epochs,
-        batch_size=batch_size, lr=lr, patience=patience, seed=seed, device=device, precision=precision,
-        progress=progress,
+        batch_size=batch_size, lr=lr, patience=patience, seed=seed, ensemble=ensemble, flip_average=flip_average,
+        device=device, precision=precision, progress=progress,
     )
     metrics = train_regressor(config, out, force=force)
     typer.echo(f"regressor: {out / 'regressor.pt'} (best epoch {metrics['best_epoch']}, {metrics['train_seconds']} s)")
+    for split in ("val", "test"):
+        if split in metrics:
+            typer.echo(f"{split} split: cosine similarity {metrics[split]['cosine_similarity']:.4f}"
+                       + (" (members alone, unflipped: " + ", ".join(f"{m['val']['cosine_similarity']:.4f}"
+                                                                      for m in metrics["members"]) + ")"
+                          if split == "val" and len(metrics["members"]) > 1 else ""))
     if "test" in metrics:
         t = metrics["test"]
         r2 = sorted(t["r2"].items(), key=lambda kv: -kv[1])
@@ -390,6 +398,7 @@ def reproduce_command(
     regressor_channels: str = typer.Option("64,128,256", help="Regressor conv widths (default: the paper's encoder)."),
     regressor_fc: int = typer.Option(2048, help="Regressor FC width."),
     regressor_epochs: int = typer.Option(30, help="Most regressor epochs (early stopping on val)."),
+    regressor_ensemble: int = typer.Option(1, help="Regressor members averaged (train-regressor --ensemble)."),
     seeds: int = typer.Option(5, help="Sampling seeds per query in the evaluation."),
     train_seeds: int = typer.Option(1, help="Training runs per model kind, with train.seed, train.seed + 1, ... "
                                     "(runs/<kind>, runs/<kind>-seed<N>); the report adds mean ± std across them and "
@@ -414,7 +423,7 @@ def reproduce_command(
         models=[m.strip() for m in models.split(",")],
         attributes=_condition_names(condition_on), size=size,
         max_minutes=max_minutes, overrides=list(set), regressor_channels=parse_list("--regressor-channels", regressor_channels, int),
-        regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, seeds=seeds, train_seeds=train_seeds,
+        regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, regressor_ensemble=regressor_ensemble, seeds=seeds, train_seeds=train_seeds,
         device=device, test_people=read_test_people(test_people) if test_people else [], test_people_file=test_people,
         labelled_only=labelled_only or _unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
         eval_every=eval_every, force=force, progress=progress,

@@ -64,6 +64,40 @@ def test_regressor_learns_the_rendered_attributes(trained_regressor):
     assert min(metrics["test"]["r2"].values()) > 0.3
 
 
+def test_regressor_ensemble_averages_members_and_mirror_images(learnable_dataset, tmp_path):
+    """Two members with the flip: the loaded regressor's prediction is the mean of both members'
+    outputs on each image and its mirror image; the Fréchet features are the first member's on
+    the unflipped image; a checkpoint from before ensembles loads as one member, no flip."""
+    from attrgan.checkpoint import load_checkpoint, save_checkpoint
+    from attrgan.regressor import RegressorConfig, load_regressor, train_regressor
+
+    config = RegressorConfig(data=str(learnable_dataset), image_size=32, channels=[8, 16, 32], fc=32,
+                             attributes=RENDERED[:4], epochs=2, ensemble=2, device="cpu", progress=False)
+    metrics = train_regressor(config, tmp_path / "reg")
+    assert [m["seed"] for m in metrics["members"]] == [0, 1] and "val" in metrics["members"][1]
+    loaded = load_regressor(tmp_path / "reg")
+    assert len(loaded.models) == 2 and loaded.flip_average
+    dataset = open_dataset(learnable_dataset)
+    x = torch.from_numpy(np.array(dataset.images[:10])).float() / 127.5 - 1
+    raw, features = loaded.predict_raw(x, torch.device("cpu"))
+    with torch.no_grad():
+        outs = [m(view)[0] for m in loaded.models for view in (x, x.flip(3))]
+        expected = loaded.outputs.to_raw(torch.stack(outs).mean(0).numpy(), loaded.scaler)
+        np.testing.assert_allclose(raw, expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(features, loaded.models[0](x)[1].numpy(), rtol=1e-5, atol=1e-6)
+        assert not np.allclose(raw, loaded.outputs.to_raw(loaded.models[0](x)[0].numpy(), loaded.scaler), atol=1e-4)
+
+    payload = load_checkpoint(tmp_path / "reg" / "regressor.pt")
+    del payload["flip_average"], payload["nets"]["regressor_1"]
+    old = tmp_path / "old.pt"
+    save_checkpoint(old, payload)
+    single = load_regressor(old)
+    assert len(single.models) == 1 and not single.flip_average
+    with torch.no_grad():
+        np.testing.assert_allclose(single.predict_raw(x, torch.device("cpu"))[0],
+                                   single.outputs.to_raw(single.models[0](x)[0].numpy(), single.scaler), rtol=1e-5, atol=1e-5)
+
+
 def test_condition_slopes_follow_the_condition(learnable_dataset, trained_regressor, conditional_run):
     """The tiny conditional VAE, trained on rendered attributes, moves the regressed attribute
     with its condition; a model whose decoder ignores y would give slopes near 0."""
