@@ -31,23 +31,41 @@ def grid_png(images: torch.Tensor, nrow: int) -> bytes:
     return buffer.getvalue()
 
 
+def loss_panels(frame: pd.DataFrame) -> dict[str, tuple[pd.Series | None, pd.Series]]:
+    """What the loss-curve figure shows, per panel title: (raw values or None, smoothed curve).
+    A loss gets its values and a rolling mean; an on/off column (``D/trained``: whether the
+    equilibrium gate let D update) gets the share of updates it was on, over a rolling window."""
+    window = max(1, len(frame) // 50)
+    panels = {}
+    for column in (c for c in frame.columns if "/" in c):
+        values = frame[column].astype(float)
+        if column.endswith("trained"):
+            panels[f"{column} (share of updates)"] = (None, values.rolling(max(window, 10), min_periods=1).mean())
+        else:
+            panels[column] = (values, values.rolling(window, min_periods=1).mean())
+    return panels
+
+
 def plot_loss_curves(metrics_csv: str | Path, out: str | Path) -> None:
-    """One panel per logged loss against the step (smoothed), from metrics.csv."""
+    """One panel per logged loss against the step (smoothed), and the share of updates D (and
+    the decoder's GAN term) trained under the equilibrium gate, from metrics.csv."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     frame = pd.read_csv(metrics_csv)
-    columns = [c for c in frame.columns if "/" in c and not c.endswith("trained")]
-    if frame.empty or not columns:
+    panels = loss_panels(frame)
+    if frame.empty or not panels:
         return
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 2.8), squeeze=False)
-    window = max(1, len(frame) // 50)
-    for ax, column in zip(axes[0], columns):
-        ax.plot(frame["step"], frame[column], alpha=0.3, color="tab:blue")
-        ax.plot(frame["step"], frame[column].rolling(window, min_periods=1).mean(), color="tab:blue")
-        ax.set_title(column)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
+    for ax, (title, (values, smoothed)) in zip(axes[0], panels.items()):
+        if values is not None:
+            ax.plot(frame["step"], values, alpha=0.3, color="tab:blue")
+        else:
+            ax.set_ylim(-0.05, 1.05)
+        ax.plot(frame["step"], smoothed, color="tab:blue")
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
     _save_figure(fig, out)
 

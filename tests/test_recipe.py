@@ -259,3 +259,17 @@ def test_quality_is_tracked_during_training(learnable_dataset, trained_regressor
     wrong = tiny_config(learnable_dataset, "vaegan", max_steps=1, eval_every=1)  # all 73 attributes
     with pytest.raises(ValueError, match="scores other attributes"):
         train(wrong, tmp_path / "other", regressor=trained_regressor)
+
+
+def test_loss_curves_show_the_share_of_updates_d_trained():
+    """The gate's on/off column becomes the share of updates D trained (a rolling mean in [0, 1]);
+    losses keep their raw values beside the smoothed curve."""
+    from attrgan.plots import loss_panels
+
+    frame = pd.DataFrame({"step": range(1, 101), "E/llike": np.linspace(10, 1, 100),
+                          "D/trained": [1.0] * 20 + [0.0] * 80, "time_s": np.arange(100.0)})
+    panels = loss_panels(frame)
+    assert set(panels) == {"E/llike", "D/trained (share of updates)"}
+    raw, share = panels["D/trained (share of updates)"]
+    assert raw is None and share.iloc[9] == 1.0 and share.iloc[24] == pytest.approx(0.5) and share.iloc[-1] == 0.0
+    assert panels["E/llike"][0].equals(frame["E/llike"])
