@@ -9,7 +9,8 @@ Beside the paper's two figures: the centred cosine (queries and predictions stan
 the train split's attribute mean and std, so the common component every face shares is gone)
 and the sign accuracy (does the face show each attribute the query asks for, as the regressor
 sees it); and the blur response, the regressor's figures on the real images blurred by a
-Gaussian of 1 and 2 px, which shows how much each figure rewards a blurry face."""
+Gaussian of 1 and 2 px, which shows how much each figure rewards a blurry face. Several runs
+of one kind and recipe are also summarised across training seeds (attrgan/training_seeds.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
