@@ -24,7 +24,8 @@ from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint
 from .data import ImageRows, load_images, open_dataset, to_model_range
 from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
-from .metrics import attribute_scores, cosine_similarity, frechet_distance, mean_std, sign_accuracy, squared_error
+from .metrics import (attribute_scores, cosine_similarity, frechet_distance, high_frequency_energy, mean_std,
+                      sign_accuracy, squared_error)
 from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
 from .training_seeds import across_training_seeds
 
@@ -73,6 +74,8 @@ class ModelScores:
     control_cosine: list[float] = field(default_factory=list)
     control_squared_error: list[float] = field(default_factory=list)
     frechet_regressor: float | None = None
+    detail: float | None = None  # high-frequency energy of the grey image, / the real images'
+    colour_speckle: float | None = None  # high-frequency energy of the colour, / the real images'
     fid: float | None = None
     condition_slopes: dict[str, float] = field(default_factory=dict)
 
@@ -106,6 +109,9 @@ def evaluate_attributes(config: EvalConfig) -> dict:
     if real_features is None:  # for the Fréchet distance: the real test images of the dataset
         rows = dataset.rows(config.split, labelled_only=False)
         _, real_features = regressor.predict_raw(ImageRows(dataset, rows, regressor.image_size), device, config.precision)
+    real_detail, real_colour = high_frequency_energy(
+        real_images if real_images is not None
+        else load_images(dataset, dataset.rows(config.split, labelled_only=False), regressor.image_size))
 
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))
@@ -123,6 +129,8 @@ def evaluate_attributes(config: EvalConfig) -> dict:
             s.per_attribute_se.append(((regressed - queries) ** 2).mean(0))
             if seed == 0:
                 s.regressed, features_seed0 = regressed, features
+                detail, colour = high_frequency_energy(images)
+                s.detail, s.colour_speckle = detail / real_detail, colour / real_colour
             if config.control:
                 control, _ = regressor.predict_raw(model.sample(queries[shuffle], seed=seed), device, config.precision)
                 s.control_cosine.append(float(cosine_similarity(control, queries).mean()))
@@ -331,6 +339,7 @@ def _metrics_json(config, names, queries, upper, scores) -> dict:
                "per_seed_cosine": s.cosine, "per_seed_squared_error": s.squared_error,
                "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),
                "frechet_distance_regressor_features": s.frechet_regressor, "fid": s.fid,
+               "detail_vs_real": s.detail, "colour_speckle_vs_real": s.colour_speckle,
                "condition_slopes": s.condition_slopes}
         if s.control_cosine:
             row["shuffled_query_control"] = _table_entry(s.control_cosine, s.control_squared_error)

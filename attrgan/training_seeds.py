@@ -15,7 +15,8 @@ import numpy as np
 
 # (metrics.json key of a model row, label)
 FIGURES = (("cosine_similarity", "cosine"), ("centred_cosine", "centred cosine"), ("sign_accuracy", "sign accuracy"),
-           ("squared_error", "squared error"), ("frechet_distance_regressor_features", "Fréchet distance"))
+           ("squared_error", "squared error"), ("frechet_distance_regressor_features", "Fréchet distance"),
+           ("colour_speckle_vs_real", "colour speckle / real"))
 REFERENCE_KIND = "vaegan"  # the paired differences are this kind minus each other kind
 
 
@@ -81,7 +82,7 @@ def _present(runs: list[dict], figure: str) -> bool:
     return all(r.get(figure) is not None for r in runs)
 
 
-DIGITS = {"squared_error": 2, "frechet_distance_regressor_features": 1}  # others: 4
+DIGITS = {"squared_error": 2, "frechet_distance_regressor_features": 1, "colour_speckle_vs_real": 2}  # others: 4
 
 
 def _cells(entry: dict) -> list[str]:
@@ -102,7 +103,7 @@ def training_seeds_markdown(summary: dict | None) -> list[str]:
              "models. Each run's figure is its mean over the sampling seeds; the table gives the mean ± sample "
              "std of those over the runs, then the paired difference between two kinds over the training seeds "
              "both have (positive favours the first on cosine, centred cosine and sign accuracy; negative on "
-             "squared error and Fréchet distance).", "",
+             "squared error, Fréchet distance and colour speckle).", "",
              "| Model | training seeds | updates | " + " | ".join(label for _, label in FIGURES) + " |",
              "|---|---|---" + "|---" * len(FIGURES) + "|"]
     for name, group in summary["groups"].items():
