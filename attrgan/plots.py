@@ -93,7 +93,8 @@ def plot_quality_comparison(runs: dict[str, str | Path], out: str | Path) -> int
     if frame.empty:
         return 0
     panels = [(column, label) for column, label in (("quality_frechet", "Fréchet distance (regressor features)"),
-                                                    ("quality_cosine", "attribute cosine"))
+                                                    ("quality_cosine", "attribute cosine"),
+                                                    ("quality_colour_speckle", "colour speckle / real"))
               if column in frame.columns and frame[column].notna().any()]  # unconditional runs: no cosine
     fig, axes = plt.subplots(len(panels), 2, figsize=(9, 3.25 * len(panels)), squeeze=False)
     for row, (column, label) in enumerate(panels):

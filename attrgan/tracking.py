@@ -2,8 +2,9 @@
 queries of ``train.eval_split`` (val by default, so choices made from the curves never see
 the test split), the Fréchet distance between generated and real images of that split in the
 regressor's feature space, the attribute cosine similarity and squared error (the paper's
-Table-1 figures), the centred cosine and the sign accuracy (attrgan.metrics), and a sample grid. The figures go to metrics.csv; the trainer plots them
-against updates and wall-clock time (quality_curves.png)."""
+Table-1 figures), the centred cosine and the sign accuracy, the colour speckle (the colour's
+high-frequency energy over the real images'; attrgan.metrics), and a sample grid. The figures
+go to metrics.csv; the trainer plots them against updates and wall-clock time (quality_curves.png)."""
 from __future__ import annotations
 
 import time
@@ -15,12 +16,12 @@ import torch
 from torch import nn
 
 from .data import Standardizer, load_images
-from .metrics import attribute_scores, frechet_distance
+from .metrics import attribute_scores, frechet_distance, high_frequency_energy
 from .plots import save_grid
 from .regressor import LoadedRegressor, load_regressor
 
 QUALITY_FIELDS = ("quality_frechet", "quality_cosine", "quality_squared_error", "quality_centred_cosine",
-                  "quality_sign_accuracy", "quality_seconds")
+                  "quality_sign_accuracy", "quality_colour_speckle", "quality_seconds")
 GRID_ROWS, GRID_COLUMNS = 8, 8
 
 
@@ -31,6 +32,7 @@ class QualityTracker:
     y: torch.Tensor  # the same, standardized for the generator
     z: torch.Tensor  # fixed latent codes [Q, z]
     real_features: np.ndarray  # regressor features of the real test images
+    real_colour: float  # the real images' colour high-frequency energy (attrgan.metrics.high_frequency_energy)
     device: torch.device
     precision: str
 
@@ -53,9 +55,10 @@ class QualityTracker:
         queries = dataset.attributes(rows[pick], names)
         real = load_images(dataset, rows[pick], config.model.image_size)
         _, real_features = regressor.predict_raw(real, device, precision)
+        _, real_colour = high_frequency_energy(real)
         z = torch.randn(len(queries), config.model.z_dim, generator=torch.Generator().manual_seed(config.train.seed + 2))
         y = torch.from_numpy(scaler.transform(queries))
-        return cls(regressor, queries, y, z, real_features, device, precision)
+        return cls(regressor, queries, y, z, real_features, real_colour, device, precision)
 
     @torch.no_grad()
     def measure(self, decoder: nn.Module, folder: Path, step: int) -> dict[str, float]:
@@ -68,7 +71,8 @@ class QualityTracker:
         decoder.train()
         regressed, features = self.regressor.predict_raw(images, self.device, self.precision)
         save_grid(images[: GRID_ROWS * GRID_COLUMNS], folder / f"step{step:06d}_quality.png", nrow=GRID_COLUMNS)
-        figures = {"quality_frechet": round(frechet_distance(features, self.real_features), 3)}
+        figures = {"quality_frechet": round(frechet_distance(features, self.real_features), 3),
+                   "quality_colour_speckle": round(high_frequency_energy(images)[1] / self.real_colour, 3)}
         if self.queries.shape[1]:  # a conditional model: how well the faces carry their queries
             scores = attribute_scores(regressed, self.queries, self.regressor.scaler.mean, self.regressor.scaler.std)
             figures.update({"quality_cosine": round(scores["cosine"], 5),

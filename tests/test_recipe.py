@@ -256,6 +256,16 @@ def test_quality_is_tracked_during_training(learnable_dataset, trained_regressor
     assert (checked["quality_frechet"] > 0).all() and checked["quality_cosine"].between(-1, 1).all()
     assert (tmp_path / "run" / "quality_curves.png").is_file()
     assert (tmp_path / "run" / "samples" / "step000006_quality.png").is_file()
+    # the logged colour speckle is the final decoder's, measured again from the checkpoint
+    from attrgan.generator import load
+    from attrgan.tracking import QualityTracker
+
+    model = load(tmp_path / "run")
+    tracker = QualityTracker.create(trained_regressor, open_dataset(learnable_dataset), RENDERED, model.scaler, config,
+                                    torch.device("cpu"), "fp32")
+    again = tracker.measure(model.nets["decoder"], tmp_path / "again", 6)
+    assert again["quality_colour_speckle"] == pytest.approx(checked["quality_colour_speckle"].iloc[-1], abs=2e-3)
+    assert again["quality_colour_speckle"] > 0
     wrong = tiny_config(learnable_dataset, "vaegan", max_steps=1, eval_every=1)  # all 73 attributes
     with pytest.raises(ValueError, match="scores other attributes"):
         train(wrong, tmp_path / "other", regressor=trained_regressor)
