@@ -333,12 +333,12 @@ def train_regressor_command(
     )
     metrics = train_regressor(config, out, force=force)
     typer.echo(f"regressor: {out / 'regressor.pt'} (best epoch {metrics['best_epoch']}, {metrics['train_seconds']} s)")
-    for split in ("val", "test"):
-        if split in metrics:
-            typer.echo(f"{split} split: cosine similarity {metrics[split]['cosine_similarity']:.4f}"
-                       + (" (members alone, unflipped: " + ", ".join(f"{m['val']['cosine_similarity']:.4f}"
-                                                                      for m in metrics["members"]) + ")"
-                          if split == "val" and len(metrics["members"]) > 1 else ""))
+    if "val" in metrics:
+        typer.echo(f"val split ({metrics['val']['count']} images): cosine similarity "
+                   f"{metrics['val']['cosine_similarity']:.4f}, squared error {metrics['val']['squared_error']:.2f}"
+                   + (" (members alone, unflipped: " + ", ".join(f"{m['val']['cosine_similarity']:.4f}"
+                                                                  for m in metrics["members"]) + ")"
+                      if len(metrics["members"]) > 1 else ""))
     if "test" in metrics:
         t = metrics["test"]
         r2 = sorted(t["r2"].items(), key=lambda kv: -kv[1])
