@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -48,8 +50,8 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
     if max(len(runs) for runs in groups.values()) < 2:
         return None
     kinds = [kind for kind, _ in groups]
-    names = {(kind, recipe): labels.get(kind, kind) + (f" [{recipe}]" if kinds.count(kind) > 1 else "")
-             for kind, recipe in groups}
+    names = {key: labels.get(key[0], key[0]) + (f" [{_group_tag(key[1], runs)}]" if kinds.count(key[0]) > 1 else "")
+             for key, runs in groups.items()}
     summary = {"groups": {}, "paired_differences": {}}
     for key, runs in groups.items():
         summary["groups"][names[key]] = {
@@ -65,6 +67,18 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
             if key[0] != REFERENCE_KIND and pairs:
                 summary["paired_differences"][f"{names[ref_key]} − {names[key]}"] = _paired(pairs)
     return summary
+
+
+def _group_tag(recipe: str, runs: list[dict]) -> str:
+    """What tells a group from the other recipes of its kind: the run folders' common name
+    without the seed suffix (base-s0, base-s1 -> base; vaegan, vaegan-seed1 -> vaegan), else
+    the recipe's fingerprint."""
+    stems = set()
+    for run in runs:
+        path = Path(run.get("checkpoint") or "")
+        folder = path.parent.name if path.suffix == ".pt" else path.name
+        stems.add(re.sub(r"[-_]?(s|seed)?\d+$", "", folder) if len(runs) > 1 else folder)
+    return stems.pop() if len(stems) == 1 and "" not in stems else recipe
 
 
 def _paired(pairs: list[tuple[dict, dict]]) -> dict:

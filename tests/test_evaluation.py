@@ -256,6 +256,10 @@ def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     markdown = "\n".join(training_seeds_markdown(summary))
     assert "| VAE/GAN [r1] − VAE, paired | 1, 0 | equal | -0.0200 ± 0.0424 |" in markdown
     assert across_training_seeds([row("vaegan", 0, 0.7), row("vae", 0, 0.7)], MODEL_LABELS) is None  # one run per kind
+    named = [{**row("vaegan", 0, 0.7), "checkpoint": "runs/base-s0"},
+             {**row("vaegan", 1, 0.7), "checkpoint": "runs/base-s1/checkpoint.pt"},
+             {**row("vaegan", 0, 0.7, recipe="r2"), "checkpoint": "runs/dis_l3-s0"}]
+    assert set(across_training_seeds(named, MODEL_LABELS)["groups"]) == {"VAE/GAN [base]", "VAE/GAN [dis_l3-s0]"}
 
 
 def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, trained_regressor, tmp_path):
