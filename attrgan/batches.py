@@ -16,11 +16,11 @@ def epoch_order(seed: int, epoch: int, labelled: torch.Tensor, batch: int, batch
                 share: float | None = None) -> torch.Tensor:
     """Training-row positions of epoch ``epoch``, batch after batch (a batch is ``batch``
     consecutive entries; ``batches`` of them are used). ``labelled``: 1 for a labelled row,
-    0 for an unlabelled one. ``share`` None: a permutation of every row."""
+    0 for an unlabelled one. Without a share that applies (``share_applies``): a permutation
+    of every row."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    if share is None:
+    if not share_applies(labelled, share):
         return torch.randperm(len(labelled), generator=generator)
-    check_labelled_share(labelled, share, batch)
     per_batch = labelled_per_batch(share, batch)
     labelled_rows = torch.nonzero(labelled > 0).flatten()
     unlabelled_rows = torch.nonzero(labelled <= 0).flatten()
@@ -29,15 +29,12 @@ def epoch_order(seed: int, epoch: int, labelled: torch.Tensor, batch: int, batch
     return torch.cat([taken_labelled, taken_unlabelled], dim=1).flatten()
 
 
-def check_labelled_share(labelled: torch.Tensor, share: float | None, batch: int) -> None:
-    """Refuse a share the training set cannot fill (no labelled, or no unlabelled rows for the rest)."""
-    if share is None:
-        return
+def share_applies(labelled: torch.Tensor, share: float | None) -> bool:
+    """Whether a labelled share changes anything: it is set and the training set holds both
+    labelled and unlabelled rows (with ``data.unlabelled=skip``, or a fully labelled dataset,
+    every batch is labelled anyway)."""
     count = int((labelled > 0).sum())
-    if count == 0 or (labelled_per_batch(share, batch) < batch and count == len(labelled)):
-        raise ValueError(f"data.labelled_share={share} needs labelled and unlabelled training images; this training "
-                         f"set has {count} labelled and {len(labelled) - count} unlabelled "
-                         "(data.unlabelled=use on a dataset with unlabelled train-split images)")
+    return share is not None and 0 < count < len(labelled)
 
 
 def labelled_per_batch(share: float, batch: int) -> int:

@@ -31,7 +31,7 @@ from . import __version__
 from .checkpoint import GENERATOR_FILE, CheckpointError, checkpoint_file, load_checkpoint, save_checkpoint
 from .config import Config
 from .augment import augment_batch
-from .batches import check_labelled_share, epoch_order
+from .batches import epoch_order, share_applies
 from .data import ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
 from .device import compile_networks, resolve_compile, resolve_device, resolve_precision
 from .distributed import DistInfo, all_agree, average_gradients, broadcast_parameters, init_distributed, shutdown
@@ -142,7 +142,10 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     if batch % info.world_size:
         raise ValueError(f"batch size {batch} is not divisible by the {info.world_size} processes")
     batches_per_epoch = len(rows) // batch
-    check_labelled_share(labelled_all, config.data.labelled_share, batch)
+    if config.data.labelled_share is not None and not share_applies(labelled_all, config.data.labelled_share) \
+            and info.is_main:
+        print(f"data.labelled_share={config.data.labelled_share} changes nothing here: every training image is "
+              "labelled (data.unlabelled=skip or a fully labelled dataset)", file=sys.stderr)
     total_steps = tc.max_steps if tc.max_steps is not None else tc.epochs * batches_per_epoch
 
     # ---------------------------------------------------------------- networks and optimizers

@@ -106,10 +106,13 @@ def test_labelled_share_fixes_the_labelled_count_of_every_batch(half_labelled_da
     for net in a["nets"]:
         assert all(torch.equal(v, b["nets"][net][k]) for k, v in a["nets"][net].items()), net
 
-    config.data.unlabelled = "skip"  # nothing to fill the other half with: refused before anything is written
-    with pytest.raises(ValueError, match="labelled_share=0.5 needs labelled and unlabelled training images"):
-        train(config, tmp_path / "c")
-    assert not (tmp_path / "c").exists()
+    config.data.unlabelled = first.data.unlabelled = "skip"  # every image labelled: the share changes nothing
+    config.train.max_steps = first.train.max_steps = 2
+    first.data.labelled_share = None
+    train(config, tmp_path / "c")
+    train(first, tmp_path / "d")
+    c, d = load_checkpoint(tmp_path / "c"), load_checkpoint(tmp_path / "d")
+    assert all(torch.equal(v, d["nets"]["decoder"][k]) for k, v in c["nets"]["decoder"].items())
     with pytest.raises(ConfigError, match="labelled_share must be in"):
         load_config(None, ["data.labelled_share=0"])
 
