@@ -38,6 +38,12 @@ def checkpoint_file(path: str | Path) -> Path:
     return path
 
 
+def run_name(path: str | Path) -> str:
+    """The run folder's name of a run directory or of a checkpoint file inside one."""
+    path = Path(path)
+    return path.parent.name if path.suffix == ".pt" else path.name
+
+
 def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Load a checkpoint file (or a run directory holding ``checkpoint.pt`` or ``regressor.pt``) safely.
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint
+from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint, run_name
 from .data import ImageRows, load_images, open_dataset, to_model_range
 from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
@@ -100,18 +100,16 @@ def evaluate_attributes(config: EvalConfig) -> dict:
     names = regressor.scaler.names
 
     upper = None
-    real_features = None
+    real_features, reference = None, real_images  # reference: the real images of the detail and speckle ratios
     if real_images is not None:
         regressed, real_features = regressor.predict_raw(real_images, device, config.precision)
         upper = {**figures(regressed, queries, regressor), "per_attribute_se": ((regressed - queries) ** 2).mean(0),
                  "regressed": regressed,
                  "blur_response": blur_response(regressor, real_images, queries, device, config.precision)}
     if real_features is None:  # for the Fréchet distance: the real test images of the dataset
-        rows = dataset.rows(config.split, labelled_only=False)
-        _, real_features = regressor.predict_raw(ImageRows(dataset, rows, regressor.image_size), device, config.precision)
-    real_detail, real_colour = high_frequency_energy(
-        real_images if real_images is not None
-        else load_images(dataset, dataset.rows(config.split, labelled_only=False), regressor.image_size))
+        reference = ImageRows(dataset, dataset.rows(config.split, labelled_only=False), regressor.image_size)
+        _, real_features = regressor.predict_raw(reference, device, config.precision)
+    real_detail, real_colour = high_frequency_energy(reference)
 
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))
@@ -307,8 +305,7 @@ def model_names(models) -> list[tuple[str, str]]:
     for model in models:
         label, stem = MODEL_LABELS[model.kind], model.kind
         if sum(m.kind == model.kind for m in models) > 1:
-            run = Path(model.path)
-            run = run.parent.name if run.suffix == ".pt" else run.name
+            run = run_name(model.path)
             label, stem = f"{label} ({run})", f"{stem}_{run}"
         names.append((label, stem))
     used: set[str] = set()

@@ -41,19 +41,24 @@ def attribute_scores(predicted: np.ndarray, target: np.ndarray, mean: np.ndarray
             "sign_accuracy": float(sign_accuracy(predicted, target).mean())}
 
 
-def high_frequency_energy(images: torch.Tensor) -> tuple[float, float]:
+def high_frequency_energy(images, batch: int = 256) -> tuple[float, float]:
     """Mean squared 4-neighbour Laplacian of ``[N, 3, H, W]`` images (uint8, or floats in
-    [-1, 1]), split into the grey image's (fine detail: low for blurry faces) and the colour
-    left after removing the grey (a colour speckle raises it). Divided by the same figures of
-    real images, they read 1.0 for real-like detail and colour."""
-    x = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
-    grey = x.mean(1, keepdim=True)
+    [-1, 1]; a tensor or anything sliced into batches, like attrgan.data.ImageRows), split into
+    the grey image's (fine detail: low for blurry faces) and the colour left after removing the
+    grey (a colour speckle raises it). Divided by the same figures of real images, they read 1.0
+    for real-like detail and colour."""
 
-    def energy(t: torch.Tensor) -> float:
+    def energy(t: torch.Tensor) -> torch.Tensor:
         laplacian = 4 * t[..., 1:-1, 1:-1] - t[..., :-2, 1:-1] - t[..., 2:, 1:-1] - t[..., 1:-1, :-2] - t[..., 1:-1, 2:]
-        return float(laplacian.pow(2).mean())
+        return laplacian.pow(2).mean() * len(t)
 
-    return energy(grey), energy(x - grey)
+    detail = colour = 0.0
+    for i in range(0, len(images), batch):
+        chunk = images[i : i + batch]
+        x = chunk.float() / 127.5 - 1 if chunk.dtype == torch.uint8 else chunk.float()
+        grey = x.mean(1, keepdim=True)
+        detail, colour = detail + float(energy(grey)), colour + float(energy(x - grey))
+    return detail / len(images), colour / len(images)
 
 
 def r2_per_attribute(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:

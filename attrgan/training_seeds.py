@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import numpy as np
+
+from .checkpoint import run_name
 
 # (metrics.json key of a model row, label)
 FIGURES = (("cosine_similarity", "cosine"), ("centred_cosine", "centred cosine"), ("sign_accuracy", "sign accuracy"),
@@ -75,8 +76,7 @@ def _group_tag(recipe: str, runs: list[dict]) -> str:
     the recipe's fingerprint."""
     stems = set()
     for run in runs:
-        path = Path(run.get("checkpoint") or "")
-        folder = path.parent.name if path.suffix == ".pt" else path.name
+        folder = run_name(run.get("checkpoint") or "")
         stems.add(re.sub(r"[-_]?(s|seed)?\d+$", "", folder) if len(runs) > 1 else folder)
     return stems.pop() if len(stems) == 1 and "" not in stems else recipe
 
