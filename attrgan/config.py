@@ -77,6 +77,7 @@ class TrainConfig:
     compile: bool | str = "auto"  # torch.compile each network: true | false | auto (where measured to pay: CUDA in fp32, docs/performance.md)
     threads: int | None = None  # torch intra-op threads on CPU (None = torch default)
     checkpoint_every: int = 500  # steps
+    snapshot_every: int = 0  # updates between kept copies checkpoint-<step>.pt beside checkpoint.pt; 0 = off
     log_every: int = 1  # steps between metrics.csv rows
     sample_every_epoch: bool = True
     progress: bool = True
@@ -285,6 +286,6 @@ def validate(config: Config) -> None:
                             ("train.log_every", t.log_every, 1),
                             ("train.eval_every", t.eval_every, 0), ("train.eval_queries", t.eval_queries, 2),
                             ("train.epochs", t.epochs, 1), ("train.max_steps", t.max_steps, 1),
-                            ("train.checkpoint_every", t.checkpoint_every, 0), ("train.max_minutes", t.max_minutes, 0)):
+                            ("train.checkpoint_every", t.checkpoint_every, 0), ("train.snapshot_every", t.snapshot_every, 0), ("train.max_minutes", t.max_minutes, 0)):
         if value is not None and value < low:
             raise ConfigError(f"{key} must be >= {low}, got {value!r}")

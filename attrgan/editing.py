@@ -61,6 +61,44 @@ def attribute_row(model: ConditionalModel, settings: dict[str, float] | None = N
     return row
 
 
+def parse_attribute_settings(items: list[str], option: str = "--set") -> dict[str, float]:
+    """``Name=value`` items (value: standard deviations from the training mean) -> {name: value};
+    a malformed, non-finite or repeated item is refused with one message naming ``option``."""
+    import math
+
+    settings: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not sep or not name or not math.isfinite(value):
+            raise ValueError(f"{option} {item!r}: expected Name=value with a finite number of standard deviations, "
+                             f"e.g. {option} Smiling=2")
+        if name in settings:
+            raise ValueError(f"{option} {name!r} given twice")
+        settings[name] = value
+    return settings
+
+
+def photos_with_attributes(model: ConditionalModel, paths: list[Path], regressor=None):
+    """Aligned crops of the photos that hold a face, their raw attribute rows (regressed by
+    ``regressor``, a LoadedRegressor, else the training mean), the kept paths and the
+    (path, message) pairs skipped. No face in any photo is an error."""
+    crops, kept, skipped = align_photos(list(paths), model.image_size, device=str(model.device))
+    if not kept:
+        raise ImageInputError("none of the given images holds a face that could be aligned"
+                              + "".join(f"\n  {message}" for _, message in skipped))
+    if regressor is not None and model.attribute_names:  # an unconditional model has no y to estimate
+        regressor.check_fits(model.attribute_names, model.image_size, "the model")
+        raw, _ = regressor.predict_raw(crops, model.device)
+    else:
+        raw = np.repeat(model.scaler.mean[None], len(kept), 0)
+    return crops, raw.astype(np.float32), kept, skipped
+
+
 def attribute_index(model: ConditionalModel, name: str) -> int:
     if not model.attribute_names:
         raise KeyError(f"an unconditional model has no attribute {name!r} to set; edit it with attribute vectors "

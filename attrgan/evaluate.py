@@ -174,13 +174,7 @@ def _load_generator_checked(path: Path, regressor: LoadedRegressor, device) -> C
     payload = load_checkpoint(path)
     if payload["kind"] == REGRESSOR_KIND:
         raise CheckpointError(f"{path}: this is a regressor checkpoint; pass it as --regressor, not --checkpoint")
-    if list(payload["attribute_names"]) != regressor.scaler.names:
-        raise CheckpointError(f"{path}: the model's attribute names differ from the regressor's ({regressor.path})")
-    if payload["image_size"] != regressor.image_size:
-        raise CheckpointError(
-            f"{path}: the model makes {payload['image_size']}x{payload['image_size']} images, the regressor reads "
-            f"{regressor.image_size}x{regressor.image_size}"
-        )
+    regressor.check_fits(list(payload["attribute_names"]), payload["image_size"], str(path))
     return load(path, device)
 
 

@@ -321,6 +321,17 @@ class LoadedRegressor:
     outputs: Outputs
     flip_average: bool = False
 
+    def check_fits(self, names: list[str] | None, image_size: int, model: str) -> None:
+        """Refuse to score a model that conditions on other attributes or makes another image
+        size (``names`` None: checked on size only, as for an unconditional model)."""
+        from .checkpoint import CheckpointError
+
+        if names is not None and list(names) != self.scaler.names:
+            raise CheckpointError(f"{model}: the model's attribute names differ from the regressor's ({self.path})")
+        if image_size != self.image_size:
+            raise CheckpointError(f"{model}: the model makes {image_size}x{image_size} images, the regressor reads "
+                                  f"{self.image_size}x{self.image_size} ({self.path})")
+
     def predict_raw(self, images: torch.Tensor, device: torch.device, precision: str = "fp32"):
         """Raw-unit attribute predictions and the Fréchet features of uint8 or [-1, 1] images."""
         for model in self.models:

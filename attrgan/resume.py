@@ -12,7 +12,7 @@ from .config import Config, flatten
 # Keys that say how long, where and how visibly to train, not what is trained: free on resume.
 RUNTIME_KEYS = frozenset({
     "train.epochs", "train.max_steps", "train.max_minutes", "train.device", "train.threads", "train.channels_last",
-    "train.compile", "train.checkpoint_every", "train.log_every", "train.sample_every_epoch", "train.progress",
+    "train.compile", "train.checkpoint_every", "train.snapshot_every", "train.log_every", "train.sample_every_epoch", "train.progress",
     "train.eval_every", "train.eval_queries", "train.eval_split", "data.path",
 })
 DATASET_FILES = ("manifest.json", "index.csv", "images.npy")  # what training reads of a dataset

@@ -54,10 +54,8 @@ class Studio:
 
     def __init__(self, model: ConditionalModel, regressor=None, vectors: dict[str, torch.Tensor] | None = None,
                  dataset=None, max_waiting: int = 8) -> None:
-        if regressor is not None and model.attribute_names and regressor.scaler.names != model.attribute_names:
-            raise ValueError(f"{regressor.path}: its attribute names differ from the model's")
-        if regressor is not None and regressor.image_size != model.image_size:
-            raise ValueError(f"{regressor.path}: a {regressor.image_size}px regressor for a {model.image_size}px model")
+        if regressor is not None:
+            regressor.check_fits(model.attribute_names or None, model.image_size, "the served model")
         self.model, self.regressor, self.vectors, self.dataset = model, regressor, vectors or {}, dataset
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_waiting)

@@ -42,11 +42,7 @@ class QualityTracker:
         """Check the regressor against the model (attributes, size); fix queries, codes and real
         features. An unconditional model (no ``names``) is tracked by its Fréchet distance only."""
         regressor = load_regressor(regressor_path)
-        if names and regressor.scaler.names != names:
-            raise ValueError(f"{regressor_path}: the regressor scores other attributes than the model conditions on")
-        if regressor.image_size != config.model.image_size:
-            raise ValueError(f"{regressor_path}: the regressor reads {regressor.image_size}px images, "
-                             f"the model makes {config.model.image_size}px")
+        regressor.check_fits(names or None, config.model.image_size, "the model in training")
         split = config.train.eval_split
         rows = dataset.rows(split, labelled_only=True)
         if len(rows) < 2:

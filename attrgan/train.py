@@ -28,7 +28,8 @@ from torch import nn
 from data_prep.io import atomic_file, guard_output, occupied, write_json
 
 from . import __version__
-from .checkpoint import GENERATOR_FILE, CheckpointError, checkpoint_file, load_checkpoint, save_checkpoint
+from .checkpoint import (GENERATOR_FILE, CheckpointError, checkpoint_file, load_checkpoint, save_checkpoint,
+                         snapshot_file)
 from .config import Config
 from .augment import augment_batch
 from .batches import epoch_order, share_applies
@@ -199,7 +200,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     log = _MetricsLog(out / "metrics.csv", truncate_after=state.step, enabled=info.is_main,
                       extra_fields=QUALITY_FIELDS if tracker else ())
 
-    def checkpoint(finished: bool = False) -> None:
+    def checkpoint(finished: bool = False, snapshot: bool = False) -> None:
         rng_states = _gather_generator_states(noise_gen, info)  # a collective: every rank takes part
         if not info.is_main:
             return
@@ -213,6 +214,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             "dataset_fingerprint": fingerprint,
         }
         save_checkpoint(out / GENERATOR_FILE, payload)
+        if snapshot:
+            save_checkpoint(out / snapshot_file(state.step), payload)
 
     # ---------------------------------------------------------------- training loop
     bar = _progress(total_steps, state.step, info.is_main and tc.progress, kind)
@@ -282,8 +285,9 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                            "lr": optims[next(iter(optims))].param_groups[0]["lr"], **result.logs, **quality})
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in result.logs.items() if "trained" not in k}, refresh=False)
-            if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
-                checkpoint()
+            snapshot = bool(tc.snapshot_every) and state.step % tc.snapshot_every == 0
+            if snapshot or (tc.checkpoint_every and state.step % tc.checkpoint_every == 0):
+                checkpoint(snapshot=snapshot)
         if state.batch_in_epoch >= batches_per_epoch:
             # ---- end of epoch: lr decay, grids, curves
             if not scheduled_per_update(config.optim):

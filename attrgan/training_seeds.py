@@ -41,17 +41,20 @@ def spread(values: list[float]) -> dict:
 
 def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | None:
     """From eval-attributes' model rows (each with ``kind``, ``recipe``, ``train_seed``,
-    ``updates``, ``model`` and the figures): runs of one kind and recipe form a group; per group,
-    mean ± std over its runs; per pair of a VAE/GAN group and another kind's group, the paired
-    differences over the training seeds both have. ``labels``: kind -> the paper's model name.
-    None unless some group has two runs."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    ``updates``, ``model`` and the figures): runs of one kind and recipe trained for the same
+    number of updates form a group (a run's snapshots at other budgets form others); per group,
+    mean ± std over its runs; per pair of a VAE/GAN group and another kind's group at equal
+    updates, the paired differences over the training seeds both have. ``labels``: kind -> the
+    paper's model name. None unless some group has two runs."""
+    groups: dict[tuple[str, str, int | None], list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["kind"], row["recipe"]), []).append(row)
+        groups.setdefault((row["kind"], row["recipe"], row["updates"]), []).append(row)
     if max(len(runs) for runs in groups.values()) < 2:
         return None
-    kinds = [kind for kind, _ in groups]
-    names = {key: labels.get(key[0], key[0]) + (f" [{_group_tag(key[1], runs)}]" if kinds.count(key[0]) > 1 else "")
+    budgets = {key[:2]: {k[2] for k in groups if k[:2] == key[:2]} for key in groups}
+    names = {key: labels.get(key[0], key[0])
+             + (f" [{_group_tag(key[1], runs)}]" if len({k[1] for k in groups if k[0] == key[0]}) > 1 else "")
+             + (f" @ {key[2]} updates" if len(budgets[key[:2]]) > 1 else "")
              for key, runs in groups.items()}
     summary = {"groups": {}, "paired_differences": {}}
     for key, runs in groups.items():
@@ -65,7 +68,7 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
         reference = {r["train_seed"]: r for r in ref_runs}
         for key, runs in groups.items():
             pairs = [(reference[r["train_seed"]], r) for r in runs if r["train_seed"] in reference]
-            if key[0] != REFERENCE_KIND and pairs:
+            if key[0] != REFERENCE_KIND and key[2] == ref_key[2] and pairs:
                 summary["paired_differences"][f"{names[ref_key]} − {names[key]}"] = _paired(pairs)
     return summary
 
@@ -77,14 +80,14 @@ def _group_tag(recipe: str, runs: list[dict]) -> str:
     stems = set()
     for run in runs:
         folder = run_name(run.get("checkpoint") or "")
+        folder = folder.split("@")[0]  # a snapshot's step is the group's budget, not its name
         stems.add(re.sub(r"[-_]?(s|seed)?\d+$", "", folder) if len(runs) > 1 else folder)
     return stems.pop() if len(stems) == 1 and "" not in stems else recipe
 
 
 def _paired(pairs: list[tuple[dict, dict]]) -> dict:
     """Differences a − b per training seed of each figure, with their mean and sample std."""
-    differences = {"train_seeds": [b["train_seed"] for _, b in pairs],
-                   "equal_updates": all(a["updates"] == b["updates"] for a, b in pairs)}
+    differences = {"train_seeds": [b["train_seed"] for _, b in pairs], "updates": pairs[0][0]["updates"]}
     for figure, _ in FIGURES:
         if _present([run for pair in pairs for run in pair], figure):
             per_seed = [a[figure] - b[figure] for a, b in pairs]
@@ -124,7 +127,7 @@ def training_seeds_markdown(summary: dict | None) -> list[str]:
         updates = ", ".join(map(str, sorted(set(group["updates"]))))
         lines.append(f"| {name} | {', '.join(map(str, group['train_seeds']))} | {updates} | {' | '.join(_cells(group))} |")
     for name, d in summary["paired_differences"].items():
-        updates = "equal" if d["equal_updates"] else "**unequal**"
+        updates = "n/a" if d["updates"] is None else f"{d['updates']} each"
         lines.append(f"| {name}, paired | {', '.join(map(str, d['train_seeds']))} | {updates} | {' | '.join(_cells(d))} |")
     return lines + [""]
 

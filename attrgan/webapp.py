@@ -12,6 +12,7 @@ from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .data import to_model_range
+from .editing import parse_attribute_settings
 from .plots import grid_png
 from .studio import MAX_UPLOAD_BYTES, Studio, StudioError
 
@@ -149,16 +150,7 @@ def int_arg(name: str, default: int) -> int:
 
 def settings_arg() -> dict[str, float]:
     """``?set=Name=value`` (repeatable, as the CLI's ``--set``) -> {name: value}."""
-    settings = {}
-    for item in request.args.getlist("set"):
-        name, sep, value = item.rpartition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        if not sep or not name or number is None:
-            raise StudioError(f"set={item!r}: expected Name=value, e.g. set=Smiling=1.5")
-        if name in settings:
-            raise StudioError(f"set: {name!r} given twice")
-        settings[name] = number
-    return settings
+    try:
+        return parse_attribute_settings(request.args.getlist("set"), option="set")
+    except ValueError as exc:
+        raise StudioError(str(exc)) from None

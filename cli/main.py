@@ -6,9 +6,12 @@ import functools
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from attrgan.regressor import LoadedRegressor
 
 app = typer.Typer(
     help="Conditional VAE/GAN on face attributes (Larsen et al., ICML 2016): "
@@ -445,22 +448,6 @@ def reproduce_command(
         typer.echo(f"edit in the browser: {shlex.join(serve)}  (then open http://127.0.0.1:8000/)")
 
 
-def _parse_settings(values: List[str]) -> dict:
-    from data_prep.limits import require
-
-    settings = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item!r}: expected Name=value, e.g. --set Smiling=2")
-        try:
-            settings[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"--set {item!r}: the value must be a number of standard deviations, e.g. --set Smiling=2") from None
-        require(f"--set {name.strip()}", settings[name.strip()])
-    return settings
-
-
 def _inputs(checkpoint: Path, *others: Optional[Path]) -> list:
     """What a per-image command reads: the checkpoint file (not its whole run folder) and the rest."""
     from attrgan.checkpoint import checkpoint_file
@@ -476,27 +463,18 @@ def _check_grid_memory(count: int, model, what: str) -> None:
     check_memory(count * 3 * model.image_size**2 * 4 * 3, f"{count:,} faces of {model.image_size}x{model.image_size}")
 
 
-def _photos_for(model, images: List[Path], regressor: Optional[Path]):
-    """Aligned photos and their raw attribute rows (regressed, or the training mean)."""
-    import numpy as np
+def _photos_for(model, images: List[Path], regressor: Optional[Path | LoadedRegressor]):
+    """Aligned photos and their raw attribute rows (regressed by ``regressor``, a path or a
+    loaded regressor, else the training mean); skipped photos are named on stderr."""
+    from attrgan.editing import photos_with_attributes
+    from attrgan.regressor import load_regressor
 
-    from attrgan.editing import align_photos
-
-    crops, kept, skipped = align_photos(list(images), model.image_size, device=str(model.device))
+    if isinstance(regressor, Path):
+        regressor = load_regressor(regressor)
+    crops, raw, kept, skipped = photos_with_attributes(model, images, regressor)
     for _, message in skipped:
         typer.echo(message, err=True)
-    if not kept:
-        raise ValueError("none of the given images holds a face that could be aligned")
-    if regressor is not None and model.attribute_names:  # an unconditional model has no y to estimate
-        from attrgan.regressor import load_regressor
-
-        reg = load_regressor(regressor)
-        if reg.scaler.names != model.attribute_names:
-            raise ValueError(f"{regressor}: its attribute names differ from the model's")
-        raw, _ = reg.predict_raw(crops, model.device)
-    else:
-        raw = np.repeat(model.scaler.mean[None], len(kept), 0)
-    return crops, raw.astype("float32"), kept
+    return crops, raw, kept
 
 
 @app.command("align")
@@ -572,12 +550,12 @@ def sample_command(
 
     import attrgan
     from attrgan.device import resolve_device
-    from attrgan.editing import attribute_row
+    from attrgan.editing import attribute_row, parse_attribute_settings
     from attrgan.plots import save_grid
     from data_prep.io import guard_output
 
     guard_output(out, [from_image, *_inputs(checkpoint, regressor)], force, expect="file")
-    settings = _parse_settings(set)
+    settings = parse_attribute_settings(set)
     model = attrgan.load(checkpoint, resolve_device(device))
     _check_grid_memory(n, model, "-n")
     base = None
@@ -675,6 +653,7 @@ def edit_command(
     from attrgan.device import resolve_device
     from attrgan.editing import edit_images, edit_slopes, load_attribute_vectors
     from attrgan.plots import save_grid
+    from attrgan.regressor import load_regressor
     from data_prep.io import guard_output, write_json
     from data_prep.limits import parse_list
 
@@ -687,14 +666,13 @@ def edit_command(
     model = attrgan.load(checkpoint, resolve_device(device))
     _check_grid_memory(len(images) * len(strengths), model, "--strength")
     loaded = load_attribute_vectors(vectors) if vectors is not None else None
-    crops, raw, kept = _photos_for(model, images, regressor)
+    scorer = load_regressor(regressor) if regressor is not None else None
+    crops, raw, kept = _photos_for(model, images, scorer)
     edited = edit_images(model, crops, raw, attribute, strengths, mode, loaded)
     save_grid(edited.cpu(), out, nrow=len(strengths))
     typer.echo(f"wrote {out}")
     if report:
-        from attrgan.regressor import load_regressor
-
-        result = edit_slopes(load_regressor(regressor), model, edited, len(kept), strengths, attribute, model.device)
+        result = edit_slopes(scorer, model, edited, len(kept), strengths, attribute, model.device)
         write_json(report_file, result)
         typer.echo(f"{'attribute':<28}{'regressed slope per unit strength':>34}")
         for name, slope in sorted(result["per_attribute_slope"].items(), key=lambda kv: -abs(kv[1])):

@@ -68,7 +68,12 @@ def test_commands_write_images_of_the_expected_size(photos, conditional_run, tra
     assert wrong.exit_code == 1 and "'regressor' checkpoint" in wrong.output
     no_face = runner.invoke(app, ["reconstruct", *base, blank, "--out", str(tmp_path / "w.png")])
     assert no_face.exit_code == 1 and "none of the given images holds a face" in no_face.output
-    assert not any((tmp_path / n).exists() for n in ("v.png", "x.png", "y.png", "z.png", "w.png"))
+    for settings, message in ((["Smiling"], "expected Name=value"), (["Smiling=nan"], "finite number"),
+                              (["Smiling=1", "Smiling=2"], "given twice")):
+        refused = runner.invoke(app, ["sample", *base, *[a for s in settings for a in ("--set", s)],
+                                      "--out", str(tmp_path / "s.png")])
+        assert refused.exit_code == 1 and message in refused.output, refused.output
+    assert not any((tmp_path / n).exists() for n in ("v.png", "x.png", "y.png", "z.png", "w.png", "s.png"))
 
 
 def test_editing_moves_the_regressed_attribute_monotonically(learnable_dataset, conditional_run, trained_regressor):

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from attrgan.checkpoint import CheckpointError
 from attrgan.evaluate import EvalConfig, evaluate_attributes
 from attrgan.data import open_dataset
+from attrgan.studio import load_studio
 from attrgan.metrics import (centred_cosine, cosine_similarity, frechet_distance, mean_std, r2_per_attribute,
                              sign_accuracy, squared_error)
 from attrgan.train import train
@@ -162,7 +163,7 @@ def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset
     assert f"| {row['detail_vs_real']:.3f} | {row['colour_speckle_vs_real']:.2f} |" in report
 
 
-def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditional_run, tmp_path):
+def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditional_run, photos, tmp_path):
     from data_prep.attributes import AttributeTable, write_attribute_file
     import pandas as pd
 
@@ -205,6 +206,14 @@ def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditi
     with pytest.raises(CheckpointError, match="attribute names differ"):
         evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor,
                                        checkpoints=[all_attributes], out=tmp_path / "z", device="cpu"))
+    # the same check guards the served model and a photo's regressed attributes
+    with pytest.raises(CheckpointError, match="attribute names differ"):
+        load_studio(all_attributes, trained_regressor, device="cpu")
+    from_photo = runner.invoke(app, ["sample", "--checkpoint", str(all_attributes), "--from-image",
+                                     str(photos / "astronaut.png"), "--regressor", str(trained_regressor),
+                                     "--device", "cpu", "--out", str(tmp_path / "p.png")])
+    assert from_photo.exit_code == 1 and "attribute names differ" in from_photo.output
+    assert not (tmp_path / "p.png").exists()
     payload = torch.load(conditional_run / "checkpoint.pt", weights_only=True)
     payload["image_size"] = 64
     torch.save(payload, tmp_path / "other_size.pt")
@@ -249,17 +258,26 @@ def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     assert cosine["mean"] == pytest.approx(0.72) and cosine["std"] == pytest.approx(np.std([0.70, 0.74], ddof=1))
     assert summary["groups"]["VAE/GAN [r2]"]["cosine_similarity"]["std"] is None  # one run
     paired = summary["paired_differences"]["VAE/GAN [r1] − VAE"]
-    assert paired["train_seeds"] == [1, 0] and paired["equal_updates"]
+    assert paired["train_seeds"] == [1, 0] and paired["updates"] == 500
     assert paired["cosine_similarity"]["per_seed"] == pytest.approx([0.74 - 0.73, 0.70 - 0.75])
     assert "frechet_distance_regressor_features" not in paired  # missing figures are left out, not zeros
     assert summary["paired_differences"]["VAE/GAN [r2] − VAE"]["train_seeds"] == [0]
     markdown = "\n".join(training_seeds_markdown(summary))
-    assert "| VAE/GAN [r1] − VAE, paired | 1, 0 | equal | -0.0200 ± 0.0424 |" in markdown
+    assert "| VAE/GAN [r1] − VAE, paired | 1, 0 | 500 each | -0.0200 ± 0.0424 |" in markdown
+    # runs (or snapshots) at another budget form their own groups, paired only at equal updates
+    budgets = across_training_seeds(rows[:4] + [row("vaegan", 0, 0.80, updates=1500), row("vae", 0, 0.78, updates=1500)],
+                                    MODEL_LABELS)
+    assert set(budgets["groups"]) == {f"{m} @ {u} updates" for m in ("VAE/GAN", "VAE") for u in (500, 1500)}
+    assert set(budgets["paired_differences"]) == {"VAE/GAN @ 500 updates − VAE @ 500 updates",
+                                                  "VAE/GAN @ 1500 updates − VAE @ 1500 updates"}
+    late = budgets["paired_differences"]["VAE/GAN @ 1500 updates − VAE @ 1500 updates"]
+    assert late["train_seeds"] == [0] and late["cosine_similarity"]["per_seed"] == pytest.approx([0.02])
     assert across_training_seeds([row("vaegan", 0, 0.7), row("vae", 0, 0.7)], MODEL_LABELS) is None  # one run per kind
     named = [{**row("vaegan", 0, 0.7), "checkpoint": "runs/base-s0"},
              {**row("vaegan", 1, 0.7), "checkpoint": "runs/base-s1/checkpoint.pt"},
-             {**row("vaegan", 0, 0.7, recipe="r2"), "checkpoint": "runs/dis_l3-s0"}]
-    assert set(across_training_seeds(named, MODEL_LABELS)["groups"]) == {"VAE/GAN [base]", "VAE/GAN [dis_l3-s0]"}
+             {**row("vaegan", 0, 0.7, recipe="r2"), "checkpoint": "runs/dis_l3-s0"},
+             {**row("vaegan", 1, 0.7, recipe="r2"), "checkpoint": "runs/dis_l3-s1/checkpoint-000500.pt"}]
+    assert set(across_training_seeds(named, MODEL_LABELS)["groups"]) == {"VAE/GAN [base]", "VAE/GAN [dis_l3]"}
 
 
 def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, trained_regressor, tmp_path):

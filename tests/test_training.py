@@ -11,7 +11,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from attrgan.checkpoint import CheckpointError, load_checkpoint
+from attrgan.checkpoint import CheckpointError, load_checkpoint, run_name
 from attrgan.config import ConfigError, from_dict, load_config
 from attrgan.device import compile_networks, resolve_compile
 from attrgan.data import load_images, open_dataset, to_model_range
@@ -28,11 +28,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_exact_resume_matches_an_uninterrupted_run(synthetic_dataset, tmp_path):
     # 16-image batches over the train split: an epoch boundary falls inside the 6 steps
     straight = tiny_config(synthetic_dataset, max_steps=6, checkpoint_every=2)
-    straight.optim.lr_decay = 0.9
+    straight.optim.lr_decay, straight.train.snapshot_every = 0.9, 3
     train(straight, tmp_path / "a")
     first = tiny_config(synthetic_dataset, max_steps=3)
     first.optim.lr_decay = 0.9
     train(first, tmp_path / "b")
+    # the uninterrupted run kept a copy of its checkpoint at step 3: the state the short run ended in
+    assert sorted(p.name for p in (tmp_path / "a").glob("checkpoint-*.pt")) == ["checkpoint-000003.pt",
+                                                                               "checkpoint-000006.pt"]
+    kept, ended = load_checkpoint(tmp_path / "a" / "checkpoint-000003.pt"), load_checkpoint(tmp_path / "b")
+    assert kept["step"] == ended["step"] == 3 and run_name(tmp_path / "a" / "checkpoint-000003.pt") == "a@3"
+    for key, value in kept["nets"]["decoder"].items():
+        assert torch.equal(value, ended["nets"]["decoder"][key]), key
     second = tiny_config(synthetic_dataset, max_steps=6)
     second.optim.lr_decay = 0.9
     train(second, tmp_path / "b", resume=True)
