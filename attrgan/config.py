@@ -13,6 +13,9 @@ import yaml
 MODEL_KINDS = ("vaegan", "vae", "gan")
 
 
+UPSAMPLING = ("transposed", "resize")  # the decoder's x2 steps (model.upsample)
+
+
 @dataclass
 class ModelConfig:
     kind: str = "vaegan"  # vaegan | vae | gan
@@ -22,6 +25,7 @@ class ModelConfig:
     enc_fc: int = 2048
     dec_channels: list[int] = field(default_factory=lambda: [256, 128, 32])  # each 5x5 transposed, stride 2
     dec_fc_channels: int = 256  # FC output reshaped to dec_fc_channels x base x base
+    upsample: str = "transposed"  # decoder's x2 steps: transposed = 5x5 transposed conv, stride 2 (the paper) | resize = nearest x2, then 5x5 conv (no checkerboard; Odena et al. 2016)
     dis_first_channels: int = 32  # 5x5, stride 1, ReLU, no BN
     dis_channels: list[int] = field(default_factory=lambda: [128, 256, 256])  # each 5x5, stride 2
     dis_fc: int = 512
@@ -255,7 +259,8 @@ def validate(config: Config) -> None:
     if loss.dis_l_layer is not None and not 2 <= loss.dis_l_layer <= len(m.dis_channels) + 1:
         raise ConfigError(f"loss.dis_l_layer must be 2..{len(m.dis_channels) + 1} (a strided conv of D), got {loss.dis_l_layer}")
     choices = {
-        "model.init": (m.init, ("dcgan", "authors")), "loss.dis_l": (loss.dis_l, ("post_bn", "pre_bn")),
+        "model.init": (m.init, ("dcgan", "authors")), "model.upsample": (m.upsample, UPSAMPLING),
+        "loss.dis_l": (loss.dis_l, ("post_bn", "pre_bn")),
         "loss.gate_rule": (loss.gate_rule, ("either", "both")),
         "loss.generator": (loss.generator, ("non_saturating", "saturating")),
         "optim.schedule": (optim.schedule, ("exponential", "power")),

@@ -5,6 +5,7 @@ connected layer of each network, and only there.
 For 64x64 images (defaults of :class:`attrgan.config.ModelConfig`):
   Enc: 5x5 conv 64/2, 128/2, 256/2 (BN, ReLU) -> flatten ⊕ y -> FC 2048 (BN, ReLU) -> mu, log sigma^2
   Dec: z ⊕ y -> FC 8*8*256 (BN, ReLU) -> 5x5 convT 256x2, 128x2, 32x2 (BN, ReLU) -> 5x5 conv 3, tanh
+       (``model.upsample: resize``: each convT x2 becomes nearest x2 then a 5x5 conv; ours, not the paper's)
   Dis: 5x5 conv 32 (ReLU) -> 5x5 conv 128/2, 256/2, 256/2 (BN, ReLU) -> flatten ⊕ y -> FC 512 (BN, ReLU) -> FC 1
 Dis_l, the learned similarity, is the output of the discriminator's 4th conv layer, taken
 after its BN and ReLU (``post_bn``, ours) or before them (``pre_bn``, the authors' code);
@@ -32,12 +33,14 @@ def down_block(c_in: int, c_out: int, bn_eps: float = 1e-5) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
-def up_block(c_in: int, c_out: int, bn_eps: float = 1e-5) -> nn.Sequential:
-    return nn.Sequential(
-        nn.ConvTranspose2d(c_in, c_out, KERNEL, 2, PAD, output_padding=1, bias=False),
-        nn.BatchNorm2d(c_out, eps=bn_eps),
-        nn.ReLU(inplace=True),
-    )
+def up_block(c_in: int, c_out: int, bn_eps: float = 1e-5, upsample: str = "transposed") -> nn.Sequential:
+    """One x2 step of the decoder: a 5x5 transposed conv of stride 2 (the paper), or with
+    ``resize`` a nearest-neighbour x2 then a 5x5 conv. A stride-2 transposed 5x5 kernel
+    overlaps unevenly (3 taps on one output pixel, 2 on its neighbour), which lets a
+    period-2 checkerboard through; the resize form cannot make one (Odena et al. 2016)."""
+    scale = (nn.ConvTranspose2d(c_in, c_out, KERNEL, 2, PAD, output_padding=1, bias=False),) if upsample == "transposed" \
+        else (nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, KERNEL, 1, PAD, bias=False))
+    return nn.Sequential(*scale, nn.BatchNorm2d(c_out, eps=bn_eps), nn.ReLU(inplace=True))
 
 
 def fc_block(n_in: int, n_out: int, bn_eps: float = 1e-5) -> nn.Sequential:
@@ -90,7 +93,7 @@ class Decoder(nn.Module):
         self.fc_channels = cfg.dec_fc_channels
         self.fc = fc_block(cfg.z_dim + self.condition.width, cfg.dec_fc_channels * self.base * self.base, cfg.bn_eps)  # z ⊕ y
         channels = [cfg.dec_fc_channels, *cfg.dec_channels]
-        self.ups = nn.Sequential(*[up_block(a, b, cfg.bn_eps) for a, b in zip(channels, channels[1:])])
+        self.ups = nn.Sequential(*[up_block(a, b, cfg.bn_eps, cfg.upsample) for a, b in zip(channels, channels[1:])])
         self.out = nn.Sequential(nn.Conv2d(channels[-1], 3, KERNEL, 1, PAD), nn.Tanh())
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None) -> torch.Tensor:

@@ -9,8 +9,11 @@ two baselines run in the same process:
              every loss into every network: not the paper's training, a speed yardstick only).
 With --compile, the exact step also runs with torch.compile'd networks (compile time printed).
 
+With --upsample transposed,resize, the exact step also runs with the decoder's other x2 steps
+(model.upsample), and the VAE/GAN's ratio to the first is printed.
+
 Run: .venv/bin/python benchmarks/train_step.py [--steps 3] [--sizes 32,64] [--kinds vaegan,vae,gan]
-     [--device cuda] [--compile]
+     [--device cuda] [--compile] [--upsample transposed,resize]
 """
 from __future__ import annotations
 
@@ -34,10 +37,10 @@ BATCH, ATTRIBUTES = 64, 73
 
 
 def make_step(kind: str, size: int, precision: str, channels_last: bool, device: torch.device,
-              variant: str = "ours", compiled: bool = False):
+              variant: str = "ours", compiled: bool = False, upsample: str = "transposed"):
     """A closure running one full training step (gradients and RMSProp updates); ``variant``
     is ours, reference or plain (VAE/GAN only)."""
-    cfg = from_dict({"model": {"kind": kind, "image_size": size}})
+    cfg = from_dict({"model": {"kind": kind, "image_size": size, "upsample": upsample}})
     torch.manual_seed(0)
     nets = {n: net.to(device) for n, net in build_models(cfg.model, ATTRIBUTES).items()}
     if channels_last:
@@ -123,6 +126,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="also time the exact step with torch.compile'd networks")
+    parser.add_argument("--upsample", default="transposed", help="decoder x2 steps to time, e.g. transposed,resize")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:
@@ -145,13 +149,17 @@ def main() -> None:
     layout = " + channels-last" if channels_last else ""
     print(f"{'kind':<8}{'size':>5}  {'step':<11}{'mode':<22}{'img/s':>8}{'GFLOP/img':>11}{'GFLOP/s':>9}{'first 2 s':>11}")
     variants = ["ours", "reference", "plain"] + (["compiled"] if args.compile else [])
+    upsamplings = args.upsample.split(",")
+    variants += [f"ours/{u}" for u in upsamplings[1:]]  # the exact step with another decoder x2 step
     results: dict[tuple, tuple[float, float]] = {}
     for size in map(int, args.sizes.split(",")):
         for kind in args.kinds.split(","):
             for precision in precisions:
                 for variant in variants if kind == "vaegan" else ["ours"]:
+                    upsample = variant.split("/")[1] if "/" in variant else upsamplings[0]
                     step = make_step(kind, size, precision, channels_last, device,
-                                     variant="ours" if variant == "compiled" else variant, compiled=variant == "compiled")
+                                     variant="ours" if variant == "compiled" or "/" in variant else variant,
+                                     compiled=variant == "compiled", upsample=upsample)
                     ips, gflop, first = measure(step, args.steps, device)
                     results[(kind, size, precision, variant)] = ips, gflop
                     print(f"{kind:<8}{size:>5}  {variant:<11}{precision + layout:<22}{ips:>8.1f}{gflop:>11.2f}"
@@ -171,6 +179,9 @@ def main() -> None:
                    f"{ours_flops / results[('vaegan', size, precision, 'plain')][1]:.2f}"
             if args.compile:
                 line += f"; compiled/eager {results[('vaegan', size, precision, 'compiled')][0] / ours:.2f}x"
+            for other in upsamplings[1:]:
+                ips, flops = results[("vaegan", size, precision, f"ours/{other}")]
+                line += f"; upsample {other}/{upsamplings[0]} {ips / ours:.2f}x img/s, {flops / ours_flops:.2f}x FLOPs"
             print(line)
         if "bf16" in precisions:
             print(f"vaegan {size}: bf16 / fp32 (ours) = "

@@ -33,6 +33,28 @@ def test_paper_shapes_and_fc_widths_include_attributes(size):
     assert set(kernels) == {(5, 5)}
 
 
+def test_resize_upsampling_cannot_make_a_checkerboard():
+    """A flat input through one x2 step with flat weights: the paper's stride-2 transposed 5x5
+    conv covers neighbouring output pixels with 3 and 2 taps per axis, a period-2 pattern; nearest
+    x2 then a 5x5 conv stays flat. The resize decoder keeps the paper's shapes."""
+    from attrgan.models import up_block
+
+    flat = torch.ones(1, 4, 8, 8)
+    interiors = {}
+    for upsample in ("transposed", "resize"):
+        scale = up_block(4, 4, upsample=upsample)[:-2]  # the x2 step, without BN and ReLU
+        for module in scale:
+            if hasattr(module, "weight"):
+                torch.nn.init.ones_(module.weight)
+        with torch.no_grad():
+            interiors[upsample] = scale(flat)[0, 0, 4:-4, 4:-4]
+    transposed = interiors["transposed"]
+    assert transposed[0::2, 0::2].unique().tolist() != transposed[1::2, 1::2].unique().tolist()  # 9 vs 4 taps x 4
+    assert interiors["resize"].unique().tolist() == [100.0]  # 25 taps x 4 channels everywhere
+    cfg = ModelConfig(image_size=32, upsample="resize")
+    assert Decoder(cfg, A)(torch.randn(2, 128), torch.randn(2, A)).shape == (2, 3, 32, 32)
+
+
 def test_changing_y_changes_the_decoder_output():
     dec = Decoder(ModelConfig(**TINY_MODEL), A).eval()
     z = torch.randn(4, TINY_MODEL["z_dim"])

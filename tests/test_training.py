@@ -106,6 +106,7 @@ SWITCHES = {  # each of the authors' recipe switches on its own (configs/authors
     "gate_rule=both+dis_lr_ratio+prior_weight": {"loss": {"equilibrium": 0.68, "gate_rule": "both", "prior_weight": 0.5},
                                                  "optim": {"dis_lr_ratio": 0.5, "lr_decay": 0.9, "lr_decay_every": 100}},
     "labelled_share (half the images unlabelled)": {"data": {"labelled_share": 0.5}},
+    "upsample=resize": {"model": {"upsample": "resize"}},
 }
 
 
@@ -172,6 +173,8 @@ def test_config_overrides_are_checked():
         load_config(None, ["train.batch_size=abc"])
     with pytest.raises(ConfigError, match="model.kind must be one of"):
         load_config(None, ["model.kind=diffusion"])
+    with pytest.raises(ConfigError, match="model.upsample must be one of transposed, resize"):
+        load_config(None, ["model.upsample=bilinear"])
     assert load_config(None, ["loss.gamma=1", "loss.equilibrium=0.68"]).loss.gamma == 1.0
     assert load_config(None, ["optim.lr=1e-4"]).optim.lr == 1e-4
 
