@@ -240,7 +240,7 @@ def test_no_run_finishes_with_non_finite_weights(synthetic_dataset, tmp_path):
 def test_generation_refuses_non_finite_values(world, tmp_path):
     photo = world / "photos" / "astronaut.png"
     one_error(invoke(["sample", "--checkpoint", world / "run", "--set", "Smiling=nan", "--out", tmp_path / "a.png"]),
-              "--set Smiling must be a finite number")
+              "--set 'Smiling=nan': expected Name=value with a finite number")
     one_error(invoke(["edit", "--checkpoint", world / "run", photo, "--attribute", "Smiling", "--mode", "condition",
                       "--strength", "nan,inf", "--out", tmp_path / "b.png"]), "--strength must be a finite number")
     from attrgan.generator import load
