@@ -90,5 +90,5 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> ConditionalMod
     model = ConditionalModel(payload["kind"], nets, Standardizer.from_dict(payload), payload["image_size"],
                              config.model.z_dim, Path(path), training_data=config.data.path,
                              train_seed=config.train.seed, updates=payload.get("step"),
-                             recipe=recipe_of(payload["config"]))
+                             recipe=recipe_of(config.to_dict()))  # defaults filled: keys added later match
     return model.to(device)

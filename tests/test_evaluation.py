@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from attrgan.checkpoint import CheckpointError
 from attrgan.evaluate import EvalConfig, evaluate_attributes
+from attrgan.generator import load
 from attrgan.data import open_dataset
 from attrgan.studio import load_studio
 from attrgan.metrics import (centred_cosine, cosine_similarity, frechet_distance, mean_std, r2_per_attribute,
@@ -294,6 +295,11 @@ def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, t
     rows = metrics["models"]
     assert [(r["train_seed"], r["updates"]) for r in rows] == [(0, 4), (1, 4), (0, 4)]
     assert rows[0]["recipe"] == rows[1]["recipe"] != rows[2]["recipe"]
+    # a checkpoint of older code lacks the config keys added since; at their defaults it is the same recipe
+    payload = torch.load(runs[0] / "checkpoint.pt", weights_only=True)
+    del payload["config"]["model"]["upsample"], payload["config"]["loss"]["gate_rule"]
+    torch.save(payload, tmp_path / "older.pt")
+    assert load(tmp_path / "older.pt").recipe == rows[0]["recipe"]
     groups = metrics["across_training_seeds"]["groups"]
     same = groups[f"VAE [{rows[0]['recipe']}]"]
     assert same["runs"] == [rows[0]["model"], rows[1]["model"]]
