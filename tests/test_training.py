@@ -133,7 +133,7 @@ def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path, switch):
             net.eval()
         x = to_model_range(load_images(dataset, rows, 32))
         y = torch.as_tensor((dataset.attributes(rows) - payload["attribute_mean"]) / payload["attribute_std"]).float()
-        labelled = torch.as_tensor(index["labelled"].to_numpy(bool))
+        labelled = torch.tensor(index["labelled"].to_numpy(bool))
         y[~labelled] = 0.0  # as training conditioned them: an unlabelled row has y = 0 and labelled = 0
         with torch.no_grad():
             mu, _ = nets["encoder"](x, y, labelled)
