@@ -181,7 +181,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     # fixed inputs of the per-epoch grids: first train images, and queries of the first images
     fixed_x = to_model_range(images[:GRID_QUERIES]).to(device)
     fixed_y = y_all[:GRID_QUERIES].to(device)
-    fixed_z = torch.randn(GRID_SEEDS, config.model.z_dim, generator=torch.Generator().manual_seed(tc.seed + 1)).to(device)
+    grid_z, grid_y = _sample_grid_inputs(fixed_y, config.model.z_dim, tc.seed + 1)
 
     if info.is_main:
         if force and occupied(out):  # --force: the old run goes once everything above has passed
@@ -294,7 +294,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                 for scheduler in schedulers.values():
                     scheduler.step()
             if info.is_main and tc.sample_every_epoch:
-                _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, out / "samples", state.epoch)
+                _write_epoch_images(nets, fixed_x, fixed_y, grid_z, grid_y, out / "samples", state.epoch)
             state.epoch += 1
             state.batch_in_epoch = 0
     bar.close()
@@ -311,7 +311,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         if tracker is not None:
             plot_quality_curves(out / "metrics.csv", out / "quality_curves.png")
         if tc.sample_every_epoch:
-            _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, out / "samples", "final")
+            _write_epoch_images(nets, fixed_x, fixed_y, grid_z, grid_y, out / "samples", "final")
     return out / GENERATOR_FILE
 
 
@@ -419,10 +419,21 @@ def _saved_step(out: Path) -> int | str:
         return "none"
 
 
+def _sample_grid_inputs(fixed_y: torch.Tensor, z_dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, y) of the per-epoch sample grid, row by row: one row per fixed query, the same
+    GRID_SEEDS z across rows; an unconditional model (no attribute columns) gets a fresh z in
+    every cell instead of GRID_QUERIES copies of one row."""
+    rows = len(fixed_y)
+    conditional = fixed_y.shape[1] > 0
+    z = torch.randn(GRID_SEEDS if conditional else rows * GRID_SEEDS, z_dim,
+                    generator=torch.Generator().manual_seed(seed)).to(fixed_y.device)
+    return (z.repeat(rows, 1) if conditional else z), fixed_y.repeat_interleave(GRID_SEEDS, 0)
+
+
 @torch.no_grad()
-def _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, folder: Path, epoch) -> None:
-    """Reconstructions (input row over reconstruction row) and samples: one row per fixed
-    query attribute vector, one column per fixed z."""
+def _write_epoch_images(nets, fixed_x, fixed_y, grid_z, grid_y, folder: Path, epoch) -> None:
+    """Reconstructions (input row over reconstruction row) and samples (the grid of
+    :func:`_sample_grid_inputs`, GRID_SEEDS per row)."""
     for net in nets.values():
         net.eval()
     dec = nets["decoder"]
@@ -430,9 +441,7 @@ def _write_epoch_images(nets, kind, fixed_x, fixed_y, fixed_z, folder: Path, epo
     if "encoder" in nets:
         mu, _ = nets["encoder"](fixed_x, fixed_y)
         save_grid(torch.cat([fixed_x, dec(mu, fixed_y)]), folder / f"{tag}_reconstructions.png", nrow=len(fixed_x))
-    q, s = len(fixed_y), len(fixed_z)
-    samples = dec(fixed_z.repeat(q, 1), fixed_y.repeat_interleave(s, 0))
-    save_grid(samples, folder / f"{tag}_samples.png", nrow=s)
+    save_grid(dec(grid_z, grid_y), folder / f"{tag}_samples.png", nrow=GRID_SEEDS)
 
 
 class _MetricsLog:

@@ -17,6 +17,7 @@ import attrgan
 from attrgan.data import open_dataset
 from attrgan.editing import compute_attribute_vectors, save_attribute_vectors
 from attrgan.studio import Studio, load_studio
+from attrgan.train import GRID_QUERIES
 from attrgan.webapp import create_app
 from conftest import RENDERED
 
@@ -240,10 +241,15 @@ def test_attribute_vectors_of_an_unconditional_model_move_their_attribute(learna
     from cli.main import app
     from conftest import tiny_config
 
-    config = tiny_config(learnable_dataset, "vae", epochs=12, batch_size=32)
+    config = tiny_config(learnable_dataset, "vae", epochs=12, batch_size=32, sample_every_epoch=True)
     config.data.attributes, config.model.z_dim = [], 8
     train(config, tmp_path / "run")
     model = attrgan.load(tmp_path / "run")
+    # the sample grid of a model without queries: a fresh z in every cell, so no two rows repeat
+    grid, size = np.asarray(Image.open(tmp_path / "run" / "samples" / "final_samples.png")), model.image_size
+    rows = [grid[1 + r * (size + 1):(r + 1) * (size + 1)] for r in range(GRID_QUERIES)]
+    assert len(grid) == 1 + GRID_QUERIES * (size + 1)
+    assert all(np.abs(rows[r].astype(int) - rows[0]).mean() > 1 for r in range(1, GRID_QUERIES))
     save_attribute_vectors(compute_attribute_vectors(model, open_dataset(learnable_dataset)), tmp_path / "v.pt", "run")
     result = CliRunner().invoke(app, ["eval-vectors", "--checkpoint", str(tmp_path / "run"), "--vectors",
                                       str(tmp_path / "v.pt"), "--regressor", str(trained_regressor), "--data",
