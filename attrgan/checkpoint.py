@@ -3,7 +3,6 @@ atomically (temporary file, fsync, rename) so a crash never leaves a torn checkp
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +38,22 @@ def checkpoint_file(path: str | Path) -> Path:
     return path
 
 
+SNAPSHOT_PREFIX = "checkpoint-"  # a kept copy: checkpoint-000500.pt (train.snapshot_every)
+
+
 def snapshot_file(step: int) -> str:
     """The file name of the copy of a run's checkpoint kept at ``step`` (``train.snapshot_every``)."""
-    return f"checkpoint-{step:06d}.pt"
+    return f"{SNAPSHOT_PREFIX}{step:06d}.pt"
 
 
 def run_name(path: str | Path) -> str:
     """The run folder's name of a run directory or of a checkpoint file inside one; a snapshot
-    (``checkpoint-000500.pt``) adds its step: ``run@500``."""
+    (:func:`snapshot_file`) adds its step: ``run@500``."""
     path = Path(path)
     if path.suffix != ".pt":
         return path.name
-    snapshot = re.fullmatch(r"checkpoint-(\d+)\.pt", path.name)
-    return f"{path.parent.name}@{int(snapshot[1])}" if snapshot else path.parent.name
+    step = path.stem.removeprefix(SNAPSHOT_PREFIX)
+    return f"{path.parent.name}@{int(step)}" if step != path.stem and step.isdigit() else path.parent.name
 
 
 def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
