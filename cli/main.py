@@ -24,6 +24,14 @@ app = typer.Typer(
 DEFAULT_EVAL_EVERY = 250  # quality-check interval when --regressor is given and the config sets none
 USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, KeyError, RuntimeError, OSError)
 
+# options several commands share, declared once
+DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N].")
+MTCNN_DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N] for MTCNN.")
+PROGRESS_OPTION = typer.Option(True, help="Show a progress bar.")
+LIMIT_OPTION = typer.Option(None, help="Stop after this many images (quick runs).")
+DATASET_OUT_OPTION = typer.Option(..., help="Dataset directory to write (images.npy, index.csv, manifest.json).")
+DATASET_FORCE_OPTION = typer.Option(False, help="Replace OUT if it exists (only once the new dataset is complete).")
+
 
 def user_errors(command: Callable) -> Callable:
     """Turn expected failures (bad input, missing files) into one line on stderr and exit 1."""
@@ -67,22 +75,22 @@ def synth_lfw(
 @user_errors
 def prep_lfw(
     images: Path = typer.Option(..., help="lfw.tgz (read streaming) or a folder of <Name>/<Name>_NNNN.jpg."),
-    out: Path = typer.Option(..., help="Dataset directory to write (images.npy, index.csv, manifest.json)."),
+    out: Path = DATASET_OUT_OPTION,
     attributes: Optional[Path] = typer.Option(None, help="lfw_attributes.txt; without it every image is unlabelled."),
     size: int = typer.Option(64, help="Side of the aligned square crop, in pixels."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N] for MTCNN."),
+    device: str = MTCNN_DEVICE_OPTION,
     batch_size: int = typer.Option(64, help="Images per detection batch."),
     seed: int = typer.Option(0, help="Seed of the identity-disjoint split."),
     val_fraction: float = typer.Option(0.1, help="Share of images in the validation split."),
     test_fraction: float = typer.Option(0.1, help="Share of images in the test split."),
     test_people: Optional[Path] = typer.Option(None, help="File with one person per line, forced into the test split."),
-    limit: Optional[int] = typer.Option(None, help="Stop after this many images (quick runs)."),
+    limit: Optional[int] = LIMIT_OPTION,
     labelled_only: bool = typer.Option(False, help="Skip images that have no attribute row (same as --unlabelled skip)."),
     unlabelled: str = typer.Option("use", help="use: keep images without an attribute row (they train the models "
                                    "with labelled = 0); skip: leave them out."),
     min_face: float = typer.Option(0.24, help="Smallest face searched, as a fraction of the shorter image side."),
-    force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new dataset is complete)."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    force: bool = DATASET_FORCE_OPTION,
+    progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Align LFW faces (MTCNN 5 landmarks -> similarity warp), join attributes, split by identity."""
     from attrgan.device import resolve_device
@@ -115,16 +123,16 @@ def prep_lfw(
 def prep_celeba(
     root: Path = typer.Option(..., help="CelebA as released: img_align_celeba/ (or img_align_celeba.zip, read without "
                               "extracting), list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt."),
-    out: Path = typer.Option(..., help="Dataset directory to write (images.npy, index.csv, manifest.json)."),
+    out: Path = DATASET_OUT_OPTION,
     size: int = typer.Option(64, help="Side of the square crop, in pixels."),
     align: str = typer.Option("celeba", help="celeba: the authors' CelebA box; mtcnn: the 5-point template of "
                               "prep-lfw and align (so a model edits photos aligned by `attrgan align`); none: the "
                               "centred square."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N] for MTCNN."),
+    device: str = MTCNN_DEVICE_OPTION,
     batch_size: int = typer.Option(64, help="Images per batch."),
-    limit: Optional[int] = typer.Option(None, help="Stop after this many images (quick runs)."),
-    force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new dataset is complete)."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    limit: Optional[int] = LIMIT_OPTION,
+    force: bool = DATASET_FORCE_OPTION,
+    progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Crop CelebA (the official split kept), join its 40 binary attributes, write a dataset."""
     from data_prep.celeba import celeba_source
@@ -138,7 +146,7 @@ def prep_folder(
     images: Path = typer.Option(..., help="Folder of images (any depth)."),
     attributes: Path = typer.Option(..., help="CSV (or .tsv) with a file-name column (paths relative to --images), "
                                     "numeric attribute columns, optional split and identity columns."),
-    out: Path = typer.Option(..., help="Dataset directory to write (images.npy, index.csv, manifest.json)."),
+    out: Path = DATASET_OUT_OPTION,
     file_column: Optional[str] = typer.Option(None, help="The file-name column (default: file, filename, image or path)."),
     size: int = typer.Option(64, help="Side of the square crop, in pixels."),
     align: str = typer.Option("mtcnn", help="mtcnn: the 5-point template of prep-lfw; none: already aligned crops "
@@ -146,11 +154,11 @@ def prep_folder(
     seed: int = typer.Option(0, help="Seed of the split when the file has no split column."),
     val_fraction: float = typer.Option(0.1, help="Share of images in the validation split (seeded split)."),
     test_fraction: float = typer.Option(0.1, help="Share of images in the test split (seeded split)."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N] for MTCNN."),
+    device: str = MTCNN_DEVICE_OPTION,
     batch_size: int = typer.Option(64, help="Images per batch."),
-    limit: Optional[int] = typer.Option(None, help="Stop after this many images (quick runs)."),
-    force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new dataset is complete)."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    limit: Optional[int] = LIMIT_OPTION,
+    force: bool = DATASET_FORCE_OPTION,
+    progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Any labelled image folder: align (or take as is), join the CSV's attributes, split, write a dataset."""
     from data_prep.folder import folder_source
@@ -249,7 +257,7 @@ def train_conditional(
     condition_on: Optional[str] = typer.Option(None, help="none: an unconditional model (the paper's CelebA "
                                                "experiment; edit it with attribute vectors); or names, as --attributes."),
     set: List[str] = typer.Option([], "--set", help="Override any config key, e.g. --set loss.gamma=0.1 (repeatable)."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Train a conditional VAE/GAN (or the VAE / GAN baselines) on a prep-lfw dataset.
 
@@ -314,12 +322,12 @@ def train_regressor_command(
     channels: str = typer.Option("64,128,256", help="Conv widths (stride 2 each); default: the paper's encoder."),
     fc: int = typer.Option(2048, help="Width of the fully connected layer."),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     precision: str = typer.Option("auto", help="auto (bf16 where native), fp32 or bf16 (autocast)."),
     seed: int = typer.Option(0, help="Seed of initialisation, batch order and augmentation (member k: seed + k)."),
     ensemble: int = typer.Option(1, help="Members trained with successive seeds, each early-stopped; outputs averaged."),
     flip_average: bool = typer.Option(True, help="Average each image's prediction with its mirror image's."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    progress: bool = PROGRESS_OPTION,
     force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new regressor is complete)."),
 ) -> None:
     """Train the attribute regression network on real labelled train images (early stopping on val)."""
@@ -366,7 +374,7 @@ def eval_attributes(
     seeds: int = typer.Option(5, help="Sampling seeds per query; the table reports mean ± std over them."),
     control: bool = typer.Option(True, help="Also score each model on shuffled queries (a no-conditioning control)."),
     inception_weights: Optional[Path] = typer.Option(None, help="Local Inception-v3 state dict for FID (never downloaded)."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     precision: str = typer.Option("auto", help="auto (bf16 where native), fp32 or bf16 for the regressor."),
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
@@ -412,7 +420,7 @@ def reproduce_command(
     eval_every: int = typer.Option(250, help="Updates between tracked quality checks (0 = off)."),
     force: bool = typer.Option(False, help="OUT was made from other inputs or options: delete its results and redo them."),
     test_people: Optional[Path] = typer.Option(None, help="File of people forced into the test split."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     set: List[str] = typer.Option([], "--set", help="Config override for every model, e.g. --set train.epochs=5."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -483,7 +491,7 @@ def align_command(
     images: List[Path] = typer.Argument(..., help="Photos (jpg/png, any size)."),
     out: Path = typer.Option(..., help="Folder for the aligned crops (<name>.png); it may not hold the photos."),
     size: int = typer.Option(64, help="Side of the aligned crop."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     force: bool = typer.Option(False, help="Replace crops of the same names already in OUT."),
 ) -> None:
     """Align your own photos with the prep-lfw aligner; photos without a face are skipped."""
@@ -513,7 +521,7 @@ def reconstruct_command(
     images: List[Path] = typer.Argument(..., help="Photos to reconstruct (aligned first)."),
     out: Path = typer.Option(..., help="Output grid PNG: inputs on top, reconstructions below."),
     regressor: Optional[Path] = typer.Option(None, help="Condition on regressed attributes (default: training mean)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Input vs reconstruction, Dec(Enc(x, y), y)."""
@@ -542,7 +550,7 @@ def sample_command(
     regressor: Optional[Path] = typer.Option(None, help="Regressor used with --from-image."),
     n: int = typer.Option(16, "-n", help="Number of samples."),
     seed: int = typer.Option(0, help="Seed of z."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Conditional samples with chosen attribute values (unset ones: training mean or an image's)."""
@@ -578,7 +586,7 @@ def attribute_vectors_command(
     present: float = typer.Option(1.0, help="Raw value above which an attribute counts as clearly present."),
     absent: float = typer.Option(-1.0, help="Raw value below which it counts as clearly absent."),
     split: str = typer.Option("train", help="Split whose images are encoded."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Visual attribute vectors: mean code where present minus where absent (the paper's recipe)."""
@@ -610,7 +618,7 @@ def eval_vectors_command(
     split: str = typer.Option("test", help="Split whose labelled faces are edited."),
     strength: float = typer.Option(2.0, help="Multiple of each vector added to the codes."),
     limit: int = typer.Option(512, help="At most this many faces."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """The paper's Figure 5 in numbers: how far each attribute vector moves its attribute, and the others."""
@@ -645,7 +653,7 @@ def edit_command(
     report: bool = typer.Option(False, help="Print the regressed slope per attribute and save it as OUT with .json "
                                 "(needs --regressor)."),
     out: Path = typer.Option(..., help="Output grid PNG, one row per image."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     force: bool = typer.Option(False, help="Replace OUT (and its .json report) if they exist."),
 ) -> None:
     """Edit one attribute of photos by latent arithmetic or by changing the condition."""
@@ -690,7 +698,7 @@ def interpolate_command(
     steps: int = typer.Option(8, help="Faces along the strip, ends included (at least 2)."),
     regressor: Optional[Path] = typer.Option(None, help="Condition on regressed attributes (default: training mean)."),
     out: Path = typer.Option(..., help="Output strip PNG."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Interpolate between two photos in latent (and attribute) space."""
@@ -722,7 +730,7 @@ def serve_command(
                                         "(default: the one the model was trained on, if present)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; the default serves this machine only."),
     port: int = typer.Option(8000, help="Port (0: any free port)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """An editing page in the browser: upload or pick a face, move attribute sliders, draw samples."""
     from attrgan.device import resolve_device
