@@ -84,9 +84,14 @@ class Studio:
                        for n in self.vectors if n not in m.attribute_names]
         return {"kind": m.kind, "image_size": m.image_size, "has_encoder": m.has_encoder, "modes": self.modes,
                 "attributes": conditioned + vector_only,
-                "regressor": self.regressor is not None, "test_faces": len(self._test_rows),
+                "regressor": self.regressor is not None, "test_faces": self.test_face_count,
                 "value_limit": VALUE_LIMIT, "max_samples": MAX_SAMPLES, "max_steps": MAX_STEPS,
                 "max_upload_bytes": MAX_UPLOAD_BYTES}
+
+    @property
+    def test_face_count(self) -> int:
+        """How many test-split faces :meth:`test_faces` pages through."""
+        return len(self._test_rows)
 
     def test_faces(self, offset: int, count: int) -> list[str]:
         """Ids of test-split faces of the model's dataset, ``count`` from ``offset``."""

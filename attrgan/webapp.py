@@ -44,7 +44,7 @@ def create_app(studio: Studio) -> Flask:
     @app.get("/api/faces")
     def faces():
         return jsonify({"faces": studio.test_faces(int_arg("offset", 0), int_arg("count", 24)),
-                        "total": studio.describe()["test_faces"]})
+                        "total": studio.test_face_count})
 
     @app.post("/api/photos")
     def upload():
