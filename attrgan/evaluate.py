@@ -9,7 +9,8 @@ Beside the paper's two figures: the centred cosine (queries and predictions stan
 the train split's attribute mean and std, so the common component every face shares is gone)
 and the sign accuracy (does the face show each attribute the query asks for, as the regressor
 sees it); and the blur response, the regressor's figures on the real images blurred by a
-Gaussian of 1 and 2 px, which shows how much each figure rewards a blurry face. Several runs
+Gaussian of 1 and 2 px, which shows how much each figure rewards a blurry face. Models with an
+encoder also get their reconstructions scored and their prior mismatch (encoder_figures). Several runs
 of one kind and recipe are also summarised across training seeds (attrgan/training_seeds.py)."""
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from .data import ImageRows, load_images, open_dataset, to_model_range
 from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
 from .metrics import (attribute_scores, cosine_similarity, frechet_distance, high_frequency_energy, mean_std,
-                      sign_accuracy, squared_error)
+                      prior_mismatch, sign_accuracy, squared_error)
 from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
 from .training_seeds import across_training_seeds
 
@@ -78,6 +79,8 @@ class ModelScores:
     colour_speckle: float | None = None  # high-frequency energy of the colour, / the real images'
     fid: float | None = None
     condition_slopes: dict[str, float] = field(default_factory=dict)
+    reconstruction: dict[str, float] | None = None  # figures of the query images' reconstructions (encoder models)
+    prior_mismatch: float | None = None  # nats from the aggregate posterior to N(0, I) (encoder models)
 
 
 def evaluate_attributes(config: EvalConfig) -> dict:
@@ -137,6 +140,9 @@ def evaluate_attributes(config: EvalConfig) -> dict:
             s.frechet_regressor = frechet_distance(features_seed0, real_features)
         s.fid = _fid(inception, model, queries, real_images, device)
         s.condition_slopes = condition_slopes(model, regressor, queries, device, config.precision)
+        if model.has_encoder:
+            s.reconstruction, s.prior_mismatch = encoder_figures(model, regressor, queries, real_images, dataset,
+                                                                 device, config.precision)
         scores.append(s)
 
     metrics = _metrics_json(config, names, queries, upper, scores)
@@ -195,6 +201,29 @@ def _queries(config: EvalConfig, dataset, regressor: LoadedRegressor) -> tuple[n
     if len(rows) == 0:
         raise ValueError(f"{config.data}: no labelled {config.split!r} images to use as queries")
     return dataset.attributes(rows, names), load_images(dataset, rows, regressor.image_size)
+
+
+PRIOR_CHECK_IMAGES = 2048  # labelled train images whose codes stand for the aggregate posterior
+
+
+def encoder_figures(model: ConditionalModel, regressor: LoadedRegressor, queries: np.ndarray,
+                    real_images: torch.Tensor | None, dataset, device, precision: str) -> tuple[dict | None, float | None]:
+    """Where a sample's attribute error comes from: the figures of the query images'
+    reconstructions (codes from the encoder instead of the prior; None without query images)
+    and the prior mismatch of the first PRIOR_CHECK_IMAGES labelled train images' codes
+    (attrgan.metrics.prior_mismatch; None with fewer than two). Good reconstructions with a large mismatch mean the
+    decoder renders attributes well from codes it was trained on, not from the prior's."""
+    reconstruction = None
+    if real_images is not None:
+        regressed, _ = regressor.predict_raw(model.reconstruct(real_images, queries), device, precision)
+        reconstruction = figures(regressed, queries, regressor)
+    rows = dataset.rows("train", labelled_only=bool(model.attribute_names))[:PRIOR_CHECK_IMAGES]
+    if len(rows) < 2:
+        return reconstruction, None
+    codes = [model.posterior(load_images(dataset, rows[i : i + 256], model.image_size),
+                             dataset.attributes(rows[i : i + 256], model.attribute_names)) for i in range(0, len(rows), 256)]
+    mu, logvar = (torch.cat(parts).float().cpu().numpy() for parts in zip(*codes))
+    return reconstruction, prior_mismatch(mu, logvar)
 
 
 SLOPE_ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Mustache", "Blond Hair")
@@ -331,7 +360,8 @@ def _metrics_json(config, names, queries, upper, scores) -> dict:
                "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),
                "frechet_distance_regressor_features": s.frechet_regressor, "fid": s.fid,
                "detail_vs_real": s.detail, "colour_speckle_vs_real": s.colour_speckle,
-               "condition_slopes": s.condition_slopes}
+               "condition_slopes": s.condition_slopes,
+               "reconstruction": s.reconstruction, "prior_mismatch_nats": s.prior_mismatch}
         if s.control_cosine:
             row["shuffled_query_control"] = _table_entry(s.control_cosine, s.control_squared_error)
         rows.append(row)

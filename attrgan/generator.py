@@ -67,13 +67,16 @@ class ConditionalModel:
         return self.decode(z, raw_attributes)
 
     @torch.inference_mode()
-    def encode(self, images: torch.Tensor, raw_attributes: np.ndarray) -> torch.Tensor:
-        """Encoder means (the paper's latent codes) of uint8 or [-1, 1] images."""
+    def posterior(self, images: torch.Tensor, raw_attributes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's Gaussian q(z | x, y) of uint8 or [-1, 1] images: means and log-variances."""
         if not self.has_encoder:
             raise ValueError(f"{self.path}: a {self.kind!r} model has no encoder; use a vaegan or vae checkpoint")
         x = to_model_range(images) if images.dtype == torch.uint8 else images
-        mu, _ = self.nets["encoder"](x.to(self.device), self.condition(raw_attributes))
-        return mu
+        return self.nets["encoder"](x.to(self.device), self.condition(raw_attributes))
+
+    def encode(self, images: torch.Tensor, raw_attributes: np.ndarray) -> torch.Tensor:
+        """Encoder means (the paper's latent codes) of uint8 or [-1, 1] images."""
+        return self.posterior(images, raw_attributes)[0]
 
     def reconstruct(self, images: torch.Tensor, raw_attributes: np.ndarray) -> torch.Tensor:
         return self.decode(self.encode(images, raw_attributes), raw_attributes)

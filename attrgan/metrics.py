@@ -41,6 +41,24 @@ def attribute_scores(predicted: np.ndarray, target: np.ndarray, mean: np.ndarray
             "sign_accuracy": float(sign_accuracy(predicted, target).mean())}
 
 
+def kl_from_standard_normal(mean: np.ndarray, cov: np.ndarray) -> float:
+    """KL(N(mean, cov) || N(0, I)) in nats (infinite for a singular ``cov``)."""
+    mean, cov = np.asarray(mean, np.float64), np.asarray(cov, np.float64)
+    sign, logdet = np.linalg.slogdet(cov)
+    if sign <= 0:
+        return float("inf")
+    return 0.5 * float(np.trace(cov) + mean @ mean - len(mean) - logdet)
+
+
+def prior_mismatch(mu: np.ndarray, logvar: np.ndarray) -> float:
+    """How far a VAE's aggregate posterior (the mixture of q(z | x) over images, moment-matched
+    by one Gaussian: the means' covariance plus the mean posterior variance) sits from the prior
+    N(0, I), in nats. Prior samples of a model with a large mismatch fall where the decoder
+    saw few codes in training."""
+    mu, variance = np.asarray(mu, np.float64), np.exp(np.asarray(logvar, np.float64))
+    return kl_from_standard_normal(mu.mean(0), np.cov(mu, rowvar=False, bias=True) + np.diag(variance.mean(0)))
+
+
 def high_frequency_energy(images, batch: int = 256) -> tuple[float, float]:
     """Mean squared 4-neighbour Laplacian of ``[N, 3, H, W]`` images (uint8, or floats in
     [-1, 1]; a tensor or anything sliced into batches, like attrgan.data.ImageRows), split into

@@ -41,6 +41,7 @@ def _instrument_markdown(metrics: dict) -> list[str]:
         lines.append(f"| {r['model']} | {r['centred_cosine']:.4f} ± {r['centred_cosine_std']:.4f} | "
                      f"{r['sign_accuracy']:.4f} ± {r['sign_accuracy_std']:.4f} | {r['detail_vs_real']:.3f} | "
                      f"{r['colour_speckle_vs_real']:.2f} |")
+    lines += _encoder_markdown(metrics)
     if u:
         lines += ["", "How much each figure rewards blur: the regressor on the same real faces, sharp and blurred.", "",
                   "| Real images | Cosine | Squared error | Centred cosine | Sign accuracy |", "|---|---|---|---|---|",
@@ -50,6 +51,30 @@ def _instrument_markdown(metrics: dict) -> list[str]:
             lines.append(f"| blurred, {name.removeprefix('sigma_').replace('px', ' px')} Gaussian | {f['cosine']:.4f} | "
                          f"{f['squared_error']:.2f} | {f['centred_cosine']:.4f} | {f['sign_accuracy']:.4f} |")
     return lines + [""]
+
+
+def _encoder_markdown(metrics: dict) -> list[str]:
+    """Per model with an encoder: its reconstructions' figures beside its samples', and its prior mismatch."""
+    rows = [r for r in metrics["models"] if r.get("prior_mismatch_nats") is not None or r.get("reconstruction")]
+    if not rows:
+        return []
+    lines = ["", "Samples against reconstructions: the same figures for the query images encoded and decoded (codes "
+             "from the encoder, not the prior), and the prior mismatch, KL in nats from the aggregate posterior of "
+             "the train images' codes (one Gaussian) to N(0, I). Good reconstructions with poorer samples and a large "
+             "mismatch: the prior's codes fall where the decoder was rarely trained.", "",
+             "| Model | Sample cosine | Reconstruction cosine | Sample centred cosine | Reconstruction centred cosine "
+             "| Prior mismatch (nats) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        rec = r.get("reconstruction") or {}
+        mismatch = r.get("prior_mismatch_nats")
+        lines.append(f"| {r['model']} | {r['cosine_similarity']:.4f} | {_figure(rec.get('cosine'))} | "
+                     f"{r['centred_cosine']:.4f} | {_figure(rec.get('centred_cosine'))} | "
+                     f"{'–' if mismatch is None else f'{mismatch:.1f}'} |")
+    return lines
+
+
+def _figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 def _markdown(metrics: dict, grid_files: list[str]) -> str:

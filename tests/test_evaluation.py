@@ -79,6 +79,25 @@ def test_high_frequency_energy_tells_blur_from_colour_speckle():
     np.testing.assert_allclose(high_frequency_energy(as_uint8), (detail, colour), rtol=0.05)
 
 
+def test_prior_mismatch_is_zero_for_codes_that_fill_the_prior_and_grows_with_their_spread():
+    """The aggregate posterior of means ~ N(0, 0.5 I) with posterior variance 0.5 is N(0, I):
+    ~0 nats; means spread 3x wider sit far from the prior. The Gaussian KL agrees with torch's."""
+    from attrgan.metrics import kl_from_standard_normal, prior_mismatch
+
+    rng = np.random.default_rng(0)
+    mu, logvar = rng.normal(0, np.sqrt(0.5), (20000, 8)), np.full((20000, 8), np.log(0.5))
+    assert prior_mismatch(mu, logvar) < 0.01
+    # 3x wider means: variance 9 * 0.5 + 0.5 = 5 per axis; shifted by 1: |mean|^2 / 2 = 4
+    assert prior_mismatch(3 * mu, logvar) == pytest.approx(8 * 0.5 * (5 - 1 - np.log(5)), abs=0.1)
+    assert prior_mismatch(mu + 1, logvar) == pytest.approx(4.0, abs=0.05)
+    a = rng.normal(size=(4, 4))
+    mean, cov = rng.normal(size=4), a @ a.T + np.eye(4)
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.MultivariateNormal(torch.tensor(mean), torch.tensor(cov)),
+        torch.distributions.MultivariateNormal(torch.zeros(4, dtype=torch.float64), torch.eye(4, dtype=torch.float64)))
+    assert kl_from_standard_normal(mean, cov) == pytest.approx(float(expected), rel=1e-9)
+
+
 def test_regressor_learns_the_rendered_attributes(trained_regressor):
     metrics = json.loads((trained_regressor / "metrics.json").read_text())
     assert metrics["test"]["cosine_similarity"] > 0.9, metrics["test"]
@@ -162,6 +181,11 @@ def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset
     # the tiny VAE's faces are blurrier than real ones: less fine detail than the real images
     assert 0 < row["detail_vs_real"] < 1 and row["colour_speckle_vs_real"] > 0
     assert f"| {row['detail_vs_real']:.3f} | {row['colour_speckle_vs_real']:.2f} |" in report
+    # samples against reconstructions: the query images' own codes carry their attributes
+    reconstruction = row["reconstruction"]
+    assert reconstruction["cosine"] > control["cosine_similarity"] + 0.05, (reconstruction, control)
+    assert 0 <= row["prior_mismatch_nats"] < 100
+    assert f"| {reconstruction['cosine']:.4f} |" in report and f"| {row['prior_mismatch_nats']:.1f} |" in report
 
 
 def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditional_run, photos, tmp_path):
