@@ -47,7 +47,7 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
     updates, the paired differences over the training seeds both have. ``labels``: kind -> the
     paper's model name. None unless some group has two runs."""
     groups: dict[tuple[str, str, int | None], list[dict]] = {}
-    for row in rows:
+    for row in sorted(rows, key=lambda r: (r["train_seed"] is None, r["train_seed"] or 0)):  # runs in seed order
         groups.setdefault((row["kind"], row["recipe"], row["updates"]), []).append(row)
     if max(len(runs) for runs in groups.values()) < 2:
         return None

@@ -266,7 +266,7 @@ def test_several_runs_of_one_kind_get_their_own_labels_and_grids(learnable_datas
 
 def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     """Hand-made rows: groups are kind + recipe, the std is over runs (n − 1), and the paired
-    difference pairs by training seed, not by position."""
+    difference pairs by training seed, not by position (runs listed in seed order)."""
     from attrgan.evaluate import MODEL_LABELS
     from attrgan.training_seeds import across_training_seeds, training_seeds_markdown
 
@@ -283,12 +283,12 @@ def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     assert cosine["mean"] == pytest.approx(0.72) and cosine["std"] == pytest.approx(np.std([0.70, 0.74], ddof=1))
     assert summary["groups"]["VAE/GAN [r2]"]["cosine_similarity"]["std"] is None  # one run
     paired = summary["paired_differences"]["VAE/GAN [r1] − VAE"]
-    assert paired["train_seeds"] == [1, 0] and paired["updates"] == 500
-    assert paired["cosine_similarity"]["per_seed"] == pytest.approx([0.74 - 0.73, 0.70 - 0.75])
+    assert paired["train_seeds"] == [0, 1] and paired["updates"] == 500
+    assert paired["cosine_similarity"]["per_seed"] == pytest.approx([0.70 - 0.75, 0.74 - 0.73])
     assert "frechet_distance_regressor_features" not in paired  # missing figures are left out, not zeros
     assert summary["paired_differences"]["VAE/GAN [r2] − VAE"]["train_seeds"] == [0]
     markdown = "\n".join(training_seeds_markdown(summary))
-    assert "| VAE/GAN [r1] − VAE, paired | 1, 0 | 500 each | -0.0200 ± 0.0424 |" in markdown
+    assert "| VAE/GAN [r1] − VAE, paired | 0, 1 | 500 each | -0.0200 ± 0.0424 |" in markdown
     # runs (or snapshots) at another budget form their own groups, paired only at equal updates
     budgets = across_training_seeds(rows[:4] + [row("vaegan", 0, 0.80, updates=1500), row("vae", 0, 0.78, updates=1500)],
                                     MODEL_LABELS)
