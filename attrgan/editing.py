@@ -120,7 +120,7 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
     labels = dataset.attributes(rows, names)
     raw = labels if model.attribute_names else labels[:, :0]  # the condition: the model's own attributes
     images = ImageRows(dataset, rows, model.image_size)
-    codes = torch.cat([model.encode(images[i : i + 256], raw[i : i + 256]).cpu() for i in range(0, len(rows), 256)])
+    codes = model.encode(images, raw).cpu()
     kinds = dataset.manifest.get("attribute_kinds", {})
     vectors = {}
     for j, name in enumerate(names):

@@ -220,10 +220,8 @@ def encoder_figures(model: ConditionalModel, regressor: LoadedRegressor, queries
     rows = dataset.rows("train", labelled_only=bool(model.attribute_names))[:PRIOR_CHECK_IMAGES]
     if len(rows) < 2:
         return reconstruction, None
-    codes = [model.posterior(load_images(dataset, rows[i : i + 256], model.image_size),
-                             dataset.attributes(rows[i : i + 256], model.attribute_names)) for i in range(0, len(rows), 256)]
-    mu, logvar = (torch.cat(parts).float().cpu().numpy() for parts in zip(*codes))
-    return reconstruction, prior_mismatch(mu, logvar)
+    mu, logvar = model.posterior(ImageRows(dataset, rows, model.image_size), dataset.attributes(rows, model.attribute_names))
+    return reconstruction, prior_mismatch(mu.float().cpu().numpy(), logvar.float().cpu().numpy())
 
 
 SLOPE_ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Mustache", "Blond Hair")

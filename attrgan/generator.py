@@ -67,15 +67,22 @@ class ConditionalModel:
         return self.decode(z, raw_attributes)
 
     @torch.inference_mode()
-    def posterior(self, images: torch.Tensor, raw_attributes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """The encoder's Gaussian q(z | x, y) of uint8 or [-1, 1] images: means and log-variances."""
+    def posterior(self, images, raw_attributes: np.ndarray, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's Gaussian q(z | x, y) of uint8 or [-1, 1] images (a tensor, or anything
+        sliced into batches, like attrgan.data.ImageRows): means and log-variances."""
         if not self.has_encoder:
             raise ValueError(f"{self.path}: a {self.kind!r} model has no encoder; use a vaegan or vae checkpoint")
-        x = to_model_range(images) if images.dtype == torch.uint8 else images
-        return self.nets["encoder"](x.to(self.device), self.condition(raw_attributes))
+        y, enc = self.condition(raw_attributes), self.nets["encoder"]
+        parts = []
+        for i in range(0, max(len(images), 1), batch):  # one (empty) pass for no images
+            x = images[i : i + batch]
+            x = to_model_range(x) if x.dtype == torch.uint8 else x
+            parts.append(enc(x.to(self.device), y[i : i + batch]))
+        mu, logvar = zip(*parts)
+        return torch.cat(mu), torch.cat(logvar)
 
-    def encode(self, images: torch.Tensor, raw_attributes: np.ndarray) -> torch.Tensor:
-        """Encoder means (the paper's latent codes) of uint8 or [-1, 1] images."""
+    def encode(self, images, raw_attributes: np.ndarray) -> torch.Tensor:
+        """Encoder means (the paper's latent codes) of uint8 or [-1, 1] images, batched as :meth:`posterior`."""
         return self.posterior(images, raw_attributes)[0]
 
     def reconstruct(self, images: torch.Tensor, raw_attributes: np.ndarray) -> torch.Tensor:

@@ -36,7 +36,7 @@ def vector_edit_scores(model: ConditionalModel, regressor: LoadedRegressor, data
         raise ValueError("none of the attribute vectors is an attribute the regressor scores")
     condition = dataset.attributes(rows, model.attribute_names)
     images = ImageRows(dataset, rows, model.image_size)
-    codes = torch.cat([model.encode(images[i : i + 256], condition[i : i + 256]) for i in range(0, len(rows), 256)])
+    codes = model.encode(images, condition)
 
     def regressed(z: torch.Tensor) -> np.ndarray:
         raw, _ = regressor.predict_raw(model.decode(z, condition), model.device)
@@ -105,7 +105,7 @@ def vector_report(data: str | Path, regressor_path: str | Path, runs: list[Path]
             strongest = [r["attribute"] for r in sorted(scores, key=lambda r: -r["moved"])[:GRID_ATTRIBUTES]]
             rows = dataset.rows("test")[:GRID_FACES]
             condition = dataset.attributes(rows, model.attribute_names)
-            codes = model.encode(ImageRows(dataset, rows, model.image_size)[:], condition)
+            codes = model.encode(ImageRows(dataset, rows, model.image_size), condition)
             columns = [codes] + [codes + strength * vectors[name].to(codes.device) for name in strongest]
             faces = torch.stack([model.decode(z, condition).cpu() for z in columns], 1)  # [faces, columns, 3, S, S]
             save_grid(faces.flatten(0, 1), tmp / f"edits_{model.kind}.png", nrow=len(columns))
