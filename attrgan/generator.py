@@ -13,7 +13,7 @@ from torch import nn
 
 from .checkpoint import GENERATOR_KINDS, load_checkpoint
 from .config import from_dict
-from .data import Standardizer, to_model_range
+from .data import ImageRows, Standardizer, to_model_range
 from .models import build_models
 from .training_seeds import recipe_of
 
@@ -67,7 +67,7 @@ class ConditionalModel:
         return self.decode(z, raw_attributes)
 
     @torch.inference_mode()
-    def posterior(self, images, raw_attributes: np.ndarray, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(self, images: torch.Tensor | ImageRows, raw_attributes: np.ndarray, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's Gaussian q(z | x, y) of uint8 or [-1, 1] images (a tensor, or anything
         sliced into batches, like attrgan.data.ImageRows): means and log-variances."""
         if not self.has_encoder:
@@ -81,7 +81,7 @@ class ConditionalModel:
         mu, logvar = zip(*parts)
         return torch.cat(mu), torch.cat(logvar)
 
-    def encode(self, images, raw_attributes: np.ndarray) -> torch.Tensor:
+    def encode(self, images: torch.Tensor | ImageRows, raw_attributes: np.ndarray) -> torch.Tensor:
         """Encoder means (the paper's latent codes) of uint8 or [-1, 1] images, batched as :meth:`posterior`."""
         return self.posterior(images, raw_attributes)[0]
 
