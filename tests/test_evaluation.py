@@ -264,6 +264,28 @@ def test_several_runs_of_one_kind_get_their_own_labels_and_grids(learnable_datas
         assert re.search(rf"^\| {re.escape(label)} \|.*\| 0\.9030 \| 27\.59 \|$", report, re.M), label
 
 
+def test_recipe_leaves_out_only_keys_the_kind_never_reads():
+    """The VAE/GAN's recipe changes with the encoder's L_prior weight; the VAE's does not (its
+    step never reads it), while its pixel sigma does; every listed key is a real config key."""
+    from attrgan.config import Config
+    from attrgan.training_seeds import UNREAD_KEYS, recipe_of
+
+    def recipe(kind, section, key, value):
+        config = Config().to_dict()
+        config["model"]["kind"], config[section][key] = kind, value
+        return recipe_of(config)
+
+    base = Config().to_dict()
+    for kind, sections in UNREAD_KEYS.items():
+        for section, keys in sections.items():
+            assert keys <= set(base[section]), (kind, section)
+    assert recipe("vaegan", "loss", "prior_weight", 3.0) != recipe("vaegan", "loss", "prior_weight", 1.0)
+    assert recipe("vae", "loss", "prior_weight", 3.0) == recipe("vae", "loss", "prior_weight", 1.0)
+    assert recipe("vae", "loss", "vae_pixel_sigma", 0.5) != recipe("vae", "loss", "vae_pixel_sigma", 1.0)
+    assert recipe("gan", "model", "enc_fc", 64) == recipe("gan", "model", "enc_fc", 2048)
+    assert recipe("gan", "model", "dis_fc", 64) != recipe("gan", "model", "dis_fc", 512)
+
+
 def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     """Hand-made rows: groups are kind + recipe, the std is over runs (n − 1), and the paired
     difference pairs by training seed, not by position (runs listed in seed order)."""
@@ -324,6 +346,11 @@ def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, t
     del payload["config"]["model"]["upsample"], payload["config"]["loss"]["gate_rule"]
     torch.save(payload, tmp_path / "older.pt")
     assert load(tmp_path / "older.pt").recipe == rows[0]["recipe"]
+    # keys the VAE never reads (the VAE/GAN's encoder weighting, D's gate and width) leave its recipe alone
+    payload["config"]["loss"].update(prior_weight=3.0, gate_rule="both")
+    payload["config"]["model"]["dis_fc"] = 64
+    torch.save(payload, tmp_path / "reweighted.pt")
+    assert load(tmp_path / "reweighted.pt").recipe == rows[0]["recipe"]
     groups = metrics["across_training_seeds"]["groups"]
     same = groups[f"VAE [{rows[0]['recipe']}]"]
     assert same["runs"] == [rows[0]["model"], rows[1]["model"]]
