@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .config import Config, flatten
+from .config import Config, ConfigError, flatten, from_dict
 
 # Keys that say how long, where and how visibly to train, not what is trained: free on resume.
 RUNTIME_KEYS = frozenset({
@@ -46,6 +46,15 @@ def changed_settings(saved: dict, config: Config) -> dict[str, list]:
             if key.split(".")[0] not in ("model", "data") and key not in RUNTIME_KEYS and old.get(key) != value}
 
 
+def saved_config(previous: dict, path: Path) -> dict:
+    """The checkpoint's config with the defaults of keys added since it was written filled in
+    (each new key's default keeps what older code did), so that only real differences count."""
+    try:
+        return from_dict(previous["config"]).to_dict()
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its config does not fit this version of attrgan ({exc})") from None
+
+
 def check_compatible(previous: dict, config: Config, path: Path, fingerprint: str, allow_changes: bool) -> dict:
     """Refuse a resume that cannot continue this checkpoint; return the allowed setting changes."""
     if previous["kind"] != config.model.kind:
@@ -55,16 +64,19 @@ def check_compatible(previous: dict, config: Config, path: Path, fingerprint: st
             f"{path}: checkpoint is for {previous['image_size']}x{previous['image_size']} images, "
             f"the config for {config.model.image_size}x{config.model.image_size}"
         )
-    if previous["config"]["model"] != config.to_dict()["model"]:
-        raise CheckpointError(f"{path}: the checkpoint's network shapes differ from the config's model section")
-    saved_data, data = previous["config"].get("data", {}), config.to_dict()["data"]
+    saved, current = saved_config(previous, path), config.to_dict()
+    if saved["model"] != current["model"]:
+        listed = ", ".join(f"model.{key} {value!r} -> {current['model'][key]!r}"
+                           for key, value in saved["model"].items() if current["model"][key] != value)
+        raise CheckpointError(f"{path}: the checkpoint's networks differ from the config's model section ({listed})")
+    saved_data, data = saved["data"], current["data"]
     changed = [f"data.{key}" for key in data if key != "path" and key in saved_data and saved_data[key] != data[key]]
     if not _same_dataset(previous.get("dataset_fingerprint"), config.data.path, fingerprint):
         changed.append(f"the dataset files in {config.data.path}")
     if changed:
         raise CheckpointError(f"{path}: --resume with other training data than the checkpoint's ({', '.join(changed)} "
                               "changed); resume with the same data, or start a new run in another --out")
-    settings = changed_settings(previous["config"], config)
+    settings = changed_settings(saved, config)
     if settings and not allow_changes:
         listed = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in settings.items())
         raise CheckpointError(f"{path}: --resume with other training settings than the checkpoint's ({listed}); "

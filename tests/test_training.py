@@ -54,6 +54,29 @@ def test_exact_resume_matches_an_uninterrupted_run(synthetic_dataset, tmp_path):
     np.testing.assert_array_equal(metrics_a["E/llike"].to_numpy(), metrics_b["E/llike"].to_numpy())
 
 
+def test_resume_fills_the_defaults_of_keys_added_since_the_checkpoint(synthetic_dataset, tmp_path):
+    """A checkpoint written before a config key existed resumes under the key's default (which
+    keeps what older code did), to the same weights as a run that always had the key; a config
+    key this version does not know is refused by name."""
+    train(tiny_config(synthetic_dataset, max_steps=2), tmp_path / "always")
+    train(tiny_config(synthetic_dataset, max_steps=1), tmp_path / "older")
+    file = tmp_path / "older" / "checkpoint.pt"
+    payload = torch.load(file, weights_only=True)
+    del payload["config"]["model"]["upsample"], payload["config"]["loss"]["gate_rule"]
+    del payload["config"]["loss"]["prior_weight"], payload["config"]["data"]["labelled_share"]
+    torch.save(payload, file)
+    train(tiny_config(synthetic_dataset, max_steps=2), tmp_path / "older", resume=True)
+    a, b = load_checkpoint(tmp_path / "always"), load_checkpoint(tmp_path / "older")
+    assert a["step"] == b["step"] == 2
+    for key, value in a["nets"]["decoder"].items():
+        assert torch.equal(value, b["nets"]["decoder"][key]), key
+    payload = torch.load(file, weights_only=True)
+    payload["config"]["loss"]["future_key"] = 1
+    torch.save(payload, file)
+    with pytest.raises(CheckpointError, match="does not fit this version of attrgan .*future_key"):
+        train(tiny_config(synthetic_dataset, max_steps=3), tmp_path / "older", resume=True)
+
+
 def test_checkpoint_contents_and_safe_loading(synthetic_dataset, tmp_path):
     train(tiny_config(synthetic_dataset, "gan", max_steps=1), tmp_path / "run")
     payload = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
@@ -71,6 +94,10 @@ def test_refuses_wrong_checkpoints(synthetic_dataset, tmp_path):
     bigger.model.image_size = 64
     with pytest.raises(CheckpointError, match="checkpoint is for 32x32 images"):
         train(bigger, tmp_path / "run", resume=True)
+    wider = tiny_config(synthetic_dataset, "vae", max_steps=2)
+    wider.model.z_dim += 1
+    with pytest.raises(CheckpointError, match=rf"networks differ .*\(model.z_dim {wider.model.z_dim - 1} -> {wider.model.z_dim}\)"):
+        train(wider, tmp_path / "run", resume=True)
     with pytest.raises(FileExistsError, match="run already exists; pass --force to replace it"):
         train(tiny_config(synthetic_dataset, "vae", max_steps=2), tmp_path / "run")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
