@@ -15,6 +15,22 @@ MODEL_KINDS = ("vaegan", "vae", "gan")
 
 UPSAMPLING = ("transposed", "resize")  # the decoder's x2 steps (model.upsample)
 
+# Keys each model kind never reads (attrgan/steps.py, attrgan/models.py): runs that differ only
+# in them train the same model (one recipe in eval's training-seed groups; free on --resume).
+_DIS_LOSS = ("equilibrium", "margin", "gate_rule", "generator")
+_UNREAD = {
+    "vae": {"loss": ("gamma", "dis_l", "dis_l_layer", "prior_weight", "pixel_weight", "dis_sees", *_DIS_LOSS),
+            "model": ("dis_first_channels", "dis_channels", "dis_fc"), "optim": ("dis_lr_ratio",)},
+    "gan": {"loss": ("gamma", "vae_pixel_sigma", "dis_l", "dis_l_layer", "prior_weight", "pixel_weight", "dis_sees"),
+            "model": ("enc_channels", "enc_fc")},
+    "vaegan": {"loss": ("vae_pixel_sigma",)},
+}
+
+
+def unread_keys(kind: str | None) -> frozenset[str]:
+    """The dotted config keys (``loss.prior_weight``) that model ``kind`` never reads."""
+    return frozenset(f"{section}.{key}" for section, keys in _UNREAD.get(kind, {}).items() for key in keys)
+
 
 @dataclass
 class ModelConfig:

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .config import Config, ConfigError, flatten, from_dict
+from .config import Config, ConfigError, flatten, from_dict, unread_keys
 
 # Keys that say how long, where and how visibly to train, not what is trained: free on resume.
 RUNTIME_KEYS = frozenset({
@@ -39,11 +39,12 @@ def _same_dataset(saved: str | None, root: str | Path, fingerprint: str) -> bool
 
 
 def changed_settings(saved: dict, config: Config) -> dict[str, list]:
-    """Training settings (every config key but the model, data and runtime ones) that differ
-    from the checkpoint's: ``{key: [old, new]}``."""
+    """Training settings (every config key but the model, data and runtime ones, and those the
+    model kind never reads) that differ from the checkpoint's: ``{key: [old, new]}``."""
     old, new = flatten(saved), flatten(config.to_dict())
+    free = RUNTIME_KEYS | unread_keys(config.model.kind)
     return {key: [old.get(key), value] for key, value in new.items()
-            if key.split(".")[0] not in ("model", "data") and key not in RUNTIME_KEYS and old.get(key) != value}
+            if key.split(".")[0] not in ("model", "data") and key not in free and old.get(key) != value}
 
 
 def saved_config(previous: dict, path: Path) -> dict:
@@ -64,11 +65,12 @@ def check_compatible(previous: dict, config: Config, path: Path, fingerprint: st
             f"{path}: checkpoint is for {previous['image_size']}x{previous['image_size']} images, "
             f"the config for {config.model.image_size}x{config.model.image_size}"
         )
-    saved, current = saved_config(previous, path), config.to_dict()
-    if saved["model"] != current["model"]:
-        listed = ", ".join(f"model.{key} {value!r} -> {current['model'][key]!r}"
-                           for key, value in saved["model"].items() if current["model"][key] != value)
-        raise CheckpointError(f"{path}: the checkpoint's networks differ from the config's model section ({listed})")
+    saved, current, unread = saved_config(previous, path), config.to_dict(), unread_keys(config.model.kind)
+    differ = [f"model.{key} {value!r} -> {current['model'][key]!r}" for key, value in saved["model"].items()
+              if current["model"][key] != value and f"model.{key}" not in unread]
+    if differ:
+        raise CheckpointError(f"{path}: the checkpoint's networks differ from the config's model section "
+                              f"({', '.join(differ)})")
     saved_data, data = saved["data"], current["data"]
     changed = [f"data.{key}" for key in data if key != "path" and key in saved_data and saved_data[key] != data[key]]
     if not _same_dataset(previous.get("dataset_fingerprint"), config.data.path, fingerprint):

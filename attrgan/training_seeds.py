@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from .checkpoint import run_name
+from .config import unread_keys
 
 # (metrics.json key of a model row, label)
 FIGURES = (("cosine_similarity", "cosine"), ("centred_cosine", "centred cosine"), ("sign_accuracy", "sign accuracy"),
@@ -23,25 +24,13 @@ FIGURES = (("cosine_similarity", "cosine"), ("centred_cosine", "centred cosine")
 REFERENCE_KIND = "vaegan"  # the paired differences are this kind minus each other kind
 
 
-# Keys a model kind never reads (attrgan/steps.py, attrgan/models.py): runs that differ only in
-# them train the same model, so they stay out of its fingerprint.
-UNREAD_KEYS = {
-    "vae": {"loss": {"gamma", "equilibrium", "margin", "dis_l", "dis_l_layer", "gate_rule", "prior_weight",
-                     "pixel_weight", "dis_sees", "generator"},
-            "model": {"dis_first_channels", "dis_channels", "dis_fc"}, "optim": {"dis_lr_ratio"}},
-    "gan": {"loss": {"gamma", "vae_pixel_sigma", "dis_l", "dis_l_layer", "prior_weight", "pixel_weight", "dis_sees"},
-            "model": {"enc_channels", "enc_fc"}},
-    "vaegan": {"loss": {"vae_pixel_sigma"}},
-}
-
-
 def recipe_of(config: dict) -> str:
     """A short fingerprint of what a run trains (model, losses, optimiser, data options, batch
     size); the seed, the dataset's folder, the run-time options (device, threads, budget) and
-    the keys its model kind never reads (``UNREAD_KEYS``) are left out, so runs that differ
+    the keys its model kind never reads (``unread_keys``) are left out, so runs that differ
     only in those group together as training seeds."""
-    unread = UNREAD_KEYS.get(config.get("model", {}).get("kind"), {})
-    sections = {name: {k: v for k, v in (config.get(name) or {}).items() if k not in unread.get(name, ())}
+    unread = unread_keys(config.get("model", {}).get("kind"))
+    sections = {name: {k: v for k, v in (config.get(name) or {}).items() if f"{name}.{k}" not in unread}
                 for name in ("model", "loss", "optim")}
     data = {k: v for k, v in config.get("data", {}).items() if k != "path"}
     recipe = {**sections, "data": data, "batch_size": config.get("train", {}).get("batch_size")}

@@ -98,6 +98,10 @@ def test_refuses_wrong_checkpoints(synthetic_dataset, tmp_path):
     wider.model.z_dim += 1
     with pytest.raises(CheckpointError, match=rf"networks differ .*\(model.z_dim {wider.model.z_dim - 1} -> {wider.model.z_dim}\)"):
         train(wider, tmp_path / "run", resume=True)
+    unread = tiny_config(synthetic_dataset, "vae", max_steps=2)  # keys the VAE never reads change nothing it trains
+    unread.loss.prior_weight, unread.loss.gate_rule, unread.model.dis_fc = 3.0, "both", 7
+    train(unread, tmp_path / "run", resume=True)
+    assert load_checkpoint(tmp_path / "run")["step"] == 2
     with pytest.raises(FileExistsError, match="run already exists; pass --force to replace it"):
         train(tiny_config(synthetic_dataset, "vae", max_steps=2), tmp_path / "run")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
