@@ -72,7 +72,7 @@ def check_compatible(previous: dict, config: Config, path: Path, fingerprint: st
         raise CheckpointError(f"{path}: the checkpoint's networks differ from the config's model section "
                               f"({', '.join(differ)})")
     saved_data, data = saved["data"], current["data"]
-    changed = [f"data.{key}" for key in data if key != "path" and key in saved_data and saved_data[key] != data[key]]
+    changed = [f"data.{key}" for key in data if key != "path" and saved_data[key] != data[key]]
     if not _same_dataset(previous.get("dataset_fingerprint"), config.data.path, fingerprint):
         changed.append(f"the dataset files in {config.data.path}")
     if changed:
