@@ -107,6 +107,37 @@ def plot_quality_comparison(runs: dict[str, str | Path], out: str | Path) -> int
     return len(frames)
 
 
+def plot_across_updates(groups: dict[str, dict], figures: tuple[tuple[str, str], ...], real: dict[str, float],
+                        out: str | Path) -> None:
+    """One panel per figure: each series' mean ± sample std over training seeds against updates
+    (``groups``: the across-training-seeds groups, each with ``series``, ``updates`` and a
+    spread per figure); ``real``: figure -> the real images' level, drawn dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [{"series": g["series"], "updates": g["updates"][0], "figure": figure, "mean": g[figure]["mean"],
+             "std": g[figure]["std"] or 0.0}
+            for g in groups.values() if g["updates"][0] is not None for figure, _ in figures if figure in g]
+    frame = pd.DataFrame(rows).sort_values("updates")
+    shown = [(figure, label) for figure, label in figures if (frame["figure"] == figure).any()]
+    columns = min(3, len(shown))
+    fig, axes = plt.subplots(-(-len(shown) // columns), columns, figsize=(4.2 * columns, 3.2 * -(-len(shown) // columns)),
+                             squeeze=False)
+    for ax, (figure, label) in zip(axes.flat, shown):
+        for name, line in frame[frame["figure"] == figure].groupby("series", sort=False):
+            ax.errorbar(line["updates"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=name)
+        if figure in real:
+            ax.axhline(real[figure], color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel("updates")
+        ax.set_ylabel(label)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize="small")
+    _save_figure(fig, out)
+
+
 def _save_figure(fig, out: str | Path) -> None:
     import matplotlib.pyplot as plt
 

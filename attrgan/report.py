@@ -8,8 +8,8 @@ import torch
 
 from .data import to_model_range
 from .evaluate import MODEL_LABELS, model_names
-from .plots import save_grid
-from .training_seeds import training_seeds_markdown
+from .plots import plot_across_updates, save_grid
+from .training_seeds import CURVES_FILE, FIGURES, has_curves, training_seeds_markdown
 
 SCATTER_ATTRIBUTES = 8  # attributes shown in the regressed-vs-query scatter plot (largest query variance)
 
@@ -21,8 +21,18 @@ def write_report(out: Path, metrics: dict, names, queries, upper, scores, real_i
     write_json(out / "metrics.json", metrics)
     _plot_per_attribute_error(out / "per_attribute_error.png", names, upper, scores)
     _plot_scatter(out / "regressed_vs_query.png", names, queries, scores)
+    if has_curves(metrics["across_training_seeds"]):
+        _plot_across_updates(out / CURVES_FILE, metrics)
     grid_files = _write_grids(out, real_images, queries, grid_shape, models)
     (out / "report.md").write_text(_markdown(metrics, grid_files))
+
+
+def _plot_across_updates(path: Path, metrics: dict) -> None:
+    """The training-seed groups' figures against updates, the real images' levels dashed."""
+    upper = metrics["upper_bound"] or {}
+    real = {figure: upper[figure] for figure, _ in FIGURES if isinstance(upper.get(figure), float)}
+    plot_across_updates(metrics["across_training_seeds"]["groups"], FIGURES,
+                        {**real, "colour_speckle_vs_real": 1.0}, path)  # the speckle is a ratio to the real faces'
 
 
 def _instrument_markdown(metrics: dict) -> list[str]:

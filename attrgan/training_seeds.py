@@ -21,6 +21,7 @@ from .config import unread_keys
 FIGURES = (("cosine_similarity", "cosine"), ("centred_cosine", "centred cosine"), ("sign_accuracy", "sign accuracy"),
            ("squared_error", "squared error"), ("frechet_distance_regressor_features", "Fréchet distance"),
            ("colour_speckle_vs_real", "colour speckle / real"))
+CURVES_FILE = "across_updates.png"  # the groups' figures against updates, where runs were scored at several budgets
 REFERENCE_KIND = "vaegan"  # the paired differences are this kind minus each other kind
 
 
@@ -56,14 +57,16 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
     if max(len(runs) for runs in groups.values()) < 2:
         return None
     budgets = {key[:2]: {k[2] for k in groups if k[:2] == key[:2]} for key in groups}
-    names = {key: labels.get(key[0], key[0])
-             + (f" [{_group_tag(key[1], runs)}]" if len({k[1] for k in groups if k[0] == key[0]}) > 1 else "")
-             + (f" @ {key[2]} updates" if len(budgets[key[:2]]) > 1 else "")
-             for key, runs in groups.items()}
+    series = {}  # kind and recipe -> its name, the same at every budget
+    for kind, recipe in budgets:
+        runs = [run for key, group in groups.items() if key[:2] == (kind, recipe) for run in group]
+        series[kind, recipe] = labels.get(kind, kind) + (
+            f" [{_group_tag(recipe, runs)}]" if len({k[1] for k in groups if k[0] == kind}) > 1 else "")
+    names = {key: series[key[:2]] + (f" @ {key[2]} updates" if len(budgets[key[:2]]) > 1 else "") for key in groups}
     summary = {"groups": {}, "paired_differences": {}}
     for key, runs in groups.items():
         summary["groups"][names[key]] = {
-            "kind": key[0], "recipe": key[1], "runs": [r["model"] for r in runs],
+            "kind": key[0], "recipe": key[1], "series": series[key[:2]], "runs": [r["model"] for r in runs],
             "train_seeds": [r["train_seed"] for r in runs], "updates": [r["updates"] for r in runs],
             **{figure: spread([r[figure] for r in runs]) for figure, _ in FIGURES if _present(runs, figure)}}
     for ref_key, ref_runs in groups.items():
@@ -75,6 +78,16 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
             if key[0] != REFERENCE_KIND and key[2] == ref_key[2] and pairs:
                 summary["paired_differences"][f"{names[ref_key]} − {names[key]}"] = _paired(pairs)
     return summary
+
+
+def has_curves(summary: dict | None) -> bool:
+    """Whether some kind and recipe was scored at two or more budgets (snapshots of its runs)."""
+    if summary is None:
+        return False
+    budgets: dict[str, set] = {}
+    for group in summary["groups"].values():
+        budgets.setdefault(group["series"], set()).update(u for u in group["updates"] if u is not None)
+    return any(len(b) > 1 for b in budgets.values())
 
 
 def _group_tag(recipe: str, runs: list[dict]) -> str:
@@ -133,6 +146,10 @@ def training_seeds_markdown(summary: dict | None) -> list[str]:
     for name, d in summary["paired_differences"].items():
         updates = "n/a" if d["updates"] is None else f"{d['updates']} each"
         lines.append(f"| {name}, paired | {', '.join(map(str, d['train_seeds']))} | {updates} | {' | '.join(_cells(d))} |")
+    if has_curves(summary):
+        lines += ["", f"![across updates]({CURVES_FILE})", "",
+                  "Each figure against updates: mean ± sample std over the training seeds scored at that budget "
+                  "(dashed: the real images)."]
     return lines + [""]
 
 

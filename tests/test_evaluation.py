@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from attrgan.checkpoint import CheckpointError
@@ -288,7 +289,7 @@ def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     """Hand-made rows: groups are kind + recipe, the std is over runs (n − 1), and the paired
     difference pairs by training seed, not by position (runs listed in seed order)."""
     from attrgan.evaluate import MODEL_LABELS
-    from attrgan.training_seeds import across_training_seeds, training_seeds_markdown
+    from attrgan.training_seeds import across_training_seeds, has_curves, training_seeds_markdown
 
     def row(kind, seed, cosine, recipe="r1", updates=500):
         return {"model": f"{kind}-{seed}", "kind": kind, "recipe": recipe, "train_seed": seed, "updates": updates,
@@ -315,6 +316,8 @@ def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     assert set(budgets["groups"]) == {f"{m} @ {u} updates" for m in ("VAE/GAN", "VAE") for u in (500, 1500)}
     assert set(budgets["paired_differences"]) == {"VAE/GAN @ 500 updates − VAE @ 500 updates",
                                                   "VAE/GAN @ 1500 updates − VAE @ 1500 updates"}
+    assert has_curves(budgets) and not has_curves(summary) and not has_curves(None)
+    assert {g["series"] for g in budgets["groups"].values()} == {"VAE/GAN", "VAE"}
     late = budgets["paired_differences"]["VAE/GAN @ 1500 updates − VAE @ 1500 updates"]
     assert late["train_seeds"] == [0] and late["cosine_similarity"]["per_seed"] == pytest.approx([0.02])
     assert across_training_seeds([row("vaegan", 0, 0.7), row("vae", 0, 0.7)], MODEL_LABELS) is None  # one run per kind
@@ -326,18 +329,21 @@ def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
 
 
 def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, trained_regressor, tmp_path):
-    """Real runs: two training seeds of a tiny VAE, one of another recipe; the summary's figures
-    are the mean and sample std of the rows eval-attributes wrote."""
+    """Real runs: two training seeds of a tiny VAE, one of another recipe, and the first two's
+    snapshots at 2 updates; the summary's figures are the mean and sample std of the rows
+    eval-attributes wrote, and the report plots the recipe scored at both budgets against updates."""
     runs = []
     for name, seed, pixel_sigma in (("a", 0, 1.0), ("b", 1, 1.0), ("c", 0, 0.5)):
-        config = tiny_config(learnable_dataset, "vae", max_steps=4, seed=seed)
+        config = tiny_config(learnable_dataset, "vae", max_steps=4, seed=seed, snapshot_every=2)
         config.data.attributes, config.model.z_dim, config.loss.vae_pixel_sigma = RENDERED, 8, pixel_sigma
         train(config, tmp_path / name)
         runs.append(tmp_path / name)
-    metrics = evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor, checkpoints=runs,
-                                             out=tmp_path / "report", seeds=2, device="cpu", control=False))
+    snapshots = [tmp_path / name / "checkpoint-000002.pt" for name in ("a", "b")]
+    metrics = evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor,
+                                             checkpoints=runs + snapshots, out=tmp_path / "report", seeds=2,
+                                             device="cpu", control=False))
     rows = metrics["models"]
-    assert [(r["train_seed"], r["updates"]) for r in rows] == [(0, 4), (1, 4), (0, 4)]
+    assert [(r["train_seed"], r["updates"]) for r in rows] == [(0, 4), (1, 4), (0, 4), (0, 2), (1, 2)]
     assert rows[0]["recipe"] == rows[1]["recipe"] != rows[2]["recipe"]
     # a checkpoint of older code lacks the config keys added since; at their defaults it is the same recipe
     payload = torch.load(runs[0] / "checkpoint.pt", weights_only=True)
@@ -350,11 +356,17 @@ def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, t
     torch.save(payload, tmp_path / "reweighted.pt")
     assert load(tmp_path / "reweighted.pt").recipe == rows[0]["recipe"]
     groups = metrics["across_training_seeds"]["groups"]
-    same = groups[f"VAE [{rows[0]['recipe']}]"]
-    assert same["runs"] == [rows[0]["model"], rows[1]["model"]]
-    for figure in ("cosine_similarity", "squared_error", "centred_cosine", "frechet_distance_regressor_features"):
-        values = [rows[0][figure], rows[1][figure]]
-        assert same[figure]["mean"] == pytest.approx(np.mean(values))
-        assert same[figure]["std"] == pytest.approx(np.std(values, ddof=1)) and same[figure]["std"] > 0
+    assert set(groups) == {f"VAE [{rows[0]['recipe']}] @ 4 updates", f"VAE [{rows[0]['recipe']}] @ 2 updates",
+                           "VAE [c]"}  # the other recipe: one run (named by its folder), one budget (no "@")
+    for budget, (first, second) in ((4, rows[:2]), (2, rows[3:])):
+        same = groups[f"VAE [{rows[0]['recipe']}] @ {budget} updates"]
+        assert same["runs"] == [first["model"], second["model"]] and same["updates"] == [budget, budget]
+        for figure in ("cosine_similarity", "squared_error", "centred_cosine", "frechet_distance_regressor_features"):
+            values = [first[figure], second[figure]]
+            assert same[figure]["mean"] == pytest.approx(np.mean(values))
+            assert same[figure]["std"] == pytest.approx(np.std(values, ddof=1)) and same[figure]["std"] > 0
     assert metrics["across_training_seeds"]["paired_differences"] == {}  # no VAE/GAN among the runs
-    assert "## Across training seeds" in (tmp_path / "report" / "report.md").read_text()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Across training seeds" in report and "![across updates](across_updates.png)" in report
+    with Image.open(tmp_path / "report" / "across_updates.png") as curves:
+        assert curves.width > curves.height > 300  # six panels, two rows of three
