@@ -123,8 +123,8 @@ def plot_across_updates(groups: dict[str, dict], figures: tuple[tuple[str, str],
     frame = pd.DataFrame(rows).sort_values("updates")
     shown = [(figure, label) for figure, label in figures if (frame["figure"] == figure).any()]
     columns = min(3, len(shown))
-    fig, axes = plt.subplots(-(-len(shown) // columns), columns, figsize=(4.2 * columns, 3.2 * -(-len(shown) // columns)),
-                             squeeze=False)
+    rows_of_panels = -(-len(shown) // columns)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(4.2 * columns, 3.2 * rows_of_panels), squeeze=False)
     for ax, (figure, label) in zip(axes.flat, shown):
         for name, line in frame[frame["figure"] == figure].groupby("series", sort=False):
             ax.errorbar(line["updates"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=name)
