@@ -49,8 +49,9 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
     ``updates``, ``model`` and the figures): runs of one kind and recipe trained for the same
     number of updates form a group (a run's snapshots at other budgets form others); per group,
     mean ± std over its runs; per pair of a VAE/GAN group and another kind's group at equal
-    updates, the paired differences over the training seeds both have. ``labels``: kind -> the
-    paper's model name. None unless some group has two runs."""
+    updates, the paired differences over the training seeds both have; likewise each other recipe
+    of a kind minus the recipe of that kind's first row (a lever against its baseline).
+    ``labels``: kind -> the paper's model name. None unless some group has two runs."""
     groups: dict[tuple[str, str, int | None], list[dict]] = {}
     for row in sorted(rows, key=lambda r: (r["train_seed"] is None, r["train_seed"] or 0)):  # runs in seed order
         groups.setdefault((row["kind"], row["recipe"], row["updates"]), []).append(row)
@@ -77,6 +78,16 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
             pairs = [(reference[r["train_seed"]], r) for r in runs if r["train_seed"] in reference]
             if key[0] != REFERENCE_KIND and key[2] == ref_key[2] and pairs:
                 summary["paired_differences"][f"{names[ref_key]} − {names[key]}"] = _paired(pairs)
+    baseline = {}  # kind -> the recipe of its first run as given: a lever is paired against it
+    for row in rows:
+        baseline.setdefault(row["kind"], row["recipe"])
+    for key, runs in groups.items():
+        base_key = (key[0], baseline[key[0]], key[2])
+        if key[1] != baseline[key[0]] and base_key in groups:
+            reference = {r["train_seed"]: r for r in groups[base_key]}
+            pairs = [(r, reference[r["train_seed"]]) for r in runs if r["train_seed"] in reference]
+            if pairs:
+                summary["paired_differences"][f"{names[key]} − {names[base_key]}"] = _paired(pairs)
     return summary
 
 
@@ -135,9 +146,10 @@ def training_seeds_markdown(summary: dict | None) -> list[str]:
     lines = ["## Across training seeds", "",
              "Runs of one model kind and one recipe (the same config but for the seed) are separately trained "
              "models. Each run's figure is its mean over the sampling seeds; the table gives the mean ± sample "
-             "std of those over the runs, then the paired difference between two kinds over the training seeds "
-             "both have (positive favours the first on cosine, centred cosine and sign accuracy; negative on "
-             "squared error, Fréchet distance and colour speckle).", "",
+             "std of those over the runs, then the paired difference between two kinds, and between a recipe "
+             "and the first recipe given of its kind, over the training seeds both have (positive favours the "
+             "first on cosine, centred cosine and sign accuracy; negative on squared error, Fréchet distance "
+             "and colour speckle).", "",
              "| Model | training seeds | updates | " + " | ".join(label for _, label in FIGURES) + " |",
              "|---|---|---" + "|---" * len(FIGURES) + "|"]
     for name, group in summary["groups"].items():

@@ -308,6 +308,9 @@ def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     assert paired["cosine_similarity"]["per_seed"] == pytest.approx([0.70 - 0.75, 0.74 - 0.73])
     assert "frechet_distance_regressor_features" not in paired  # missing figures are left out, not zeros
     assert summary["paired_differences"]["VAE/GAN [r2] − VAE"]["train_seeds"] == [0]
+    lever = summary["paired_differences"]["VAE/GAN [r2] − VAE/GAN [r1]"]  # against the kind's first recipe given
+    assert lever["train_seeds"] == [0] and lever["cosine_similarity"]["per_seed"] == pytest.approx([0.60 - 0.70])
+    assert len(summary["paired_differences"]) == 3
     markdown = "\n".join(training_seeds_markdown(summary))
     assert "| VAE/GAN [r1] − VAE, paired | 0, 1 | 500 each | -0.0200 ± 0.0424 |" in markdown
     # runs (or snapshots) at another budget form their own groups, paired only at equal updates
@@ -365,7 +368,12 @@ def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, t
             values = [first[figure], second[figure]]
             assert same[figure]["mean"] == pytest.approx(np.mean(values))
             assert same[figure]["std"] == pytest.approx(np.std(values, ddof=1)) and same[figure]["std"] > 0
-    assert metrics["across_training_seeds"]["paired_differences"] == {}  # no VAE/GAN among the runs
+    # no VAE/GAN among the runs: the one pair is the other recipe against the first given, seed 0 at 4 updates
+    paired = metrics["across_training_seeds"]["paired_differences"]
+    assert list(paired) == [f"VAE [c] − VAE [{rows[0]['recipe']}] @ 4 updates"]
+    lever = paired[f"VAE [c] − VAE [{rows[0]['recipe']}] @ 4 updates"]
+    assert lever["train_seeds"] == [0] and lever["cosine_similarity"]["per_seed"] == pytest.approx(
+        [rows[2]["cosine_similarity"] - rows[0]["cosine_similarity"]])
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## Across training seeds" in report and "![across updates](across_updates.png)" in report
     with Image.open(tmp_path / "report" / "across_updates.png") as curves:
