@@ -4,8 +4,9 @@ eval-attributes scores each run over several sampling seeds; when several runs o
 are given (``reproduce --train-seeds N``, or any set of checkpoints), this module summarises
 each kind by the mean and sample std of its runs' figures (the sampling seeds nested inside
 each run's mean), and pairs runs of two kinds by training seed to give the paired difference
-VAE/GAN − VAE (and − GAN) per seed, and a lever's runs against its baseline recipe's: runs of one seed share their batch order and data, so the
-paired difference is the sharper test of an ordering."""
+VAE/GAN − VAE (and − GAN) per seed, and a lever's runs against its baseline recipe's: runs of
+one seed share their batch order and data, so the paired difference is the sharper test of an
+ordering."""
 from __future__ import annotations
 
 import hashlib
