@@ -71,24 +71,18 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
             "kind": key[0], "recipe": key[1], "series": series[key[:2]], "runs": [r["model"] for r in runs],
             "train_seeds": [r["train_seed"] for r in runs], "updates": [r["updates"] for r in runs],
             **{figure: spread([r[figure] for r in runs]) for figure, _ in FIGURES if _present(runs, figure)}}
+    differences = summary["paired_differences"]
     for ref_key, ref_runs in groups.items():
-        if ref_key[0] != REFERENCE_KIND:
-            continue
-        reference = {r["train_seed"]: r for r in ref_runs}
         for key, runs in groups.items():
-            pairs = [(reference[r["train_seed"]], r) for r in runs if r["train_seed"] in reference]
-            if key[0] != REFERENCE_KIND and key[2] == ref_key[2] and pairs:
-                summary["paired_differences"][f"{names[ref_key]} − {names[key]}"] = _paired(pairs)
+            if ref_key[0] == REFERENCE_KIND != key[0] and key[2] == ref_key[2] and (pairs := _by_seed(ref_runs, runs)):
+                differences[f"{names[ref_key]} − {names[key]}"] = _paired(pairs)
     baseline = {}  # kind -> the recipe of its first run as given: a lever is paired against it
     for row in rows:
         baseline.setdefault(row["kind"], row["recipe"])
     for key, runs in groups.items():
         base_key = (key[0], baseline[key[0]], key[2])
-        if key[1] != baseline[key[0]] and base_key in groups:
-            reference = {r["train_seed"]: r for r in groups[base_key]}
-            pairs = [(r, reference[r["train_seed"]]) for r in runs if r["train_seed"] in reference]
-            if pairs:
-                summary["paired_differences"][f"{names[key]} − {names[base_key]}"] = _paired(pairs)
+        if key != base_key and base_key in groups and (pairs := _by_seed(runs, groups[base_key])):
+            differences[f"{names[key]} − {names[base_key]}"] = _paired(pairs)
     return summary
 
 
@@ -112,6 +106,12 @@ def _group_tag(recipe: str, runs: list[dict]) -> str:
         folder = folder.split("@")[0]  # a snapshot's step is the group's budget, not its name
         stems.add(re.sub(r"[-_]?(s|seed)?\d+$", "", folder) if len(runs) > 1 else folder)
     return stems.pop() if len(stems) == 1 and "" not in stems else recipe
+
+
+def _by_seed(runs_a: list[dict], runs_b: list[dict]) -> list[tuple[dict, dict]]:
+    """(a, b) pairs of runs with the same training seed, in ``runs_a``'s order."""
+    by_seed = {r["train_seed"]: r for r in runs_b}
+    return [(a, by_seed[a["train_seed"]]) for a in runs_a if a["train_seed"] in by_seed]
 
 
 def _paired(pairs: list[tuple[dict, dict]]) -> dict:
