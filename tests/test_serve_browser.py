@@ -84,11 +84,14 @@ def test_page_uploads_a_photo_and_a_slider_changes_the_face(conditional_run, tra
         slider.click()
         for _ in range(25):  # a burst of slider moves; the page sends the latest, never a queue
             slider.send_keys("\ue014")  # ARROW_RIGHT
-        # the shown edit settles on the slider's final value, the one the URL records (on a busy machine
-        # an intermediate value of the burst may be shown first)
-        moved = wait_for(lambda: (lambda q: q if q != query and "Smiling" in q and settings(q) == settings(driver.current_url)
-                                  else None)(driver.find_element("id", "edited").get_attribute("data-query") or ""),
-                         what="the edited face to show the slider's final value")
+        def settled_edit() -> str | None:
+            # the shown edit settles on the slider's final value, the one the URL records (on a busy
+            # machine an intermediate value of the burst may be shown first)
+            shown = driver.find_element("id", "edited").get_attribute("data-query") or ""
+            final = shown != query and "Smiling" in shown and settings(shown) == settings(driver.current_url)
+            return shown if final else None
+
+        moved = wait_for(settled_edit, what="the edited face to show the slider's final value")
         wait_for(lambda: driver.find_element("id", "busy").text == "", what="rendering to finish")
         after = wait_for(lambda: driver.execute_script(PIXELS), what="the edited image")
         assert after != before, "the slider did not change the face on the page"
