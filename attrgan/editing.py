@@ -104,8 +104,34 @@ def attribute_index(model: ConditionalModel, name: str) -> int:
         raise KeyError(f"an unconditional model has no attribute {name!r} to set; edit it with attribute vectors "
                        "(attribute-vectors, then --mode latent)")
     if name not in model.attribute_names:
-        raise KeyError(f"unknown attribute {name!r}; this model knows: {', '.join(model.attribute_names[:8])}, ...")
+        raise KeyError(f"unknown attribute {name!r}{did_you_mean(name, model.attribute_names)}; this model knows: "
+                       f"{', '.join(model.attribute_names[:8])}, ...")
     return model.attribute_names.index(name)
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """`` (did you mean 'Smiling'?)`` for a name close to a known one (a typo, or CelebA's
+    ``Blond_Hair`` for LFW's ``Blond Hair``), else an empty string."""
+    import difflib
+
+    folded = {k.lower().replace("_", " "): k for k in known}
+    close = difflib.get_close_matches(name.lower().replace("_", " "), list(folded), n=1, cutoff=0.75)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
+
+
+def check_edit(model: ConditionalModel, attribute: str, mode: str, vectors: dict[str, torch.Tensor] | None) -> None:
+    """Refuse an edit that cannot be made, before any photo is aligned or encoded: an unknown
+    mode, an attribute the model is not conditioned on (``condition``), or no vector for it (``latent``)."""
+    if mode not in ("latent", "condition"):
+        raise ValueError(f"--mode must be latent or condition, got {mode!r}")
+    if mode == "condition":
+        attribute_index(model, attribute)
+    elif vectors is None:
+        raise ValueError("--mode latent adds an attribute vector to the code: give --vectors FILE (written by "
+                         "`attrgan attribute-vectors`), or edit the condition with --mode condition")
+    elif attribute not in vectors:
+        raise KeyError(f"no attribute vector for {attribute!r}{did_you_mean(attribute, list(vectors))} in the "
+                       f"vectors file; it has: {', '.join(list(vectors)[:8])}{', ...' if len(vectors) > 8 else ''}")
 
 
 def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present: float = 1.0, absent: float = -1.0,
@@ -143,15 +169,26 @@ def save_attribute_vectors(vectors: dict[str, torch.Tensor], path: str | Path, s
                     "checkpoint": source}, tmp)
 
 
-def load_attribute_vectors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a file written by :func:`save_attribute_vectors`."""
+def load_attribute_vectors(path: str | Path, model: ConditionalModel | None = None) -> dict[str, torch.Tensor]:
+    """Read a file written by :func:`save_attribute_vectors`; with ``model``, refuse vectors
+    that do not fit its latent code (another model's) or are not finite."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: attribute vectors file not found")
     try:
-        return torch.load(path, weights_only=True)["vectors"]
+        saved = torch.load(path, weights_only=True)
+        vectors = saved["vectors"]
     except Exception as error:
         raise ValueError(f"{path}: not an attribute-vectors file ({error})") from error
+    if model is not None:
+        for name, vector in vectors.items():
+            if tuple(vector.shape) != (model.z_dim,):
+                raise ValueError(f"{path}: the vectors are for a {vector.numel()}-dim latent code (from "
+                                 f"{saved.get('checkpoint', 'another model')}), this model's code has {model.z_dim}; "
+                                 "compute them for this model with `attrgan attribute-vectors --checkpoint RUN`")
+            if not torch.isfinite(vector).all():
+                raise ValueError(f"{path}: the vector for {name!r} holds NaN or Inf values")
+    return vectors
 
 
 def crop_files(photos: list[Path], out: str | Path) -> list[Path]:
@@ -186,16 +223,13 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
 
     for s in strengths:
         require("edit strength", s)
-    if mode not in ("latent", "condition"):
-        raise ValueError(f"--mode must be latent or condition, got {mode!r}")
+    check_edit(model, attribute, mode, vectors)
     j = attribute_index(model, attribute) if mode == "condition" else None
     codes = model.encode(images, raw)
     out = []
     for i in range(len(images)):
         for s in strengths:
             if mode == "latent":
-                if vectors is None or attribute not in vectors:
-                    raise ValueError(f"no attribute vector for {attribute!r}; compute them with attribute-vectors")
                 z = codes[i : i + 1] + s * vectors[attribute].to(codes.device)
                 out.append(model.decode(z, raw[i : i + 1]))
             else:

@@ -276,4 +276,4 @@ def load_studio(checkpoint: str | Path, regressor: str | Path | None = None, vec
     data = data if data is not None else model.training_data
     dataset = open_dataset(data) if data is not None and Path(data).is_dir() else None
     return Studio(model, load_regressor(regressor) if regressor is not None else None,
-                  load_attribute_vectors(vectors) if vectors is not None else None, dataset)
+                  load_attribute_vectors(vectors, model) if vectors is not None else None, dataset)

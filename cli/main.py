@@ -632,8 +632,8 @@ def eval_vectors_command(
 
     guard_output(out, [data, *_inputs(checkpoint, vectors, regressor)], force, expect="file")
     model = attrgan.load(checkpoint, resolve_device(device))
-    results = vector_edit_scores(model, load_regressor(regressor), open_dataset(data), load_attribute_vectors(vectors),
-                                 split, strength, limit)
+    loaded = load_attribute_vectors(vectors, model)
+    results = vector_edit_scores(model, load_regressor(regressor), open_dataset(data), loaded, split, strength, limit)
     write_json(out, {"checkpoint": str(checkpoint), "vectors": str(vectors), "split": split, "strength": strength,
                      "scores": results})
     typer.echo(format_vector_scores(results, strength))
@@ -659,7 +659,7 @@ def edit_command(
     """Edit one attribute of photos by latent arithmetic or by changing the condition."""
     import attrgan
     from attrgan.device import resolve_device
-    from attrgan.editing import edit_images, edit_slopes, load_attribute_vectors
+    from attrgan.editing import check_edit, edit_images, edit_slopes, load_attribute_vectors
     from attrgan.plots import save_grid
     from attrgan.regressor import load_regressor
     from data_prep.io import guard_output, write_json
@@ -673,7 +673,8 @@ def edit_command(
     strengths = parse_list("--strength", strength)
     model = attrgan.load(checkpoint, resolve_device(device))
     _check_grid_memory(len(images) * len(strengths), model, "--strength")
-    loaded = load_attribute_vectors(vectors) if vectors is not None else None
+    loaded = load_attribute_vectors(vectors, model) if vectors is not None else None
+    check_edit(model, attribute, mode, loaded)
     scorer = load_regressor(regressor) if regressor is not None else None
     crops, raw, kept = _photos_for(model, images, scorer)
     edited = edit_images(model, crops, raw, attribute, strengths, mode, loaded)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 import attrgan
 from attrgan.data import load_images, open_dataset
-from attrgan.editing import compute_attribute_vectors, edit_images, edit_slopes, load_attribute_vectors
+from attrgan.editing import (compute_attribute_vectors, edit_images, edit_slopes, load_attribute_vectors,
+                             save_attribute_vectors)
 from attrgan.regressor import load_regressor
 from cli.main import app
 
@@ -62,6 +64,17 @@ def test_commands_write_images_of_the_expected_size(photos, conditional_run, tra
     unknown = runner.invoke(app, ["edit", *base, astronaut, "--attribute", "Glasses", "--mode", "condition",
                                   "--out", str(tmp_path / "x.png")])
     assert unknown.exit_code == 1 and "unknown attribute 'Glasses'" in unknown.output
+    typo = runner.invoke(app, ["sample", *base, "--set", "pale_skin=2", "--out", str(tmp_path / "x.png")])
+    assert typo.exit_code == 1 and "did you mean 'Pale Skin'?" in typo.output, typo.output
+    no_vectors = runner.invoke(app, ["edit", *base, astronaut, "--attribute", name, "--out", str(tmp_path / "x.png")])
+    assert no_vectors.exit_code == 1 and "--mode latent adds an attribute vector" in no_vectors.output
+    save_attribute_vectors({name: torch.ones(5)}, tmp_path / "other.pt", "a model with a 5-dim code")
+    other = runner.invoke(app, ["edit", *base, astronaut, "--attribute", name, "--vectors", str(tmp_path / "other.pt"),
+                                "--out", str(tmp_path / "x.png")])
+    assert other.exit_code == 1 and "this model's code has 8" in other.output, other.output
+    missing = runner.invoke(app, ["edit", *base, astronaut, "--attribute", "Bangs", "--vectors", str(vectors),
+                                  "--out", str(tmp_path / "x.png")])
+    assert missing.exit_code == 1 and "no attribute vector for 'Bangs'" in missing.output
     corrupt = runner.invoke(app, ["reconstruct", *base, str(photos / "corrupt.jpg"), "--out", str(tmp_path / "y.png")])
     assert corrupt.exit_code == 1 and "not a readable image" in corrupt.output
     wrong = runner.invoke(app, ["sample", "--checkpoint", str(trained_regressor), "--out", str(tmp_path / "z.png")])
