@@ -228,6 +228,10 @@ def format_prep_summary(out: Path, manifest: dict) -> str:
     for split, s in c["per_split"].items():
         lines.append(f"  {split:<5}       {s['images']} images, {s['labelled']} labelled, {s['people']} people")
     lines.append(f"  time        {manifest['wall_time_s']:.1f} s ({manifest['images_per_s']} img/s)")
+    if manifest["split"]["from"] == "seed" and c["people"] == c["images"] > 1:
+        lines.append("  note        every image counts as its own person, so photos of one person can land in "
+                     "train and test;\n              name them in an identity column (prep-folder) or "
+                     "identity_CelebA.txt (prep-celeba)")
     return "\n".join(lines)
 
 

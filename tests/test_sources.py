@@ -152,6 +152,11 @@ def test_prep_folder_from_a_csv_of_the_synthetic_celeba(celeba, celeba_dataset, 
     assert len(index) == 80 and set(index[names].stack().unique()) == {0.0, 1.0}  # kept as given
     for person, splits in index.groupby("person")["split"]:
         assert splits.nunique() == 1, person  # identity-disjoint
+    assert "its own person" not in result.output
+    labels.drop(columns="identity").to_csv(tmp_path / "anonymous.csv", index=False)
+    anonymous = invoke(["prep-folder", "--images", celeba / "img_align_celeba", "--attributes", tmp_path / "anonymous.csv",
+                        "--out", tmp_path / "anonymous", "--align", "none", "--size", "32", "--no-progress"])
+    assert anonymous.exit_code == 0 and "every image counts as its own person" in anonymous.output, anonymous.output
     with_split = labels.assign(split=["test" if i % 5 == 0 else "train" for i in range(len(labels))])
     with_split.to_csv(tmp_path / "split.tsv", sep="\t", index=False)
     kept = invoke(["prep-folder", "--images", celeba / "img_align_celeba", "--attributes", tmp_path / "split.tsv",
