@@ -240,6 +240,8 @@ class Studio:
         return attribute_row(self.model, settings, base)
 
     def _check_settings(self, settings: dict[str, float], latent: bool) -> None:
+        from .editing import did_you_mean
+
         known = self.vectors if latent else self.model.attribute_names
         for name, value in settings.items():
             if name not in known:
@@ -247,7 +249,8 @@ class Studio:
                     raise StudioError(f"no attribute vector for {name!r}; compute them with `attrgan attribute-vectors`")
                 if not latent and name in self.vectors:
                     raise StudioError(f"{name!r} is not a condition of this model; edit it with mode=latent")
-                raise StudioError(f"unknown attribute {name!r}; GET /api/model lists this model's")
+                raise StudioError(f"unknown attribute {name!r}{did_you_mean(name, list(known))}; "
+                                  "GET /api/model lists this model's")
             if not np.isfinite(value) or abs(value) > VALUE_LIMIT:
                 raise StudioError(f"{name}={value}: values must lie in [-{VALUE_LIMIT:g}, {VALUE_LIMIT:g}]")
 

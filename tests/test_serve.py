@@ -148,6 +148,7 @@ def test_bad_input_gets_one_line_and_a_4xx(client, uploaded, photos, tmp_path):
          "the upload is over 20 MB"),
         (client.post("/api/photos", data={}), 400, "no photo in the request"),
         (client.get(f"/api/edit.png?photo={pid}&set=Wings=1"), 400, "unknown attribute 'Wings'"),
+        (client.get(f"/api/edit.png?photo={pid}&set=smiling=1"), 400, "did you mean 'Smiling'?"),
         (client.get(f"/api/edit.png?photo={pid}&set=Smiling=9"), 400, "values must lie in [-5, 5]"),
         (client.get(f"/api/edit.png?photo={pid}&set=Smiling=nan"), 400, "finite number"),
         (client.get(f"/api/edit.png?photo={pid}&set=Smiling"), 400, "expected Name=value"),
