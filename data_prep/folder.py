@@ -105,7 +105,8 @@ def _numeric(frame: pd.DataFrame, names: list[str], path: Path, line: dict[int, 
     bad = values.isna() | ~values.abs().le(1e30)
     if bad.to_numpy().any():
         i, j = next((i, j) for i, row in bad.iterrows() for j, flag in row.items() if flag)
-        raise LabelFileError(f"{path}:{line[i]}: {j} value {frame.loc[i, j]!r} is not a finite number")
+        raise LabelFileError(f"{path}:{line[i]}: {j} value {frame.loc[i, j]!r} is not a finite number (attribute "
+                             "columns hold numbers: -1/1, 0/1 or continuous values)")
     return values.astype(float)
 
 
