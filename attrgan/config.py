@@ -13,14 +13,15 @@ import yaml
 MODEL_KINDS = ("vaegan", "vae", "gan")
 
 
-UPSAMPLING = ("transposed", "resize")  # the decoder's x2 steps (model.upsample)
+UPSAMPLING = ("transposed", "transposed4", "blur", "resize", "bilinear")  # the decoder's x2 steps (model.upsample; attrgan.models.upsample_layers)
+DIS_NORMS = ("batch", "spectral")  # the discriminator's normalisation (model.dis_norm)
 
 # Keys each model kind never reads (attrgan/steps.py, attrgan/models.py): runs that differ only
 # in them train the same model (one recipe in eval's training-seed groups; free on --resume).
-_DIS_LOSS = ("equilibrium", "margin", "gate_rule", "generator")
+_DIS_LOSS = ("equilibrium", "margin", "gate_rule", "generator", "r1_weight", "r1_every")
 _UNREAD = {
     "vae": {"loss": ("gamma", "dis_l", "dis_l_layer", "prior_weight", "pixel_weight", "dis_sees", *_DIS_LOSS),
-            "model": ("dis_first_channels", "dis_channels", "dis_fc"), "optim": ("dis_lr_ratio",)},
+            "model": ("dis_first_channels", "dis_channels", "dis_fc", "dis_norm"), "optim": ("dis_lr_ratio",)},
     "gan": {"loss": ("gamma", "vae_pixel_sigma", "dis_l", "dis_l_layer", "prior_weight", "pixel_weight", "dis_sees"),
             "model": ("enc_channels", "enc_fc")},
     "vaegan": {"loss": ("vae_pixel_sigma",)},
@@ -41,10 +42,11 @@ class ModelConfig:
     enc_fc: int = 2048
     dec_channels: list[int] = field(default_factory=lambda: [256, 128, 32])  # each 5x5 transposed, stride 2
     dec_fc_channels: int = 256  # FC output reshaped to dec_fc_channels x base x base
-    upsample: str = "transposed"  # decoder's x2 steps: transposed = 5x5 transposed conv, stride 2 (the paper) | resize = nearest x2, then 5x5 conv (no checkerboard; Odena et al. 2016)
+    upsample: str = "transposed"  # decoder's x2 steps: transposed = 5x5 transposed conv, stride 2 (the paper) | transposed4 = 4x4 transposed, stride 2 (even overlap) | blur = the paper's, then a fixed [1,3,3,1] low-pass | resize = nearest x2, then 5x5 conv | bilinear = bilinear x2, then 5x5 conv (Odena et al. 2016)
     dis_first_channels: int = 32  # 5x5, stride 1, ReLU, no BN
     dis_channels: list[int] = field(default_factory=lambda: [128, 256, 256])  # each 5x5, stride 2
     dis_fc: int = 512
+    dis_norm: str = "batch"  # batch: BN after D's strided convs and FC (the paper) | spectral: no BN, spectral normalisation of every conv and FC layer of D (Miyato et al. 2018)
     labelled_input: bool = False  # one input `labelled` beside y in the three FC layers (widths + 1); train sets it when data.unlabelled=use
     init: str = "dcgan"  # dcgan: N(0, 0.02) | authors: U(±1/sqrt(3·fan_in)) weights (andersbll's code)
     bn_eps: float = 1e-5  # batch-norm epsilon (PyTorch default; the authors' code: 1e-6)
@@ -67,6 +69,8 @@ class LossConfig:
     pixel_weight: float = 0.0  # weight of a pixel-space unit-variance Gaussian NLL on reconstructions, added to the encoder's and decoder's losses (the paper: 0)
     dis_sees: list[str] = field(default_factory=lambda: ["recon", "prior"])  # fakes D and the decoder's GAN term use; authors' LFW script: [prior]
     generator: str = "non_saturating"  # -log D(fake) | saturating: log(1 - D(fake) + 1e-3) (authors' code)
+    r1_weight: float = 0.0  # R1 penalty r1_weight/2 * E|grad_x D(x)|^2 on real images in D's loss (Mescheder et al. 2018; the paper: 0)
+    r1_every: int = 1  # lazy R1: the penalty, times r1_every, on every r1_every-th update only (StyleGAN2)
 
 
 @dataclass
@@ -269,13 +273,14 @@ def validate(config: Config) -> None:
         raise ConfigError("train.batch_size must be at least 2 (batch norm)")
     loss, optim, data = config.loss, config.optim, config.data
     for key, value in (("loss.gamma", loss.gamma), ("loss.pixel_weight", loss.pixel_weight),
-                       ("loss.prior_weight", loss.prior_weight)):
+                       ("loss.prior_weight", loss.prior_weight), ("loss.r1_weight", loss.r1_weight)):
         if not value >= 0:
             raise ConfigError(f"{key} must be non-negative, got {value!r}")
     if loss.dis_l_layer is not None and not 2 <= loss.dis_l_layer <= len(m.dis_channels) + 1:
         raise ConfigError(f"loss.dis_l_layer must be 2..{len(m.dis_channels) + 1} (a strided conv of D), got {loss.dis_l_layer}")
     choices = {
         "model.init": (m.init, ("dcgan", "authors")), "model.upsample": (m.upsample, UPSAMPLING),
+        "model.dis_norm": (m.dis_norm, DIS_NORMS),
         "loss.dis_l": (loss.dis_l, ("post_bn", "pre_bn")),
         "loss.gate_rule": (loss.gate_rule, ("either", "both")),
         "loss.generator": (loss.generator, ("non_saturating", "saturating")),
@@ -303,7 +308,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"loss.margin must be >= 0, got {loss.margin!r}")
     if optim.weight_decay < 0 or (optim.grad_clip is not None and optim.grad_clip <= 0):
         raise ConfigError("optim.weight_decay must be >= 0 and optim.grad_clip > 0 (or empty)")
-    for key, value, low in (("optim.schedule_steps", optim.schedule_steps, 1), ("optim.lr_decay_every", optim.lr_decay_every, 1),
+    for key, value, low in (("optim.schedule_steps", optim.schedule_steps, 1), ("loss.r1_every", loss.r1_every, 1),
+                            ("optim.lr_decay_every", optim.lr_decay_every, 1),
                             ("train.log_every", t.log_every, 1),
                             ("train.eval_every", t.eval_every, 0), ("train.eval_queries", t.eval_queries, 2),
                             ("train.epochs", t.epochs, 1), ("train.max_steps", t.max_steps, 1),

@@ -25,8 +25,8 @@ from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint, run_n
 from .data import ImageRows, load_images, open_dataset, to_model_range
 from .device import resolve_device, resolve_precision
 from .generator import ConditionalModel, load
-from .metrics import (attribute_scores, cosine_similarity, frechet_distance, high_frequency_energy, mean_std,
-                      prior_mismatch, sign_accuracy, squared_error)
+from .metrics import (MID_BAND, attribute_scores, cosine_similarity, frechet_distance, high_frequency_energy, mean_std,
+                      power_spectrum_bands, prior_mismatch, sign_accuracy, spectrum_vs_real, squared_error)
 from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
 from .training_seeds import across_training_seeds
 
@@ -77,6 +77,7 @@ class ModelScores:
     frechet_regressor: float | None = None
     detail: float | None = None  # high-frequency energy of the grey image, / the real images'
     colour_speckle: float | None = None  # high-frequency energy of the colour, / the real images'
+    spectrum: dict[str, float] | None = None  # band-wise power spectrum / the real images' (metrics.power_spectrum_bands)
     fid: float | None = None
     condition_slopes: dict[str, float] = field(default_factory=dict)
     reconstruction: dict[str, float] | None = None  # figures of the query images' reconstructions (encoder models)
@@ -113,6 +114,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
         reference = ImageRows(dataset, dataset.rows(config.split, labelled_only=False), regressor.image_size)
         _, real_features = regressor.predict_raw(reference, device, config.precision)
     real_detail, real_colour = high_frequency_energy(reference)
+    real_spectrum = power_spectrum_bands(reference)
 
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))
@@ -132,6 +134,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
                 s.regressed, features_seed0 = regressed, features
                 detail, colour = high_frequency_energy(images)
                 s.detail, s.colour_speckle = detail / real_detail, colour / real_colour
+                s.spectrum = spectrum_vs_real(images, real_spectrum)
             if config.control:
                 control, _ = regressor.predict_raw(model.sample(queries[shuffle], seed=seed), device, config.precision)
                 s.control_cosine.append(float(cosine_similarity(control, queries).mean()))
@@ -145,7 +148,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
                                                                  device, config.precision)
         scores.append(s)
 
-    metrics = _metrics_json(config, names, queries, upper, scores)
+    metrics = _metrics_json(config, names, queries, upper, scores, real_spectrum)
     with atomic_directory(config.out, force=config.force) as tmp:
         write_report(tmp, metrics, names, queries, upper, scores, real_images, (config.grid_queries, config.grid_samples), models)
     return metrics
@@ -342,7 +345,7 @@ def model_names(models) -> list[tuple[str, str]]:
 
 
 
-def _metrics_json(config, names, queries, upper, scores) -> dict:
+def _metrics_json(config, names, queries, upper, scores, real_spectrum: dict[str, float]) -> dict:
     rows = []
     for s in scores:
         centred, centred_sd = mean_std(s.centred_cosine)
@@ -358,6 +361,8 @@ def _metrics_json(config, names, queries, upper, scores) -> dict:
                "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),
                "frechet_distance_regressor_features": s.frechet_regressor, "fid": s.fid,
                "detail_vs_real": s.detail, "colour_speckle_vs_real": s.colour_speckle,
+               "spectrum": {"vs_real": s.spectrum, "mid_band": MID_BAND},
+               "spectrum_mid_vs_real": s.spectrum[MID_BAND], "spectrum_corner_vs_real": s.spectrum["corner"],
                "condition_slopes": s.condition_slopes,
                "reconstruction": s.reconstruction, "prior_mismatch_nats": s.prior_mismatch}
         if s.control_cosine:
@@ -375,6 +380,7 @@ def _metrics_json(config, names, queries, upper, scores) -> dict:
             "by_sex": _breakdown(names, queries, upper["regressed"]),
             "per_attribute_squared_error": dict(zip(names, np.asarray(upper["per_attribute_se"]).round(5).tolist()))},
         "models": rows,
+        "real_spectrum": real_spectrum,  # the reference faces' band powers, the denominators of each row's spectrum
         "across_training_seeds": across_training_seeds(rows, MODEL_LABELS),
         "paper_table_1": {k: {"cosine_similarity": v[0], "squared_error": v[1]} for k, v in PAPER_TABLE.items()},
         "fid": "computed" if config.inception_weights else "skipped: no --inception-weights given (nothing is downloaded)",

@@ -79,6 +79,41 @@ def high_frequency_energy(images, batch: int = 256) -> tuple[float, float]:
     return detail / len(images), colour / len(images)
 
 
+SPECTRUM_BANDS = ((0.0, 1 / 8), (1 / 8, 1 / 4), (1 / 4, 3 / 8), (3 / 8, 0.75))  # radial frequency, cycles per pixel
+BAND_NAMES = ("0-1/8", "1/8-1/4", "1/4-3/8", ">3/8")
+MID_BAND = "1/8-1/4"  # eyes, mouth and hair edges at 32x32: where a sharper face gains power over a blurry one
+CORNER = 7 / 16  # the (1/2, 1/2) corner: |f_x| and |f_y| both >= 7/16 cycles per pixel, where a checkerboard's power sits
+
+
+def power_spectrum_bands(images, batch: int = 256) -> dict[str, float]:
+    """Band-wise power spectrum of ``[N, 3, H, W]`` images (uint8, or floats in [-1, 1]; a
+    tensor or anything sliced into batches): each image's channels have their mean removed,
+    then |FFT|^2 / (H W) is averaged over images and channels and, within each radial band
+    of :data:`SPECTRUM_BANDS` (cycles per pixel; the lowest band excludes DC), over its
+    frequency bins. ``corner`` is the mean power where both |f_x| and |f_y| are >= 7/16, the
+    (1/2, 1/2) checkerboard corner. Divided by the real faces' figures they read 1.0 for a
+    real-like spectrum: a blurry face falls below 1 in the mid and high bands, a speckled one
+    rises far above 1 at the corner."""
+    total = None
+    for i in range(0, len(images), batch):
+        chunk = images[i : i + batch]
+        x = chunk.double() / 127.5 - 1 if chunk.dtype == torch.uint8 else chunk.double()
+        x = x - x.mean((-2, -1), keepdim=True)
+        power = torch.fft.fft2(x).abs().pow(2).sum((0, 1)) / (x.shape[-1] * x.shape[-2])
+        total = power if total is None else total + power
+    power = total / (len(images) * 3)
+    fy = torch.fft.fftfreq(power.shape[0], dtype=torch.float64).abs()[:, None]
+    fx = torch.fft.fftfreq(power.shape[1], dtype=torch.float64).abs()[None, :]
+    radius = (fx**2 + fy**2).sqrt()
+    bands = {name: float(power[(radius > low) & (radius <= high)].mean()) for name, (low, high) in zip(BAND_NAMES, SPECTRUM_BANDS)}
+    return {**bands, "corner": float(power[(fx >= CORNER) & (fy >= CORNER)].mean())}
+
+
+def spectrum_vs_real(images, real: dict[str, float]) -> dict[str, float]:
+    """:func:`power_spectrum_bands` of ``images`` divided band by band by the real faces' ``real``."""
+    return {band: value / real[band] for band, value in power_spectrum_bands(images).items()}
+
+
 def r2_per_attribute(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Coefficient of determination of each attribute column."""
     predicted, target = np.asarray(predicted, np.float64), np.asarray(target, np.float64)

@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 from .config import LossConfig
-from .steps import Noise, StepResult, equilibrium_gates, gan_losses, repeat_flags, trainable
+from .steps import Noise, StepResult, equilibrium_gates, gan_losses, repeat_flags, trainable, with_r1
 
 
 def vaegan_step_reference(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
-                          scale: Callable = lambda t: t) -> StepResult:
+                          scale: Callable = lambda t: t, r1: bool = False) -> StepResult:
     """The conditional VAE/GAN step, three backward passes over one forward pass."""
     enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
     labelled = noise.labelled
@@ -39,5 +39,6 @@ def vaegan_step_reference(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: L
         dec_gan = torch.autograd.grad(scale(losses.generator), dec_params, retain_graph=True)
         dec_grads = tuple(a + b for a, b in zip(dec_grads, dec_gan))
     dis_grads = torch.autograd.grad(scale(losses.discriminator), trainable(dis)) if train_dis else None
-    return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads},
-                      losses.logs(train_dis, train_dec_gan))
+    logs = losses.logs(train_dis, train_dec_gan)
+    dis_grads = with_r1(dis_grads, dis, x, y, labelled, cfg, r1, scale, logs)
+    return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads}, logs)

@@ -8,8 +8,9 @@ import torch
 
 from .data import to_model_range
 from .evaluate import MODEL_LABELS, model_names
+from .metrics import BAND_NAMES
 from .plots import plot_across_updates, save_grid
-from .training_seeds import CURVES_FILE, FIGURES, has_curves, training_seeds_markdown
+from .training_seeds import CURVES_FILE, FIGURES, RATIO_FIGURES, has_curves, training_seeds_markdown
 
 SCATTER_ATTRIBUTES = 8  # attributes shown in the regressed-vs-query scatter plot (largest query variance)
 
@@ -32,7 +33,7 @@ def _plot_across_updates(path: Path, metrics: dict) -> None:
     upper = metrics["upper_bound"] or {}
     real = {figure: upper[figure] for figure, _ in FIGURES if isinstance(upper.get(figure), float)}
     plot_across_updates(metrics["across_training_seeds"]["groups"], FIGURES,
-                        {**real, "colour_speckle_vs_real": 1.0}, path)  # the speckle is a ratio to the real faces'
+                        {**real, **dict.fromkeys(RATIO_FIGURES, 1.0)}, path)  # ratios to the real faces'
 
 
 def _instrument_markdown(metrics: dict) -> list[str]:
@@ -42,15 +43,23 @@ def _instrument_markdown(metrics: dict) -> list[str]:
              "(the raw cosine's common component removed). Sign accuracy: the share of attributes whose regressed "
              "value has the query's sign. Detail and colour speckle: the mean squared Laplacian of the grey "
              "image and of the colour left after removing the grey (first sampling seed), each divided by the "
-             "real images' (1.0 = real-like; a blurry face has little detail, a speckled one much colour energy).",
-             "", "| Model | Centred cosine | Sign accuracy | Detail / real | Colour speckle / real |", "|---|---|---|---|---|"]
+             "real images' (1.0 = real-like; a blurry face has little detail, a speckled one much colour energy). "
+             "Spectrum: the mean power of the samples' radially averaged spectrum per band of cycles per pixel, "
+             "and at the (½, ½) checkerboard corner (both |f| ≥ 7/16), each divided by the real images' "
+             "(first sampling seed): a sharper face brings the mid band nearer 1, a speckled one raises the corner.",
+             "", "| Model | Centred cosine | Sign accuracy | Detail / real | Colour speckle / real | "
+             + " | ".join(f"{band} / real" for band in BAND_NAMES) + " | corner / real |",
+             "|---|---|---|---|---|" + "---|" * (len(BAND_NAMES) + 1)]
     u = metrics["upper_bound"]
     if u:
-        lines.append(f"| Real images (upper bound) | {u['centred_cosine']:.4f} | {u['sign_accuracy']:.4f} | 1 | 1 |")
+        lines.append(f"| Real images (upper bound) | {u['centred_cosine']:.4f} | {u['sign_accuracy']:.4f} | 1 | 1 |"
+                     + " 1 |" * (len(BAND_NAMES) + 1))
     for r in metrics["models"]:
+        spectrum = r["spectrum"]["vs_real"]
         lines.append(f"| {r['model']} | {r['centred_cosine']:.4f} ± {r['centred_cosine_std']:.4f} | "
                      f"{r['sign_accuracy']:.4f} ± {r['sign_accuracy_std']:.4f} | {r['detail_vs_real']:.3f} | "
-                     f"{r['colour_speckle_vs_real']:.2f} |")
+                     f"{r['colour_speckle_vs_real']:.2f} | " + " | ".join(f"{spectrum[band]:.3g}" for band in BAND_NAMES)
+                     + f" | {spectrum['corner']:.3g} |")
     lines += _encoder_markdown(metrics)
     if u:
         lines += ["", "How much each figure rewards blur: the regressor on the same real faces, sharp and blurred.", "",

@@ -26,9 +26,15 @@ encoder's share needs an input-only pass over the x_rec branch alone (B rows, no
 
 Switches (attrgan.config.LossConfig): ``dis_l`` (Dis_l after or before the 4th conv's BN and
 ReLU), ``dis_sees`` (which fakes enter L_GAN: reconstructions and/or prior samples),
-``generator`` (non-saturating or the authors' saturating decoder term). Every step takes
-``labelled`` ([B] of 0/1, None = all labelled): the extra FC input of models trained on
+``generator`` (non-saturating or the authors' saturating decoder term), ``r1_weight`` (an R1
+penalty in D's loss on the updates the trainer marks with ``r1=True``; :func:`r1_grads`). Every
+step takes ``labelled`` ([B] of 0/1, None = all labelled): the extra FC input of models trained on
 unlabelled images too.
+
+With ``model.dis_norm: spectral`` D has no batch norm, so its rows no longer couple: L_llike's
+gradient on x_p is then zero, and an exact step could walk D's backward over the x_rec rows only
+(2B of the 3B rows for L_llike) or batch its passes together. This step keeps one code path for
+both norms: it does the same passes, each a batch-norm layer cheaper (benchmarks/train_step.py).
 """
 from __future__ import annotations
 
@@ -100,7 +106,39 @@ def trainable(net: nn.Module) -> tuple[torch.Tensor, ...]:
     return tuple(p for p in net.parameters() if p.requires_grad)
 
 
-def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t) -> StepResult:
+def r1_grads(dis: nn.Module, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None, cfg: LossConfig,
+             scale: Callable = lambda t: t) -> tuple[tuple[torch.Tensor, ...], float]:
+    """D's gradient of the lazy R1 penalty r1_every * r1_weight / 2 * E_x |grad_x D(x)|^2 on the
+    real images (Mescheder et al. 2018; StyleGAN2's lazy form), and the penalty E|grad|^2.
+
+    A forward pass of its own over the B real images, as StyleGAN2 does: with the paper's
+    batch-norm D, the gradient is that of the batch's summed logit under the real batch's
+    statistics. D's buffers (BN running statistics, the spectral norm's power-iteration
+    vectors) are restored afterwards, so the step's own forward pass alone moves them."""
+    saved = [buffer.clone() for buffer in dis.buffers()]
+    x = x.detach().requires_grad_()
+    logits, _ = dis(x, y, labelled)
+    (grad_x,) = torch.autograd.grad(logits.float().sum(), x, create_graph=True)
+    penalty = grad_x.float().pow(2).flatten(1).sum(1).mean()
+    grads = torch.autograd.grad(scale(0.5 * cfg.r1_weight * cfg.r1_every * penalty), trainable(dis),
+                                materialize_grads=True)  # the logit's bias does not move grad_x: zero
+    with torch.no_grad():
+        for buffer, value in zip(dis.buffers(), saved):
+            buffer.copy_(value)
+    return grads, _item(penalty)
+
+
+def with_r1(dis_grads, dis: nn.Module, x, y, labelled, cfg: LossConfig, r1: bool, scale: Callable, logs: dict) -> tuple | None:
+    """D's gradients plus the R1 penalty's, on the updates where D trains and ``r1`` is set
+    (logged as ``D/r1``); unchanged otherwise."""
+    if dis_grads is None or not r1 or not cfg.r1_weight:
+        return dis_grads
+    penalty_grads, logs["D/r1"] = r1_grads(dis, x, y, labelled, cfg, scale)
+    return tuple(g + p for g, p in zip(dis_grads, penalty_grads))
+
+
+def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t,
+                r1: bool = False) -> StepResult:
     """The conditional VAE/GAN step, each piece of backward work done once (module docstring)."""
     enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
     labelled = noise.labelled
@@ -133,12 +171,14 @@ def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
                                     grad_outputs=[None, llike_z])
     # Decoder: one backward over both branches with gamma * L_llike's and L_gen's upstreams summed.
     dec_grads = torch.autograd.grad([x_rec, x_prior], trainable(dec), grad_outputs=list(decoder_up.split(len(x))))
-    return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads},
-                      losses.logs(train_dis, train_dec_gan))
+    logs = losses.logs(train_dis, train_dec_gan)
+    dis_grads = with_r1(dis_grads, dis, x, y, labelled, cfg, r1, scale, logs)
+    return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads}, logs)
 
 
-def vae_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t) -> StepResult:
-    """The conditional VAE baseline: pixel-wise Gaussian likelihood."""
+def vae_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t,
+             r1: bool = False) -> StepResult:
+    """The conditional VAE baseline: pixel-wise Gaussian likelihood (no D: ``r1`` is unused)."""
     enc, dec = nets["encoder"], nets["decoder"]
     mu, logvar = enc(x, y, noise.labelled)
     x_rec = dec(mu + (0.5 * logvar).exp() * noise.eps, y, noise.labelled)
@@ -152,7 +192,8 @@ def vae_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     )
 
 
-def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t) -> StepResult:
+def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, scale: Callable = lambda t: t,
+             r1: bool = False) -> StepResult:
     """The conditional GAN baseline (same decoder and discriminator, no encoder)."""
     dec, dis = nets["decoder"], nets["discriminator"]
     x_prior = dec(noise.z_prior, y, noise.labelled)
@@ -164,11 +205,10 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     dec_grads = torch.autograd.grad(scale(l_gen), trainable(dec), retain_graph=True) if train_gen else None
     dis_grads = torch.autograd.grad(scale(l_dis), trainable(dis)) if train_dis else None
     real_bce, fake_bce = bce_of(l_real, l_fake)
-    return StepResult(
-        grads={"decoder": dec_grads, "discriminator": dis_grads},
-        logs={"G/gan": _item(l_gen), "D/gan": _item(l_dis), "D/real_bce": real_bce, "D/fake_bce": fake_bce,
-              "D/trained": float(train_dis), "G/gan_trained": float(train_gen)},
-    )
+    logs = {"G/gan": _item(l_gen), "D/gan": _item(l_dis), "D/real_bce": real_bce, "D/fake_bce": fake_bce,
+            "D/trained": float(train_dis), "G/gan_trained": float(train_gen)}
+    dis_grads = with_r1(dis_grads, dis, x, y, noise.labelled, cfg, r1, scale, logs)
+    return StepResult(grads={"decoder": dec_grads, "discriminator": dis_grads}, logs=logs)
 
 
 STEPS = {"vaegan": vaegan_step, "vae": vae_step, "gan": gan_step}

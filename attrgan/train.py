@@ -36,7 +36,7 @@ from .batches import epoch_order, share_applies
 from .data import ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
 from .device import compile_networks, resolve_compile, resolve_device, resolve_precision
 from .distributed import DistInfo, all_agree, average_gradients, broadcast_parameters, init_distributed, shutdown
-from .models import WEIGHTED_LAYERS, build_models
+from .models import WEIGHTED_LAYERS, build_models, weight_parameter
 from .plots import plot_loss_curves, plot_quality_curves, save_grid
 from .progress import progress_bar
 from .resume import check_compatible, dataset_fingerprint
@@ -198,7 +198,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
               f"{', compiled' if compiled else ''}",
               file=sys.stderr)
     log = _MetricsLog(out / "metrics.csv", truncate_after=state.step, enabled=info.is_main,
-                      extra_fields=QUALITY_FIELDS if tracker else ())
+                      extra_fields=(*(("D/r1",) if kind != "vae" and config.loss.r1_weight else ()),
+                                    *(QUALITY_FIELDS if tracker else ())))
 
     def checkpoint(finished: bool = False, snapshot: bool = False) -> None:
         rng_states = _gather_generator_states(noise_gen, info)  # a collective: every rank takes part
@@ -244,7 +245,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                 net.train()
             # ---- gradients, each network from its own loss
             with autocast():
-                result = step_fn(step_nets, x, y, noise, config.loss, scale=grad_scaler.scale)
+                result = step_fn(step_nets, x, y, noise, config.loss, scale=grad_scaler.scale,
+                                 r1=state.step % config.loss.r1_every == 0)  # lazy R1: every r1_every-th update
             bad = [f"{n}={v}" for n, v in result.logs.items() if not math.isfinite(v)]
             if not all_agree(not bad, info):
                 raise NonFiniteLossError(
@@ -346,7 +348,7 @@ def training_set(dataset, config: Config, names: list[str], previous: dict | Non
 
 def make_optimizer(net: nn.Module, oc, lr_ratio: float = 1.0) -> torch.optim.Optimizer:
     """RMSProp at lr * ``lr_ratio``; weight decay (if any) on conv and FC weights only, as in the authors' code."""
-    decayed = [m.weight for m in net.modules() if isinstance(m, WEIGHTED_LAYERS)]
+    decayed = [weight_parameter(m) for m in net.modules() if isinstance(m, WEIGHTED_LAYERS)]
     ids = {id(p) for p in decayed}
     rest = [p for p in net.parameters() if id(p) not in ids]
     groups = [{"params": decayed, "weight_decay": oc.weight_decay}, {"params": rest, "weight_decay": 0.0}]

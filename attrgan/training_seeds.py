@@ -21,7 +21,9 @@ from .config import unread_keys
 # (metrics.json key of a model row, label)
 FIGURES = (("cosine_similarity", "cosine"), ("centred_cosine", "centred cosine"), ("sign_accuracy", "sign accuracy"),
            ("squared_error", "squared error"), ("frechet_distance_regressor_features", "Fréchet distance"),
-           ("colour_speckle_vs_real", "colour speckle / real"))
+           ("colour_speckle_vs_real", "colour speckle / real"), ("spectrum_mid_vs_real", "mid band / real"),
+           ("spectrum_corner_vs_real", "corner / real"))
+RATIO_FIGURES = ("colour_speckle_vs_real", "spectrum_mid_vs_real", "spectrum_corner_vs_real")  # 1.0 = the real faces
 CURVES_FILE = "across_updates.png"  # the groups' figures against updates, where runs were scored at several budgets
 REFERENCE_KIND = "vaegan"  # the paired differences are this kind minus each other kind
 
@@ -128,7 +130,8 @@ def _present(runs: list[dict], figure: str) -> bool:
     return all(r.get(figure) is not None for r in runs)
 
 
-DIGITS = {"squared_error": 2, "frechet_distance_regressor_features": 1, "colour_speckle_vs_real": 2}  # others: 4
+DIGITS = {"squared_error": 2, "frechet_distance_regressor_features": 1, "colour_speckle_vs_real": 2,
+          "spectrum_mid_vs_real": 3, "spectrum_corner_vs_real": 1}  # others: 4
 
 
 def _cells(entry: dict) -> list[str]:
@@ -149,8 +152,8 @@ def training_seeds_markdown(summary: dict | None) -> list[str]:
              "models. Each run's figure is its mean over the sampling seeds; the table gives the mean ± sample "
              "std of those over the runs, then the paired difference between two kinds, and between a recipe "
              "and the first recipe given of its kind, over the training seeds both have (positive favours the "
-             "first on cosine, centred cosine and sign accuracy; negative on squared error, Fréchet distance "
-             "and colour speckle).", "",
+             "first on cosine, centred cosine and sign accuracy; negative on squared error, Fréchet distance, "
+             "colour speckle and corner power; the mid band is best near 1, the real faces').", "",
              "| Model | training seeds | updates | " + " | ".join(label for _, label in FIGURES) + " |",
              "|---|---|---" + "|---" * len(FIGURES) + "|"]
     for name, group in summary["groups"].items():

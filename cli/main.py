@@ -766,17 +766,18 @@ def format_table(metrics: dict) -> str:
     from attrgan.training_seeds import training_seeds_text
 
     lines = [f"{'model':<26}{'cosine':>11}{'':9}{'squared error':>13}{'':8}{'centred cosine':>16}{'sign acc.':>11}"
-             f"{'colour speckle':>16}{'shuffled-query cosine':>24}"]
+             f"{'colour speckle':>16}{'mid band':>10}{'corner':>10}{'shuffled-query cosine':>24}"]
     if metrics["upper_bound"]:
         u = metrics["upper_bound"]
         lines.append(f"{'real images (upper bound)':<26}{u['cosine_similarity']:>11.4f}{'':9}{u['squared_error']:>13.2f}"
-                     f"{'':8}{u['centred_cosine']:>16.4f}{u['sign_accuracy']:>11.4f}{1:>16.2f}")
+                     f"{'':8}{u['centred_cosine']:>16.4f}{u['sign_accuracy']:>11.4f}{1:>16.2f}{1:>10.3f}{1:>10.1f}")
     for r in metrics["models"]:
         control = r.get("shuffled_query_control")
         lines.append(
             f"{r['model']:<26}{r['cosine_similarity']:>11.4f} ± {r['cosine_similarity_std']:.4f}"
             f"{r['squared_error']:>13.2f} ± {r['squared_error_std']:<5.2f}"
             f"{r['centred_cosine']:>16.4f}{r['sign_accuracy']:>11.4f}{r['colour_speckle_vs_real']:>16.2f}"
+            f"{r['spectrum_mid_vs_real']:>10.3f}{r['spectrum_corner_vs_real']:>10.1f}"
             + (f"{control['cosine_similarity']:>24.4f}" if control else "")
         )
     if metrics["upper_bound"]:

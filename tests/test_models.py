@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attrgan.config import ModelConfig, from_dict, load_config
+from attrgan.config import DIS_NORMS, UPSAMPLING, ModelConfig, from_dict, load_config
 from attrgan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
 from attrgan.models import Decoder, Discriminator, Encoder, build_models
 from attrgan.reference_steps import vaegan_step_reference
@@ -41,18 +41,109 @@ def test_resize_upsampling_cannot_make_a_checkerboard():
 
     flat = torch.ones(1, 4, 8, 8)
     interiors = {}
-    for upsample in ("transposed", "resize"):
+    for upsample in UPSAMPLING:
         scale = up_block(4, 4, upsample=upsample)[:-2]  # the x2 step, without BN and ReLU
         for module in scale:
-            if hasattr(module, "weight"):
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
                 torch.nn.init.ones_(module.weight)
         with torch.no_grad():
             interiors[upsample] = scale(flat)[0, 0, 4:-4, 4:-4]
     transposed = interiors["transposed"]
     assert transposed[0::2, 0::2].unique().tolist() != transposed[1::2, 1::2].unique().tolist()  # 9 vs 4 taps x 4
     assert interiors["resize"].unique().tolist() == [100.0]  # 25 taps x 4 channels everywhere
-    cfg = ModelConfig(image_size=32, upsample="resize")
-    assert Decoder(cfg, A)(torch.randn(2, 128), torch.randn(2, A)).shape == (2, 3, 32, 32)
+    assert interiors["bilinear"].unique().tolist() == [100.0]
+    assert interiors["transposed4"].unique().tolist() == [16.0]  # 2 x 2 taps x 4 channels everywhere
+    torch.testing.assert_close(interiors["blur"], torch.full_like(interiors["blur"], 6.25 * 4))  # (9+6+6+4)/4 taps x 4
+    for upsample in UPSAMPLING:
+        cfg = ModelConfig(image_size=32, upsample=upsample)
+        assert Decoder(cfg, A)(torch.randn(2, 128), torch.randn(2, A)).shape == (2, 3, 32, 32), upsample
+
+
+def test_blur_keeps_an_image_where_a_resize_puts_it():
+    """The paper's transposed conv centres input pixel i at output 2i; the blur's (2, 1) padding
+    moves it to 2i + 0.5, as nearest x2 does: an impulse's blurred response is centred there."""
+    from attrgan.models import Blur
+
+    impulse = torch.zeros(1, 1, 16, 16)
+    impulse[0, 0, 8, 8] = 1.0
+    response = Blur(1)(impulse)[0, 0]
+    coordinates = torch.arange(16.0)
+    centre = [float((response.sum(axis) * coordinates).sum() / response.sum()) for axis in (1, 0)]
+    assert centre == [pytest.approx(8.5), pytest.approx(8.5)]
+    assert float(response.sum()) == pytest.approx(1.0)  # a low-pass of unit gain
+
+
+def test_spectral_discriminator_has_unit_norm_layers_and_no_batch_coupling():
+    """model.dis_norm=spectral: no BN in D, every conv and FC weight (as used) has spectral norm
+    ~1, each row's output is independent of the rest of the batch, and the normalised layers
+    load back from a state dict to the same function."""
+    from torch.nn.utils import parametrize
+
+    cfg = ModelConfig(**{**TINY_MODEL, "dis_norm": "spectral"})
+    torch.manual_seed(0)
+    dis = build_models(from_dict({"model": {**TINY_MODEL, "dis_norm": "spectral"}}).model, A)["discriminator"]
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in dis.modules())
+    layers = [m for m in dis.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 6 and all(parametrize.is_parametrized(m, "weight") for m in layers)
+    x, y = torch.randn(4, 3, 32, 32), torch.randn(4, A)
+    for _ in range(10):
+        dis(x, y)  # power iterations (training mode)
+    for layer in layers:
+        assert float(torch.linalg.matrix_norm(layer.weight.detach().flatten(1), 2)) == pytest.approx(1.0, rel=0.02)
+    power_iteration = {k: v.clone() for k, v in dis.state_dict().items()}
+    logits, _ = dis(x, y)
+    dis.load_state_dict(power_iteration)  # the same power-iteration step for the second call
+    alone, _ = dis(x[:1], y[:1])
+    torch.testing.assert_close(alone, logits[:1])  # a batch-norm D would normalise row 0 by the batch's statistics
+    copy = Discriminator(cfg, A)
+    copy.load_state_dict(dis.state_dict())
+    dis.eval(), copy.eval()
+    torch.testing.assert_close(copy(x, y)[0], dis(x, y)[0])
+
+
+def test_r1_penalty_flattens_the_discriminator_around_real_faces():
+    """Training D alone on fixed real and fake batches: with the R1 penalty its input gradient at
+    the real images ends far smaller than without; the penalty's gradient is that of
+    r1_every * r1_weight / 2 * E|grad_x D(x)|^2, and its extra forward pass leaves D's buffers alone."""
+    from attrgan.steps import r1_grads, trainable
+
+    torch.manual_seed(0)
+    real, fake, y = torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) * 0.2, torch.randn(8, A)
+
+    def input_gradient_norm(r1_weight: float) -> float:
+        cfg = from_dict({"model": {**TINY_MODEL, "kind": "gan"}, "loss": {"r1_weight": r1_weight}})
+        torch.manual_seed(1)
+        dis = build_models(cfg.model, A)["discriminator"]
+        optimizer = torch.optim.RMSprop(dis.parameters(), lr=1e-3)
+        for _ in range(40):
+            logits, _ = dis(torch.cat([real, fake]), y.repeat(2, 1))
+            grads = torch.autograd.grad(discriminator_loss(*logits.chunk(2)), trainable(dis))
+            if r1_weight:
+                penalty, _ = r1_grads(dis, real, y, None, cfg.loss)
+                grads = [g + p for g, p in zip(grads, penalty)]
+            for p, g in zip(trainable(dis), grads):
+                p.grad = g
+            optimizer.step()
+        x = real.clone().requires_grad_()
+        (grad_x,) = torch.autograd.grad(dis(x, y)[0].sum(), x)
+        return float(grad_x.pow(2).flatten(1).sum(1).mean())
+
+    assert input_gradient_norm(10.0) < 0.2 * input_gradient_norm(0.0)
+
+    for norm in DIS_NORMS:  # the lazy weighting, in training mode; D's buffers are left as they were
+        cfg = from_dict({"model": {**TINY_MODEL, "dis_norm": norm}, "loss": {"r1_weight": 2.0, "r1_every": 4}})
+        dis = build_models(cfg.model, A)["discriminator"]
+        buffers = {k: v.clone() for k, v in dis.state_dict().items() if "running" in k or "._u" in k or "._v" in k}
+        grads, value = r1_grads(dis, real, y, None, cfg.loss)
+        for key, before in buffers.items():
+            assert torch.equal(dis.state_dict()[key], before), key
+        x = real.clone().requires_grad_()
+        (grad_x,) = torch.autograd.grad(dis(x, y)[0].sum(), x, create_graph=True)
+        penalty = grad_x.pow(2).flatten(1).sum(1).mean()
+        assert value == pytest.approx(float(penalty.detach()), rel=1e-4)
+        expected = torch.autograd.grad(2.0 / 2 * 4 * penalty, trainable(dis), materialize_grads=True)
+        for got, want in zip(grads, expected):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6 * float(want.abs().max()))
 
 
 def test_changing_y_changes_the_decoder_output():
@@ -151,6 +242,13 @@ LOSS_VARIANTS = {
     "Dis_l at the 2nd conv, pre_bn": {"dis_l_layer": 2, "dis_l": "pre_bn"},
     "pixel term and prior weight": {"pixel_weight": 0.5, "prior_weight": 2.0},
     "authors32.yaml": "authors32",
+    # (model, loss) pairs: the speckle levers
+    "spectral D": ({"dis_norm": "spectral"}, {}),
+    "spectral D, no gate, lazy R1": ({"dis_norm": "spectral"}, {"r1_weight": 5.0, "r1_every": 4}),
+    "R1 on the batch-norm D": ({}, {"r1_weight": 1.0, "equilibrium": 0.68}),
+    "transposed4 upsampling": ({"upsample": "transposed4"}, {}),
+    "bilinear upsampling": ({"upsample": "bilinear"}, {}),
+    "blur upsampling, spectral D": ({"upsample": "blur", "dis_norm": "spectral"}, {"r1_weight": 1.0}),
 }
 
 
@@ -159,22 +257,23 @@ LOSS_VARIANTS = {
 def test_fast_step_matches_the_reference_step(variant, with_unlabelled):
     """Every network's gradient and every logged loss of the exact fast step equal those of
     the straightforward three-pass reference (fp32, rtol 1e-4), for each loss variant."""
-    loss = LOSS_VARIANTS[variant]
+    model, loss = LOSS_VARIANTS[variant] if isinstance(LOSS_VARIANTS[variant], tuple) else ({}, LOSS_VARIANTS[variant])
     if isinstance(loss, str):
         loss = load_config(f"configs/{loss}.yaml").loss.__dict__
-    cfg = from_dict({"model": {**TINY_MODEL, "labelled_input": with_unlabelled}, "loss": loss})
+    cfg = from_dict({"model": {**TINY_MODEL, **model, "labelled_input": with_unlabelled}, "loss": loss})
     torch.manual_seed(3)
     nets = build_models(cfg.model, A)
     x, y = torch.rand(6, 3, 32, 32) * 2 - 1, torch.randn(6, A)
     labelled = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]) if with_unlabelled else None
     noise = Noise(torch.randn(6, TINY_MODEL["z_dim"]), torch.randn(6, TINY_MODEL["z_dim"]), labelled)
     initial = {n: {k: v.clone() for k, v in net.state_dict().items()} for n, net in nets.items()}
-    fast = vaegan_step(nets, x, y, noise, cfg.loss)
+    fast = vaegan_step(nets, x, y, noise, cfg.loss, r1=True)
     after_fast = {n: net.state_dict() for n, net in nets.items()}
     for name, net in nets.items():
         net.load_state_dict(initial[name])
-    reference = vaegan_step_reference(nets, x, y, noise, cfg.loss)
+    reference = vaegan_step_reference(nets, x, y, noise, cfg.loss, r1=True)
     assert fast.logs == reference.logs
+    assert ("D/r1" in fast.logs) == bool(cfg.loss.r1_weight and fast.logs["D/trained"])
     for name in ("encoder", "decoder", "discriminator"):
         got, want = fast.grads[name], reference.grads[name]
         assert (got is None) == (want is None), name
