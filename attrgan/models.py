@@ -10,7 +10,8 @@ For 64x64 images (defaults of :class:`attrgan.config.ModelConfig`):
   Dis: 5x5 conv 32 (ReLU) -> 5x5 conv 128/2, 256/2, 256/2 (BN, ReLU) -> flatten ⊕ y -> FC 512 (BN, ReLU) -> FC 1
        (``model.dis_norm: spectral``: no BN in D, every conv and FC layer spectrally normalised
        (Miyato et al. 2018); ours, not the paper's: a D that stays Lipschitz can keep training
-       without the equilibrium gate)
+       without the equilibrium gate. Dis_l is then read through a parameter-free batch
+       standardisation, :func:`dis_l_readout`, so L_llike keeps its scale)
 Dis_l, the learned similarity, is the output of the discriminator's 4th conv layer, taken
 after its BN and ReLU (``post_bn``, ours) or before them (``pre_bn``, the authors' code);
 ``loss.dis_l_layer`` can move it (at 32x32 the 4th conv is a 4x4 map, the 3rd keeps the
@@ -174,11 +175,26 @@ class Discriminator(nn.Module):
         h = self.convs[:split](self.first(x))
         conv, bn, relu = self.convs[split]
         pre = conv(h)
-        post = relu(bn(pre) if isinstance(bn, nn.BatchNorm2d) else pre.clone())  # never in place on `pre`
-        features = pre if dis_l == "pre_bn" else post  # Dis_l: (B, C, S', S')
+        if isinstance(bn, nn.BatchNorm2d):
+            post = relu(bn(pre))  # not in place on `pre`: BN returns a new tensor
+            features = pre if dis_l == "pre_bn" else post  # Dis_l: (B, C, S', S')
+        else:  # spectral: Dis_l read through a parameter-free batch standardisation (see dis_l_readout)
+            post = relu(pre.clone())
+            features = dis_l_readout(pre, dis_l)
+
         h = self.convs[split + 1:](post)  # (B, C, base, base)
         h = self.fc(torch.cat([h.flatten(1), self.condition(y, x.shape[0], labelled, h.dtype)], 1))
         return self.logit(h).squeeze(1), features
+
+
+def dis_l_readout(pre: torch.Tensor, dis_l: str) -> torch.Tensor:
+    """Dis_l of a spectrally normalised D: its conv output standardised per channel over the batch
+    (no parameters, nothing learnt, outside D's path to its logit), then ReLU for ``post_bn``.
+    Without it the features of a 1-Lipschitz D are ~1,000x smaller than behind batch norm, and
+    L_llike (a unit-variance Gaussian on them, the paper's eq. 9) would vanish beside L_prior
+    and the GAN terms; with it Dis_l has the scale the batch-norm D's features have."""
+    standardised = F.batch_norm(pre, None, None, training=True)
+    return standardised if dis_l == "pre_bn" else F.relu(standardised)
 
 
 def build_models(cfg: ModelConfig, n_attributes: int) -> dict[str, nn.Module]:
