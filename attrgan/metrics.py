@@ -86,8 +86,9 @@ CORNER = 7 / 16  # the (1/2, 1/2) corner: |f_x| and |f_y| both >= 7/16 cycles pe
 
 
 def power_spectrum_bands(images, batch: int = 256) -> dict[str, float]:
-    """Band-wise power spectrum of ``[N, 3, H, W]`` images (uint8, or floats in [-1, 1]; a
-    tensor or anything sliced into batches): each image's channels have their mean removed,
+    """Band-wise power spectrum of ``[N, 3, H, W]`` images (uint8, or floats in [-1, 1] taken
+    to the 8-bit grid first, as saved and as the real faces are stored, so both carry the same
+    quantisation noise; a tensor or anything sliced into batches): each image's channels have their mean removed,
     then |FFT|^2 / (H W) is averaged over images and channels and, within each radial band
     of :data:`SPECTRUM_BANDS` (cycles per pixel; the lowest band excludes DC), over its
     frequency bins. ``corner`` is the mean power where both |f_x| and |f_y| are >= 7/16, the
@@ -97,7 +98,8 @@ def power_spectrum_bands(images, batch: int = 256) -> dict[str, float]:
     total = None
     for i in range(0, len(images), batch):
         chunk = images[i : i + batch]
-        x = chunk.double() / 127.5 - 1 if chunk.dtype == torch.uint8 else chunk.double()
+        levels = chunk.double() if chunk.dtype == torch.uint8 else ((chunk.double() + 1) * 127.5).round().clamp(0, 255)
+        x = levels / 127.5 - 1
         x = x - x.mean((-2, -1), keepdim=True)
         power = torch.fft.fft2(x).abs().pow(2).sum((0, 1)) / (x.shape[-1] * x.shape[-2])
         total = power if total is None else total + power

@@ -30,7 +30,7 @@ RENDERED = (
     "Bald", "Pale Skin", "Mustache", "Wearing Lipstick",
 )
 # Attributes that vary from photo to photo of one person; the rest are per-person traits.
-PER_IMAGE = {"Smiling", "Mouth Wide Open"}
+PER_IMAGE = ("Smiling", "Mouth Wide Open")  # a tuple: a set's order follows the per-process hash seed, and it feeds the draws
 # Invisible columns that mirror a rendered one: name -> (source, sign).
 MIRRORED = {
     "No Eyewear": ("Eyeglasses", -1), "Mouth Closed": ("Mouth Wide Open", -1),

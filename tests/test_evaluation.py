@@ -15,7 +15,7 @@ from attrgan.evaluate import EvalConfig, evaluate_attributes
 from attrgan.generator import load
 from attrgan.data import open_dataset
 from attrgan.studio import load_studio
-from attrgan.metrics import (centred_cosine, cosine_similarity, frechet_distance, mean_std, r2_per_attribute,
+from attrgan.metrics import (BAND_NAMES, MID_BAND, centred_cosine, cosine_similarity, frechet_distance, mean_std, r2_per_attribute,
                              sign_accuracy, squared_error)
 from attrgan.train import train
 from cli.main import app
@@ -59,6 +59,27 @@ def test_centred_cosine_and_sign_accuracy_do_not_reward_the_average_face():
     np.testing.assert_allclose(centred_signs, 1.0)
     flipped = sign_accuracy(np.array([[1.0, -1.0], [1.0, 1.0]]), np.array([[2.0, 1.0], [-1.0, 3.0]]))
     np.testing.assert_allclose(flipped, [0.5, 0.5])
+
+
+def test_power_spectrum_bands_tell_sharpness_from_a_checkerboard():
+    """Blurring smooth faces lowers the mid and high bands against the sharp ones and leaves the
+    lowest near 1; a faint period-2 checkerboard added to them raises the (1/2, 1/2) corner by
+    orders of magnitude while the bands up to 3/8 stay put; uint8 and [-1, 1] inputs agree."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    from attrgan.metrics import power_spectrum_bands, spectrum_vs_real
+
+    torch.manual_seed(0)
+    faces = gaussian_blur(torch.rand(8, 3, 32, 32) * 2 - 1, [5, 5], [1.0, 1.0])
+    real = power_spectrum_bands(faces)
+    assert list(real) == [*BAND_NAMES, "corner"] and all(v > 0 for v in real.values())
+    blurred = spectrum_vs_real(gaussian_blur(faces, [9, 9], [1.5, 1.5]), real)
+    assert 0.5 < blurred["0-1/8"] <= 1.0 and blurred[MID_BAND] < 0.6 and blurred["1/4-3/8"] < blurred[MID_BAND]
+    checker = (torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2 * 2 - 1  # +-1, period 2 on both axes
+    speckled = spectrum_vs_real(faces + 0.05 * checker * torch.tensor([0.0, 1.0, -1.0])[:, None, None], real)
+    assert speckled["corner"] > 100 and all(speckled[b] == pytest.approx(1.0, rel=0.02) for b in BAND_NAMES[:3])
+    as_uint8 = ((faces + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    assert power_spectrum_bands(as_uint8) == real  # floats are measured on the 8-bit grid, as saved
 
 
 def test_high_frequency_energy_tells_blur_from_colour_speckle():
@@ -182,6 +203,12 @@ def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset
     # the tiny VAE's faces are blurrier than real ones: less fine detail than the real images
     assert 0 < row["detail_vs_real"] < 1 and row["colour_speckle_vs_real"] > 0
     assert f"| {row['detail_vs_real']:.3f} | {row['colour_speckle_vs_real']:.2f} |" in report
+    # ... and a spectrum below the real faces' in the mid band; the report shows the row's bands
+    spectrum = on_disk["models"][0]["spectrum"]["vs_real"]
+    assert 0 < spectrum[MID_BAND] < 1 and row["spectrum_mid_vs_real"] == spectrum[MID_BAND]
+    assert set(on_disk["real_spectrum"]) == set(spectrum) and spectrum["corner"] > 0
+    cells = " | ".join(f"{spectrum[band]:.3g}" for band in (*BAND_NAMES, "corner"))
+    assert any(line.startswith("| VAE |") and cells in line for line in report.splitlines())
     # samples against reconstructions: the query images' own codes carry their attributes
     reconstruction = row["reconstruction"]
     assert reconstruction["cosine"] > control["cosine_similarity"] + 0.05, (reconstruction, control)
