@@ -9,11 +9,14 @@ two baselines run in the same process:
              every loss into every network: not the paper's training, a speed yardstick only).
 With --compile, the exact step also runs with torch.compile'd networks (compile time printed).
 
-With --upsample transposed,resize, the exact step also runs with the decoder's other x2 steps
-(model.upsample), and the VAE/GAN's ratio to the first is printed.
+With --levers, the exact step also runs under each given config override (the speckle levers:
+model.upsample=transposed4|blur|resize|bilinear, model.dis_norm=spectral, loss.r1_weight=1, the
+R1 pass then taken on every step, so its lazy cost is a quarter of the difference with
+r1_every=4), and the VAE/GAN's ratio to the default step is printed. --upsample transposed,resize
+is the older spelling of --levers model.upsample=resize.
 
 Run: .venv/bin/python benchmarks/train_step.py [--steps 3] [--sizes 32,64] [--kinds vaegan,vae,gan]
-     [--device cuda] [--compile] [--upsample transposed,resize]
+     [--device cuda] [--compile] [--levers model.upsample=blur,model.dis_norm=spectral,loss.r1_weight=1]
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from common import matmul_peak, reported_cpu_flags
 
-from attrgan.config import from_dict
+from attrgan.config import from_dict, load_config
 from attrgan.device import compile_networks
 from attrgan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
 from attrgan.models import build_models
@@ -37,10 +40,10 @@ BATCH, ATTRIBUTES = 64, 73
 
 
 def make_step(kind: str, size: int, precision: str, channels_last: bool, device: torch.device,
-              variant: str = "ours", compiled: bool = False, upsample: str = "transposed"):
+              variant: str = "ours", compiled: bool = False, overrides: tuple[str, ...] = ()):
     """A closure running one full training step (gradients and RMSProp updates); ``variant``
-    is ours, reference or plain (VAE/GAN only)."""
-    cfg = from_dict({"model": {"kind": kind, "image_size": size, "upsample": upsample}})
+    is ours, reference or plain (VAE/GAN only); ``overrides`` are dotted config overrides."""
+    cfg = load_config(None, [f"model.kind={kind}", f"model.image_size={size}", *overrides])
     torch.manual_seed(0)
     nets = {n: net.to(device) for n, net in build_models(cfg.model, ATTRIBUTES).items()}
     if channels_last:
@@ -59,7 +62,7 @@ def make_step(kind: str, size: int, precision: str, channels_last: bool, device:
             if variant == "plain":
                 _plain_vaegan_backward(step_nets, x, y, noise)
             else:
-                result = step_fn(step_nets, x, y, noise, cfg.loss)
+                result = step_fn(step_nets, x, y, noise, cfg.loss, r1=True)  # R1 on every step where r1_weight > 0
                 for name, grads in result.grads.items():
                     for p, g in zip(nets[name].parameters(), grads or ()):
                         p.grad = g
@@ -85,16 +88,20 @@ def _plain_vaegan_backward(nets, x, y, noise) -> None:
 
 
 def measure(step, steps: int, device: torch.device) -> tuple[float, float, float]:
-    """(images/s, GFLOP per image per step, seconds of the first two calls: compile and warm-up)."""
+    """(images/s, GFLOP per image per step (nan where it cannot be counted), seconds of the first two calls)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     started = time.perf_counter()
     step()  # first call: compiles where torch.compile is on
     step()
     sync()
     first = time.perf_counter() - started
-    with FlopCounterMode(display=False) as counter:
+    try:
+        with FlopCounterMode(display=False) as counter:
+            step()
+        flops = counter.get_total_flops()
+    except RuntimeError:  # the counter's module hooks refuse spectral_norm's parametrized layers (torch 2.14)
         step()
-    flops = counter.get_total_flops()
+        flops = float("nan")
     sync()
     started = time.perf_counter()
     for _ in range(steps):
@@ -126,7 +133,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="also time the exact step with torch.compile'd networks")
-    parser.add_argument("--upsample", default="transposed", help="decoder x2 steps to time, e.g. transposed,resize")
+    parser.add_argument("--levers", default="", help="config overrides, each timed as its own exact step, "
+                                                     "e.g. model.upsample=blur,model.dis_norm=spectral")
+    parser.add_argument("--upsample", default="transposed", help="older spelling: transposed,resize = --levers model.upsample=resize")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:
@@ -147,22 +156,22 @@ def main() -> None:
     else:  # e.g. AVX2-only CPUs: bf16 is emulated, tens of times slower than fp32
         print("bf16 rows skipped: this CPU has no native bf16 matmul (no AVX-512 BF16 / AMX)")
     layout = " + channels-last" if channels_last else ""
-    print(f"{'kind':<8}{'size':>5}  {'step':<11}{'mode':<22}{'img/s':>8}{'GFLOP/img':>11}{'GFLOP/s':>9}{'first 2 s':>11}")
+    print(f"{'kind':<8}{'size':>5}  {'step':<36}{'mode':<22}{'img/s':>8}{'GFLOP/img':>11}{'GFLOP/s':>9}{'first 2 s':>11}")
     variants = ["ours", "reference", "plain"] + (["compiled"] if args.compile else [])
-    upsamplings = args.upsample.split(",")
-    variants += [f"ours/{u}" for u in upsamplings[1:]]  # the exact step with another decoder x2 step
+    levers = [f"model.upsample={u}" for u in args.upsample.split(",")[1:]] + [lever for lever in args.levers.split(",") if lever]
+    variants += [f"ours/{lever}" for lever in levers]  # the exact step under each lever
     results: dict[tuple, tuple[float, float]] = {}
     for size in map(int, args.sizes.split(",")):
         for kind in args.kinds.split(","):
             for precision in precisions:
                 for variant in variants if kind == "vaegan" else ["ours"]:
-                    upsample = variant.split("/")[1] if "/" in variant else upsamplings[0]
+                    base = [f"model.upsample={args.upsample.split(',')[0]}"]
                     step = make_step(kind, size, precision, channels_last, device,
                                      variant="ours" if variant == "compiled" or "/" in variant else variant,
-                                     compiled=variant == "compiled", upsample=upsample)
+                                     compiled=variant == "compiled", overrides=(*base, *variant.split("/")[1:]))
                     ips, gflop, first = measure(step, args.steps, device)
                     results[(kind, size, precision, variant)] = ips, gflop
-                    print(f"{kind:<8}{size:>5}  {variant:<11}{precision + layout:<22}{ips:>8.1f}{gflop:>11.2f}"
+                    print(f"{kind:<8}{size:>5}  {variant:<36}{precision + layout:<22}{ips:>8.1f}{gflop:>11.2f}"
                           f"{ips * gflop:>9.0f}{first:>11.1f}")
     if "vaegan" not in args.kinds:
         return
@@ -179,9 +188,9 @@ def main() -> None:
                    f"{ours_flops / results[('vaegan', size, precision, 'plain')][1]:.2f}"
             if args.compile:
                 line += f"; compiled/eager {results[('vaegan', size, precision, 'compiled')][0] / ours:.2f}x"
-            for other in upsamplings[1:]:
-                ips, flops = results[("vaegan", size, precision, f"ours/{other}")]
-                line += f"; upsample {other}/{upsamplings[0]} {ips / ours:.2f}x img/s, {flops / ours_flops:.2f}x FLOPs"
+            for lever in levers:
+                ips, flops = results[("vaegan", size, precision, f"ours/{lever}")]
+                line += f"; {lever} {ips / ours:.2f}x img/s" + ("" if flops != flops else f", {flops / ours_flops:.2f}x FLOPs")
             print(line)
         if "bf16" in precisions:
             print(f"vaegan {size}: bf16 / fp32 (ours) = "
