@@ -257,8 +257,8 @@ def validate(config: Config) -> None:
             raise ConfigError(f"{key} must be a finite number, got {value!r}")
         if key in POSITIVE_INTS and value is not None and value < 1:
             raise ConfigError(f"{key} must be >= 1, got {value!r}")
-        if key.endswith("_channels") and isinstance(value, list) and not all(isinstance(c, int) and c >= 1 for c in value):
-            raise ConfigError(f"{key} must be a list of integers >= 1, got {value!r}")
+        if key.endswith("_channels") and isinstance(value, list) and not (value and all(isinstance(c, int) and c >= 1 for c in value)):
+            raise ConfigError(f"{key} must be a non-empty list of integers >= 1, got {value!r}")
     m, t = config.model, config.train
     if m.kind not in MODEL_KINDS:
         raise ConfigError(f"model.kind must be one of {', '.join(MODEL_KINDS)}, got {m.kind!r}")

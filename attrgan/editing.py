@@ -54,11 +54,13 @@ def attribute_row(model: ConditionalModel, settings: dict[str, float] | None = N
                   base: np.ndarray | None = None) -> np.ndarray:
     """One raw attribute vector: ``base`` (default: the training mean) with ``settings``
     (attribute name -> value in standard deviations from the training mean) applied."""
-    row = (model.scaler.mean if base is None else base).astype(np.float32).copy()
+    row = (model.scaler.mean if base is None else base).astype(np.float64)
     for name, value in (settings or {}).items():
         i = attribute_index(model, name)
-        row[i] = model.scaler.mean[i] + value * model.scaler.std[i]
-    return row
+        row[i] = float(model.scaler.mean[i]) + value * float(model.scaler.std[i])
+        if not abs(row[i]) <= np.finfo(np.float32).max:
+            raise ValueError(f"{name}={value:g} standard deviations overflows the attribute's value; use a smaller one")
+    return row.astype(np.float32)
 
 
 def parse_attribute_settings(items: list[str], option: str = "--set") -> dict[str, float]:
@@ -141,6 +143,9 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
     attributes (-1/1 or 0/1, as the dataset's manifest records them) split at their midpoint.
     A conditional model gets vectors of the attributes it conditions on; an unconditional one,
     of every attribute of the dataset (the paper's CelebA experiment)."""
+    if not present >= absent:
+        raise ValueError(f"--present ({present:g}) must not be below --absent ({absent:g}): a face cannot count "
+                         "as both clearly present and clearly absent")
     rows = dataset.rows(split)
     names = model.attribute_names or dataset.attribute_names
     labels = dataset.attributes(rows, names)

@@ -48,18 +48,25 @@ class ConditionalModel:
 
     def condition(self, raw_attributes: np.ndarray) -> torch.Tensor:
         """Raw attribute vectors ``[N, A]`` -> the standardized y the networks see (finite values only)."""
-        raw = np.asarray(raw_attributes, np.float32)
-        if not np.isfinite(raw).all():
-            bad = sorted({self.attribute_names[j] for j in np.argwhere(~np.isfinite(raw))[:, -1]})
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as one error
+            y = self.scaler.transform(np.asarray(raw_attributes, np.float32))
+        if not np.isfinite(y).all():
+            bad = sorted({self.attribute_names[j] for j in np.argwhere(~np.isfinite(y))[:, -1]})
             raise ValueError(f"attribute values must be finite; got NaN or Inf for {', '.join(bad)}")
-        return torch.from_numpy(self.scaler.transform(raw)).to(self.device)
+        return torch.from_numpy(y).to(self.device)
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor, raw_attributes: np.ndarray, batch: int = 512) -> torch.Tensor:
         """Images in [-1, 1] ``[N, 3, S, S]`` for latent codes and raw attributes."""
         y = self.condition(raw_attributes)
+        if not torch.isfinite(z).all():
+            raise ValueError("latent codes must be finite; an edit strength this large overflows the code")
         dec = self.nets["decoder"]
-        return torch.cat([dec(z[i : i + batch].to(self.device), y[i : i + batch]) for i in range(0, len(z), batch)])
+        images = torch.cat([dec(z[i : i + batch].to(self.device), y[i : i + batch]) for i in range(0, len(z), batch)])
+        if not torch.isfinite(images).all():
+            raise ValueError("the decoder gave non-finite pixels for these codes (an edit strength this large "
+                             "overflows the network); nothing was written")
+        return images
 
     def sample(self, raw_attributes: np.ndarray, seed: int = 0) -> torch.Tensor:
         """One sample per attribute row with z ~ N(0, I) from a seeded generator."""

@@ -140,6 +140,9 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     rows, images, y_all, labelled_all, scaler_y = (training.rows, training.images, training.y, training.labelled,
                                                     training.scaler)
     batch = min(tc.batch_size, len(rows))
+    if batch < tc.batch_size and info.is_main:
+        print(f"train.batch_size {tc.batch_size} is more than the {len(rows)} training images: batches of {batch}",
+              file=sys.stderr)
     if batch % info.world_size:
         raise ValueError(f"batch size {batch} is not divisible by the {info.world_size} processes")
     batches_per_epoch = len(rows) // batch
@@ -148,6 +151,11 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         print(f"data.labelled_share={config.data.labelled_share} changes nothing here: every training image is "
               "labelled (data.unlabelled=skip or a fully labelled dataset)", file=sys.stderr)
     total_steps = tc.max_steps if tc.max_steps is not None else tc.epochs * batches_per_epoch
+    if previous is not None and previous["step"] >= total_steps:
+        if info.is_main:
+            print(f"{ckpt_path}: already at step {previous['step']}, at or past the step limit {total_steps}: "
+                  "nothing to train, the run is left as it is (raise --max-steps or --epochs to go on)", file=sys.stderr)
+        return ckpt_path
 
     # ---------------------------------------------------------------- networks and optimizers
     torch.manual_seed(tc.seed)

@@ -250,6 +250,16 @@ def test_generation_refuses_non_finite_values(world, tmp_path):
         row = model.scaler.mean.copy()
         row[model.attribute_names.index("Smiling")] = np.inf
         model.sample(row[None])
+    # values that overflow on the way: one error, no warning line before it, nothing written
+    result = invoke(["sample", "--checkpoint", world / "run", "--set", "Smiling=1e308", "--out", tmp_path / "c.png"])
+    one_error(result, "Smiling=1e+308 standard deviations overflows the attribute's value")
+    assert "Warning" not in result.output
+    one_error(invoke(["edit", "--checkpoint", world / "run", photo, "--attribute", "Smiling", "--mode", "latent",
+                      "--vectors", world / "vectors.pt", "--strength=-1e300,0,1e300", "--out", tmp_path / "d.png"]),
+              "latent codes must be finite")
+    one_error(invoke(["attribute-vectors", "--checkpoint", world / "run", "--data", world / "data", "--out",
+                      tmp_path / "v.pt", "--present", "-1", "--absent", "1", "--device", "cpu"]),
+              "--present (-1) must not be below --absent (1)")
     assert not list(tmp_path.iterdir())
 
 

@@ -88,10 +88,10 @@ def test_labelled_share_fixes_the_labelled_count_of_every_batch(half_labelled_da
     seen = []
     step = STEPS["vaegan"]
 
-    def recording_step(nets, x, y, noise, loss, scale):
+    def recording_step(nets, x, y, noise, loss, scale, **options):
         seen.append(int(noise.labelled.sum()))
         assert torch.all(y[noise.labelled == 0] == 0)
-        return step(nets, x, y, noise, loss, scale=scale)
+        return step(nets, x, y, noise, loss, scale=scale, **options)
 
     monkeypatch.setitem(STEPS, "vaegan", recording_step)
     config = tiny_config(half_labelled_dataset, max_steps=6, batch_size=8)

@@ -54,6 +54,21 @@ def test_exact_resume_matches_an_uninterrupted_run(synthetic_dataset, tmp_path):
     np.testing.assert_array_equal(metrics_a["E/llike"].to_numpy(), metrics_b["E/llike"].to_numpy())
 
 
+def test_resume_at_or_past_the_step_limit_leaves_the_run_alone(synthetic_dataset, tmp_path, capsys):
+    """--resume with a step limit the run has reached: nothing is trained or rewritten (the
+    checkpoint, config.yaml and metrics.csv keep their bytes), and the message says so. A batch
+    larger than the training set is noted."""
+    run = tmp_path / "run"
+    train(tiny_config(synthetic_dataset, max_steps=3, batch_size=100_000), run)
+    assert "train.batch_size 100000 is more than the" in capsys.readouterr().err
+    before = {name: (run / name).read_bytes() for name in ("checkpoint.pt", "config.yaml", "metrics.csv", "run.json")}
+    for limit in (3, 2):
+        config = tiny_config(synthetic_dataset, max_steps=limit, batch_size=100_000)
+        assert train(config, run, resume=True) == run / "checkpoint.pt"
+        assert "already at step 3, at or past the step limit" in capsys.readouterr().err
+    assert {name: (run / name).read_bytes() for name in before} == before
+
+
 def test_resume_fills_the_defaults_of_keys_added_since_the_checkpoint(synthetic_dataset, tmp_path):
     """A checkpoint written before a config key existed resumes under the key's default (which
     keeps what older code did), to the same weights as a run that always had the key; a config
@@ -228,6 +243,9 @@ def test_config_overrides_are_checked():
         load_config(None, ["model.upsample=pixelshuffle"])
     with pytest.raises(ConfigError, match="model.dis_norm must be one of batch, spectral"):
         load_config(None, ["model.dis_norm=layer"])
+    for key in ("enc_channels", "dec_channels", "dis_channels"):
+        with pytest.raises(ConfigError, match=f"model.{key} must be a non-empty list of integers >= 1"):
+            load_config(None, [f"model.{key}=[]"])
     with pytest.raises(ConfigError, match="loss.r1_every must be >= 1"):
         load_config(None, ["loss.r1_every=0"])
     with pytest.raises(ConfigError, match="loss.r1_weight must be non-negative"):
