@@ -45,7 +45,12 @@ def down_block(c_in: int, c_out: int, bn_eps: float = 1e-5, norm: str = "batch")
 
 def normalised(layer: nn.Module, batch_norm: nn.Module, norm: str) -> tuple[nn.Module, nn.Module]:
     """(layer, batch_norm) for ``norm="batch"``; (spectral_norm(layer), Identity) for ``"spectral"``."""
-    return (layer, batch_norm) if norm == "batch" else (spectral_norm(layer), nn.Identity())
+    return (layer, batch_norm) if norm == "batch" else (spectral_if(layer, norm), nn.Identity())
+
+
+def spectral_if(layer: nn.Module, norm: str) -> nn.Module:
+    """``layer`` spectrally normalised for ``norm="spectral"``, as it is otherwise."""
+    return spectral_norm(layer) if norm == "spectral" else layer
 
 
 class Blur(nn.Module):
@@ -157,13 +162,13 @@ class Discriminator(nn.Module):
         super().__init__()
         self.condition = Conditioning(n_attributes, cfg.labelled_input)
         norm = cfg.dis_norm
-        spectral = spectral_norm if norm == "spectral" else (lambda layer: layer)
-        self.first = nn.Sequential(spectral(nn.Conv2d(3, cfg.dis_first_channels, KERNEL, 1, PAD)), nn.ReLU(inplace=True))
+        self.first = nn.Sequential(spectral_if(nn.Conv2d(3, cfg.dis_first_channels, KERNEL, 1, PAD), norm),
+                                   nn.ReLU(inplace=True))
         channels = [cfg.dis_first_channels, *cfg.dis_channels]
         self.convs = nn.Sequential(*[down_block(a, b, cfg.bn_eps, norm) for a, b in zip(channels, channels[1:])])
         base = cfg.image_size // 2 ** len(cfg.dis_channels)
         self.fc = fc_block(channels[-1] * base * base + self.condition.width, cfg.dis_fc, cfg.bn_eps, norm)  # flatten ⊕ y
-        self.logit = spectral(nn.Linear(cfg.dis_fc, 1))
+        self.logit = spectral_if(nn.Linear(cfg.dis_fc, 1), norm)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None,
                 dis_l: str = "post_bn", dis_l_layer: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,7 +184,7 @@ class Discriminator(nn.Module):
             post = relu(bn(pre))  # not in place on `pre`: BN returns a new tensor
             features = pre if dis_l == "pre_bn" else post  # Dis_l: (B, C, S', S')
         else:  # spectral: Dis_l read through a parameter-free batch standardisation (see dis_l_readout)
-            post = relu(pre.clone())
+            post = F.relu(pre)  # not in place: dis_l_readout reads `pre`
             features = dis_l_readout(pre, dis_l)
 
         h = self.convs[split + 1:](post)  # (B, C, base, base)
