@@ -8,15 +8,15 @@ Library API beside the CLI::
     model = attrgan.load("runs/vaegan32")
     images = model.sample(attributes, seed=0)
 
-Names are imported lazily, so light modules (e.g. ``attrgan.device``) load without the models.
+Names are imported lazily, so light modules (e.g. ``attrgan.runtime.device``) load without the models.
 """
 from __future__ import annotations
 
 import importlib
 
 __version__ = "0.1.0"
-_EXPORTS = {"Config": "config", "load_config": "config", "ConditionalModel": "generator", "load": "generator",
-            "train": "train"}
+_EXPORTS = {"Config": "config", "load_config": "config", "ConditionalModel": "nets.loaded", "load": "nets.loaded",
+            "train": "training.loop"}
 __all__ = [*_EXPORTS, "__version__"]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from data_prep.io import atomic_file
+from attrgan.runtime.files import atomic_file
 
 FORMAT_VERSION = 1
 GENERATOR_FILE = "checkpoint.pt"

@@ -3,6 +3,8 @@ changes, and dotted ``key=value`` overrides that reject unknown keys and wrong t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,7 @@ import yaml
 MODEL_KINDS = ("vaegan", "vae", "gan")
 
 
-UPSAMPLING = ("transposed", "transposed4", "blur", "resize", "bilinear")  # the decoder's x2 steps (model.upsample; attrgan.models.upsample_layers)
+UPSAMPLING = ("transposed", "transposed4", "blur", "resize", "bilinear")  # the decoder's x2 steps (model.upsample; attrgan.nets.models.upsample_layers)
 DIS_NORMS = ("batch", "spectral")  # the discriminator's normalisation (model.dis_norm)
 
 # Keys each model kind never reads (attrgan/steps.py, attrgan/models.py): runs that differ only
@@ -316,3 +318,16 @@ def validate(config: Config) -> None:
                             ("train.checkpoint_every", t.checkpoint_every, 0), ("train.snapshot_every", t.snapshot_every, 0), ("train.max_minutes", t.max_minutes, 0)):
         if value is not None and value < low:
             raise ConfigError(f"{key} must be >= {low}, got {value!r}")
+
+
+def recipe_of(config: dict) -> str:
+    """A short fingerprint of what a run trains (model, losses, optimiser, data options, batch
+    size); the seed, the dataset's folder, the run-time options (device, threads, budget) and
+    the keys its model kind never reads (``unread_keys``) are left out, so runs that differ
+    only in those group together as training seeds."""
+    unread = unread_keys(config.get("model", {}).get("kind"))
+    sections = {name: {k: v for k, v in (config.get(name) or {}).items() if f"{name}.{k}" not in unread}
+                for name in ("model", "loss", "optim")}
+    data = {k: v for k, v in config.get("data", {}).items() if k != "path"}
+    recipe = {**sections, "data": data, "batch_size": config.get("train", {}).get("batch_size")}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]

@@ -7,15 +7,27 @@ regressor) and resumes an interrupted training run from its checkpoint, but only
 inputs and options recorded in OUT/reproduce.json are unchanged (``--force`` redoes it)."""
 from __future__ import annotations
 
+import copy
+import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoint import GENERATOR_FILE, load_checkpoint
-from .config import load_config
-from .device import resolve_device
-from .evaluate import EvalConfig, evaluate_attributes
-from .regressor import REGRESSOR_FILE, RegressorConfig, train_regressor
-from .train import train
+from attrgan.checkpoint import GENERATOR_FILE, load_checkpoint
+from attrgan.config import load_config
+from attrgan.data.dataset import select_attributes
+from attrgan.editing.vector_scores import vector_report
+from attrgan.evaluation.evaluate import EvalConfig, evaluate_attributes
+from attrgan.evaluation.regressor import REGRESSOR_FILE, RegressorConfig, check_regressor_config, train_regressor
+from attrgan.runtime.device import resolve_device
+from attrgan.runtime.files import guard_output, write_json
+from attrgan.runtime.limits import require
+from attrgan.training.loop import train
+from data_prep.attributes import LFW_ATTRIBUTE_NAMES
+from data_prep.celeba import celeba_source
+from data_prep.folder import folder_source
+from data_prep.prep import PrepConfig, prepare_dataset
+from data_prep.sources import lfw_source, sha256_of
 
 
 @dataclass
@@ -65,9 +77,7 @@ def reproduce(cfg: ReproduceConfig, log=print, command: str = "attrgan reproduce
 
 
 def _run_stages(cfg: ReproduceConfig, log) -> dict:
-    from data_prep.prep import PrepConfig, prepare_dataset
 
-    from data_prep.io import guard_output
 
     for stage in STAGES:  # OUT itself may hold the inputs (make demo does); its stage folders may not
         guard_output(cfg.out / stage, [cfg.images, cfg.attributes_file, cfg.config, cfg.test_people_file], force=True)
@@ -109,7 +119,6 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
         runs.append(run)
     report = cfg.out / "report"
     if cfg.attributes == []:  # unconditional models: scored by their attribute vectors
-        from .vector_scores import vector_report
 
         log(f"[4/4] attribute-vectors + eval-vectors -> {report}")
         return vector_report(dataset, regressor, runs, report, device=str(resolve_device(cfg.device)), force=True)
@@ -123,9 +132,6 @@ DATASETS = ("lfw", "celeba", "folder")
 
 def dataset_source(cfg: ReproduceConfig):
     """The reader of ``cfg.dataset`` over ``cfg.images`` (and ``cfg.attributes_file``)."""
-    from data_prep.celeba import celeba_source
-    from data_prep.folder import folder_source
-    from data_prep.sources import lfw_source
 
     if cfg.dataset not in DATASETS:
         raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
@@ -144,13 +150,8 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
     """The training config of each run (by its folder under runs/: the kind for the first
     training seed, ``<kind>-seed<N>`` for the others) and the regressor's, checked (with the
     attribute subset and the evaluation's seeds) before the first stage starts."""
-    import copy
 
-    from data_prep.attributes import LFW_ATTRIBUTE_NAMES
-    from data_prep.limits import require
 
-    from .data import select_attributes
-    from .regressor import check_regressor_config
 
     require("--seeds", cfg.seeds, 1)
     require("--train-seeds", cfg.train_seeds, 1)
@@ -190,7 +191,6 @@ def inputs_record(cfg: ReproduceConfig) -> dict:
     """What a reproduce folder is made from: the content of its inputs (sha256 of the archive,
     or of every image's path and bytes in a folder, and of the attribute file: under 1 s for
     lfw.tgz, docs/performance.md), the config's text and every option that changes a stage's result."""
-    from data_prep.sources import sha256_of
 
     def content(path: Path | None) -> dict | None:
         if path is None:
@@ -214,10 +214,7 @@ def inputs_record(cfg: ReproduceConfig) -> dict:
 def _check_same_inputs(cfg: ReproduceConfig, log) -> None:
     """Reuse ``cfg.out`` only if it was made from the same inputs and options; with ``force``
     delete its stages and start over; refuse otherwise, naming the first difference."""
-    import json
-    import shutil
 
-    from data_prep.io import write_json
 
     if not Path(cfg.config).is_file():
         raise FileNotFoundError(f"{cfg.config}: config file not found")

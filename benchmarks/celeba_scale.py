@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import reported_cpu_flags
 
 from attrgan.config import from_dict
-from attrgan.data import ImageRows, load_images, open_dataset, to_model_range
-from attrgan.models import build_models
-from attrgan.steps import Noise, vaegan_step
+from attrgan.data.dataset import ImageRows, load_images, open_dataset, to_model_range
+from attrgan.nets.models import build_models
+from attrgan.nets.steps import Noise, vaegan_step
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from attrgan.device import cpu_flags
+from attrgan.runtime.device import cpu_flags
 
 REPORTED_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 

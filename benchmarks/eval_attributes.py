@@ -11,13 +11,12 @@ import argparse
 import time
 
 import torch
+from common import matmul_peak
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import matmul_peak
-
 from attrgan.config import ModelConfig
-from attrgan.models import Decoder
-from attrgan.regressor import Regressor
+from attrgan.evaluation.regressor import Regressor
+from attrgan.nets.models import Decoder
 
 ATTRIBUTES = 73
 

@@ -20,17 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import reported_cpu_flags
 from PIL import Image
 
-from common import reported_cpu_flags
-
 from attrgan.config import ModelConfig
-from attrgan.data import Standardizer
-from attrgan.generator import ConditionalModel
-from attrgan.models import build_models
-from attrgan.regressor import LoadedRegressor, Outputs, Regressor
-from attrgan.studio import Studio
-from attrgan.webapp import create_app, make_server
+from attrgan.data.dataset import Standardizer
+from attrgan.editing.studio import Studio
+from attrgan.editing.webapp import create_app, make_server
+from attrgan.evaluation.regressor import LoadedRegressor, Outputs, Regressor
+from attrgan.nets.loaded import ConditionalModel
+from attrgan.nets.models import build_models
 
 ATTRIBUTES = 73
 

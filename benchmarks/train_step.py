@@ -25,16 +25,15 @@ import platform
 import time
 
 import torch
+from common import matmul_peak, reported_cpu_flags
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import matmul_peak, reported_cpu_flags
-
 from attrgan.config import from_dict, load_config
-from attrgan.device import compile_networks
-from attrgan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
-from attrgan.models import build_models
-from attrgan.reference_steps import vaegan_step_reference
-from attrgan.steps import STEPS, Noise
+from attrgan.nets.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
+from attrgan.nets.models import build_models
+from attrgan.nets.reference_steps import vaegan_step_reference
+from attrgan.nets.steps import STEPS, Noise
+from attrgan.runtime.device import compile_networks
 
 BATCH, ATTRIBUTES = 64, 73
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attrgan.runtime.device import resolve_device
+
 # left eye, right eye, nose tip, left mouth corner, right mouth corner (as seen in the image)
 TEMPLATE = np.array(
     [[0.3633, 0.4244], [0.6367, 0.4244], [0.5000, 0.5889], [0.3806, 0.7253], [0.6194, 0.7253]],
@@ -123,7 +125,6 @@ class FaceAligner:
     ) -> None:
         from facenet_pytorch import MTCNN  # heavy import, only when aligning
 
-        from attrgan.device import resolve_device
 
         self.size = size
         self.device = resolve_device(str(device))

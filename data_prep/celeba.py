@@ -18,8 +18,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .attributes import AttributeTable
-from .sources import Source, SourceImage
+from data_prep.attributes import AttributeTable
+from data_prep.sources import Source, SourceImage
 
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",

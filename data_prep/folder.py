@@ -13,8 +13,8 @@ from typing import Iterator
 
 import pandas as pd
 
-from .attributes import AttributeTable
-from .sources import Source, SourceImage, attribute_kinds
+from data_prep.attributes import AttributeTable
+from data_prep.sources import Source, SourceImage, attribute_kinds
 
 FILE_COLUMNS = ("file", "filename", "file_name", "image", "path")  # recognised names of the file column
 SPLIT_VALUES = ("train", "val", "test")

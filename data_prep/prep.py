@@ -9,8 +9,10 @@ import ctypes
 import io
 import shutil
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,12 +20,20 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
-from .align import CELEBA_BOX, FALLBACK_CROP_FRACTION, TEMPLATE, DEFAULT_MIN_FACE_FRACTION, BoxCropper, FaceAligner
-from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable
-from .io import atomic_directory, guard_output, write_json
-from .limits import check_disk, check_memory, require
-from .sources import Source, SourceImage, lfw_source, sha256_of
-from .split import SPLITS, check_fractions, split_by_identity
+from attrgan.runtime.files import atomic_directory, guard_output, write_json
+from attrgan.runtime.limits import check_disk, check_memory, require
+from attrgan.runtime.progress import progress_bar
+from data_prep.align import (
+    CELEBA_BOX,
+    DEFAULT_MIN_FACE_FRACTION,
+    FALLBACK_CROP_FRACTION,
+    TEMPLATE,
+    BoxCropper,
+    FaceAligner,
+)
+from data_prep.attributes import LFW_ATTRIBUTE_NAMES, AttributeTable
+from data_prep.sources import Source, SourceImage, lfw_source, sha256_of
+from data_prep.split import SPLITS, check_fractions, split_by_identity
 
 FORMAT_VERSION = 1
 
@@ -94,7 +104,6 @@ def decode_image(data: bytes) -> np.ndarray:
 
 def _open_bounded(data: bytes) -> Image.Image:
     """``Image.open`` without Pillow's decompression-bomb warning: decode_image applies its own bound."""
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -336,7 +345,6 @@ def _crop_record(crop: str, config: PrepConfig) -> dict:
 
 def package_version() -> str:
     """The installed attrgan version (``unknown`` when run from a source tree)."""
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("attrgan")
@@ -345,6 +353,27 @@ def package_version() -> str:
 
 
 def _progress(total: int | None, enabled: bool, desc: str):
-    from attrgan.progress import progress_bar
 
     return progress_bar(enabled, total=total, unit="img", desc=desc)
+
+
+def format_prep_summary(out: Path, manifest: dict) -> str:
+    """The one-screen summary printed at the end of prep-lfw, prep-celeba and prep-folder."""
+    c = manifest["counts"]
+    lines = [
+        f"dataset written to {out}",
+        f"  images      {c['images']} of {c['read']} read ({c['people']} people), {manifest['size']}x{manifest['size']}",
+        f"  aligned     {c['aligned']} ({c['aligned'] / max(1, c['images']):.1%}); fallback centre crop {c['fallback']}"
+        if manifest["alignment"].get("method", "mtcnn") == "mtcnn" else
+        f"  crop        {manifest['alignment']['method']} (the same box for every image, no detector)",
+        f"  unreadable  {c['unreadable']}" + (" (listed in manifest.json)" if c["unreadable"] else ""),
+        f"  labelled    {c['labelled']}; attribute rows without an image: {c['attribute_rows_without_image']}",
+    ]
+    for split, s in c["per_split"].items():
+        lines.append(f"  {split:<5}       {s['images']} images, {s['labelled']} labelled, {s['people']} people")
+    lines.append(f"  time        {manifest['wall_time_s']:.1f} s ({manifest['images_per_s']} img/s)")
+    if manifest["split"]["from"] == "seed" and c["people"] == c["images"] > 1:
+        lines.append("  note        every image counts as its own person, so photos of one person can land in "
+                     "train and test;\n              name them in an identity column (prep-folder) or "
+                     "identity_CelebA.txt (prep-celeba)")
+    return "\n".join(lines)

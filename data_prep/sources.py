@@ -16,12 +16,9 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
-from .attributes import MAX_IMAGE_NUMBER
-
-if TYPE_CHECKING:
-    from .attributes import AttributeTable
+from data_prep.attributes import MAX_IMAGE_NUMBER, AttributeTable, read_attribute_file
 
 IMAGE_PATTERN = re.compile(r"(?:^|/)([^/]+)/\1_(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
 TAR_SUFFIXES = (".tgz", ".tar.gz", ".tar")
@@ -66,7 +63,6 @@ def attribute_kinds(table: "AttributeTable") -> dict[str, str]:
 def lfw_source(images: str | Path, attributes: str | Path | None = None) -> Source:
     """LFW in its official layout: ``lfw.tgz`` or a folder of ``<Name>/<Name>_NNNN.jpg``, with
     ``lfw_attributes.txt`` (73 continuous values) when given."""
-    from .attributes import read_attribute_file
 
     if not Path(images).exists():
         raise FileNotFoundError(f"{images}: no such folder or .tgz/.tar archive")

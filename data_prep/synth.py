@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
-from .align import CELEBA_SIZE, TEMPLATE
-from .attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, write_attribute_file
-from .io import atomic_directory, guard_output
-from .limits import check_memory, require
+from attrgan.runtime.files import atomic_directory, guard_output
+from attrgan.runtime.limits import check_memory, require
+from data_prep.align import CELEBA_SIZE, TEMPLATE
+from data_prep.attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, write_attribute_file
+from data_prep.celeba import CELEBA_ATTRIBUTES
 
 SYNTH_BYTES_PER_IMAGE = 73 * 8 * 4  # the attribute table in memory (pandas, with copies), per photo
 
@@ -217,7 +218,6 @@ def write_synthetic_celeba(out: str | Path, images: int = 200, seed: int = 0, zi
     ``list_attr_celeba.txt`` (-1/1), ``list_eval_partition.txt`` (identity-disjoint 0/1/2),
     ``identity_CelebA.txt`` and ``list_landmarks_align_celeba.txt``. The faces are synth-lfw's,
     so the same drawn attributes appear under their CelebA names (CELEBA_RENDERED)."""
-    from .celeba import CELEBA_ATTRIBUTES
 
     out = Path(out)
     guard_output(out, [], force)

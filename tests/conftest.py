@@ -106,7 +106,7 @@ def learnable_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_regressor(learnable_dataset, tmp_path_factory) -> Path:
     """A regressor of the rendered attributes, trained once per session."""
-    from attrgan.regressor import RegressorConfig, train_regressor
+    from attrgan.evaluation.regressor import RegressorConfig, train_regressor
 
     out = tmp_path_factory.mktemp("regressor")
     train_regressor(RegressorConfig(data=str(learnable_dataset), image_size=32, channels=[32, 64, 128], fc=256,
@@ -117,7 +117,7 @@ def trained_regressor(learnable_dataset, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def conditional_run(learnable_dataset, tmp_path_factory) -> Path:
     """A tiny conditional VAE trained on the rendered attributes of the learnable set."""
-    from attrgan.train import train
+    from attrgan.training.loop import train
 
     out = tmp_path_factory.mktemp("cond") / "vae"
     config = tiny_config(learnable_dataset, "vae", epochs=12, batch_size=32)

@@ -4,13 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from data_prep.align import (
-    TEMPLATE,
-    centre_crop_transform,
-    similarity_transform,
-    template_pixels,
-    warp_images,
-)
+from data_prep.align import TEMPLATE, centre_crop_transform, similarity_transform, template_pixels, warp_images
 
 
 def test_similarity_transform_recovers_a_known_transform():

@@ -6,10 +6,15 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import attrgan
-from attrgan.data import load_images, open_dataset
-from attrgan.editing import (compute_attribute_vectors, edit_images, edit_slopes, load_attribute_vectors,
-                             save_attribute_vectors)
-from attrgan.regressor import load_regressor
+from attrgan.data.dataset import load_images, open_dataset
+from attrgan.editing.edits import (
+    compute_attribute_vectors,
+    edit_images,
+    edit_slopes,
+    load_attribute_vectors,
+    save_attribute_vectors,
+)
+from attrgan.evaluation.regressor import load_regressor
 from cli.main import app
 
 runner = CliRunner()

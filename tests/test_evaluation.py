@@ -7,20 +7,28 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import RENDERED, tiny_config
 from PIL import Image
 from typer.testing import CliRunner
 
 from attrgan.checkpoint import CheckpointError
-from attrgan.evaluate import EvalConfig, evaluate_attributes
-from attrgan.generator import load
-from attrgan.data import open_dataset
-from attrgan.studio import load_studio
-from attrgan.metrics import (BAND_NAMES, MID_BAND, centred_cosine, cosine_similarity, frechet_distance, mean_std, r2_per_attribute,
-                             sign_accuracy, squared_error)
-from attrgan.train import train
+from attrgan.data.dataset import open_dataset
+from attrgan.editing.studio import load_studio
+from attrgan.evaluation.evaluate import EvalConfig, evaluate_attributes
+from attrgan.evaluation.metrics import (
+    BAND_NAMES,
+    MID_BAND,
+    centred_cosine,
+    cosine_similarity,
+    frechet_distance,
+    mean_std,
+    r2_per_attribute,
+    sign_accuracy,
+    squared_error,
+)
+from attrgan.nets.loaded import load
+from attrgan.training.loop import train
 from cli.main import app
-
-from conftest import RENDERED, tiny_config
 
 
 def test_metrics_on_hand_made_vectors():
@@ -67,7 +75,7 @@ def test_power_spectrum_bands_tell_sharpness_from_a_checkerboard():
     orders of magnitude while the bands up to 3/8 stay put; uint8 and [-1, 1] inputs agree."""
     from torchvision.transforms.functional import gaussian_blur
 
-    from attrgan.metrics import power_spectrum_bands, spectrum_vs_real
+    from attrgan.evaluation.metrics import power_spectrum_bands, spectrum_vs_real
 
     torch.manual_seed(0)
     faces = gaussian_blur(torch.rand(8, 3, 32, 32) * 2 - 1, [5, 5], [1.0, 1.0])
@@ -87,7 +95,7 @@ def test_high_frequency_energy_tells_blur_from_colour_speckle():
     pixel's grey value alone raises only the colour energy; uint8 and [-1, 1] inputs agree."""
     from torchvision.transforms.functional import gaussian_blur
 
-    from attrgan.metrics import high_frequency_energy
+    from attrgan.evaluation.metrics import high_frequency_energy
 
     torch.manual_seed(0)
     base = gaussian_blur(torch.rand(4, 3, 32, 32) * 2 - 1, [5, 5], [1.0, 1.0])
@@ -104,7 +112,7 @@ def test_high_frequency_energy_tells_blur_from_colour_speckle():
 def test_prior_mismatch_is_zero_for_codes_that_fill_the_prior_and_grows_with_their_spread():
     """The aggregate posterior of means ~ N(0, 0.5 I) with posterior variance 0.5 is N(0, I):
     ~0 nats; means spread 3x wider sit far from the prior. The Gaussian KL agrees with torch's."""
-    from attrgan.metrics import kl_from_standard_normal, prior_mismatch
+    from attrgan.evaluation.metrics import kl_from_standard_normal, prior_mismatch
 
     rng = np.random.default_rng(0)
     mu, logvar = rng.normal(0, np.sqrt(0.5), (20000, 8)), np.full((20000, 8), np.log(0.5))
@@ -131,7 +139,7 @@ def test_regressor_ensemble_averages_members_and_mirror_images(learnable_dataset
     outputs on each image and its mirror image; the Fréchet features are the first member's on
     the unflipped image; a checkpoint from before ensembles loads as one member, no flip."""
     from attrgan.checkpoint import load_checkpoint, save_checkpoint
-    from attrgan.regressor import RegressorConfig, load_regressor, train_regressor
+    from attrgan.evaluation.regressor import RegressorConfig, load_regressor, train_regressor
 
     config = RegressorConfig(data=str(learnable_dataset), image_size=32, channels=[8, 16, 32], fc=32,
                              attributes=RENDERED[:4], epochs=2, ensemble=2, device="cpu", progress=False)
@@ -163,9 +171,9 @@ def test_regressor_ensemble_averages_members_and_mirror_images(learnable_dataset
 def test_condition_slopes_follow_the_condition(learnable_dataset, trained_regressor, conditional_run):
     """The tiny conditional VAE, trained on rendered attributes, moves the regressed attribute
     with its condition; a model whose decoder ignores y would give slopes near 0."""
-    from attrgan.evaluate import condition_slopes
-    from attrgan.generator import load
-    from attrgan.regressor import load_regressor
+    from attrgan.evaluation.evaluate import condition_slopes
+    from attrgan.evaluation.regressor import load_regressor
+    from attrgan.nets.loaded import load
 
     dataset = open_dataset(learnable_dataset)
     queries = dataset.attributes(dataset.rows("test"), RENDERED)
@@ -217,8 +225,9 @@ def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset
 
 
 def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditional_run, photos, tmp_path):
-    from data_prep.attributes import AttributeTable, write_attribute_file
     import pandas as pd
+
+    from data_prep.attributes import AttributeTable, write_attribute_file
 
     frame = pd.DataFrame([["Someone", 1, *([2.0] * len(RENDERED))], ["Someone", 2, *([-2.0] * len(RENDERED))]],
                          columns=["person", "imagenum", *RENDERED])
@@ -295,8 +304,7 @@ def test_several_runs_of_one_kind_get_their_own_labels_and_grids(learnable_datas
 def test_recipe_leaves_out_only_keys_the_kind_never_reads():
     """The VAE/GAN's recipe changes with the encoder's L_prior weight; the VAE's does not (its
     step never reads it), while its pixel sigma does; every listed key is a real config key."""
-    from attrgan.config import Config, flatten, unread_keys
-    from attrgan.training_seeds import recipe_of
+    from attrgan.config import Config, flatten, recipe_of, unread_keys
 
     def recipe(kind, section, key, value):
         config = Config().to_dict()
@@ -315,8 +323,8 @@ def test_recipe_leaves_out_only_keys_the_kind_never_reads():
 def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     """Hand-made rows: groups are kind + recipe, the std is over runs (n − 1), and the paired
     difference pairs by training seed, not by position (runs listed in seed order)."""
-    from attrgan.evaluate import MODEL_LABELS
-    from attrgan.training_seeds import across_training_seeds, has_curves, training_seeds_markdown
+    from attrgan.evaluation.evaluate import MODEL_LABELS
+    from attrgan.evaluation.training_seeds import across_training_seeds, has_curves, training_seeds_markdown
 
     def row(kind, seed, cosine, recipe="r1", updates=500):
         return {"model": f"{kind}-{seed}", "kind": kind, "recipe": recipe, "train_seed": seed, "updates": updates,

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, TINY_MODEL
 from PIL import Image
 from typer.testing import CliRunner, Result
 
 from cli.main import app
-
-from conftest import ROOT, TINY_MODEL
 
 runner = CliRunner()
 
@@ -243,7 +242,7 @@ def test_generation_refuses_non_finite_values(world, tmp_path):
               "--set 'Smiling=nan': expected Name=value with a finite number")
     one_error(invoke(["edit", "--checkpoint", world / "run", photo, "--attribute", "Smiling", "--mode", "condition",
                       "--strength", "nan,inf", "--out", tmp_path / "b.png"]), "--strength must be a finite number")
-    from attrgan.generator import load
+    from attrgan.nets.loaded import load
 
     with pytest.raises(ValueError, match="finite; got NaN or Inf for Smiling"):
         model = load(world / "run")
@@ -418,9 +417,9 @@ def test_synth_lfw_replaces_an_existing_folder_only_with_force(tmp_path):
 
 
 def test_weights_finite_sees_nan_and_inf_in_parameters_and_buffers():
-    from attrgan.models import build_models
     from attrgan.config import from_dict
-    from attrgan.train import weights_finite
+    from attrgan.nets.models import build_models
+    from attrgan.training.stopping import weights_finite
 
     net = build_models(from_dict({"model": TINY_MODEL}).model, 73)["decoder"]
     assert weights_finite(net)

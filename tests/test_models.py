@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from attrgan.config import DIS_NORMS, UPSAMPLING, ModelConfig, from_dict, load_config
-from attrgan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
-from attrgan.models import Decoder, Discriminator, Encoder, build_models
-from attrgan.reference_steps import vaegan_step_reference
-from attrgan.steps import Noise, vaegan_step
-
-from conftest import TINY_MODEL
+from attrgan.nets.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
+from attrgan.nets.models import Decoder, Discriminator, Encoder, build_models
+from attrgan.nets.reference_steps import vaegan_step_reference
+from attrgan.nets.steps import Noise, vaegan_step
 
 A = 73
 
@@ -37,7 +36,7 @@ def test_resize_upsampling_cannot_make_a_checkerboard():
     """A flat input through one x2 step with flat weights: the paper's stride-2 transposed 5x5
     conv covers neighbouring output pixels with 3 and 2 taps per axis, a period-2 pattern; nearest
     x2 then a 5x5 conv stays flat. The resize decoder keeps the paper's shapes."""
-    from attrgan.models import up_block
+    from attrgan.nets.models import up_block
 
     flat = torch.ones(1, 4, 8, 8)
     interiors = {}
@@ -62,7 +61,7 @@ def test_resize_upsampling_cannot_make_a_checkerboard():
 def test_blur_keeps_an_image_where_a_resize_puts_it():
     """The paper's transposed conv centres input pixel i at output 2i; the blur's (2, 1) padding
     moves it to 2i + 0.5, as nearest x2 does: an impulse's blurred response is centred there."""
-    from attrgan.models import Blur
+    from attrgan.nets.models import Blur
 
     impulse = torch.zeros(1, 1, 16, 16)
     impulse[0, 0, 8, 8] = 1.0
@@ -105,7 +104,7 @@ def test_r1_penalty_flattens_the_discriminator_around_real_faces():
     """Training D alone on fixed real and fake batches: with the R1 penalty its input gradient at
     the real images ends far smaller than without; the penalty's gradient is that of
     r1_every * r1_weight / 2 * E|grad_x D(x)|^2, and its extra forward pass leaves D's buffers alone."""
-    from attrgan.steps import r1_grads, trainable
+    from attrgan.nets.steps import r1_grads, trainable
 
     torch.manual_seed(0)
     real, fake, y = torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) * 0.2, torch.randn(8, A)

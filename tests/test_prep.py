@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from attrgan.runtime.files import atomic_file
 from cli.main import app
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES, read_attribute_file
-from data_prep.io import atomic_file
 from data_prep.prep import PrepConfig, prepare_dataset
 from data_prep.split import split_by_identity
 

@@ -6,19 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import RENDERED, TINY_MODEL, tiny_config
 
-from attrgan.augment import augment_batch
-from attrgan.batches import epoch_order
 from attrgan.checkpoint import load_checkpoint
 from attrgan.config import ConfigError, from_dict, load_config
-from attrgan.data import open_dataset
-from attrgan.device import cpu_has_native_bf16, resolve_precision
-from attrgan.losses import generator_loss
-from attrgan.models import build_models
-from attrgan.steps import STEPS, equilibrium_gates
-from attrgan.train import make_optimizer, make_scheduler, scheduled_per_update, train, training_set
-
-from conftest import RENDERED, TINY_MODEL, tiny_config
+from attrgan.data.augment import augment_batch
+from attrgan.data.batches import epoch_order
+from attrgan.data.dataset import open_dataset
+from attrgan.nets.losses import generator_loss
+from attrgan.nets.models import build_models
+from attrgan.nets.steps import STEPS, equilibrium_gates
+from attrgan.runtime.device import cpu_has_native_bf16, resolve_precision
+from attrgan.data.training_set import training_set
+from attrgan.training.loop import train
+from attrgan.training.state import make_optimizer, make_scheduler, scheduled_per_update
 
 A = 73
 
@@ -260,8 +261,8 @@ def test_quality_is_tracked_during_training(learnable_dataset, trained_regressor
     assert (tmp_path / "run" / "quality_curves.png").is_file()
     assert (tmp_path / "run" / "samples" / "step000006_quality.png").is_file()
     # the logged colour speckle is the final decoder's, measured again from the checkpoint
-    from attrgan.generator import load
-    from attrgan.tracking import QualityTracker
+    from attrgan.nets.loaded import load
+    from attrgan.training.tracking import QualityTracker
 
     model = load(tmp_path / "run")
     tracker = QualityTracker.create(trained_regressor, open_dataset(learnable_dataset), RENDERED, model.scaler, config,
@@ -277,7 +278,7 @@ def test_quality_is_tracked_during_training(learnable_dataset, trained_regressor
 def test_loss_curves_show_the_share_of_updates_d_trained():
     """The gate's on/off column becomes the share of updates D trained (a rolling mean in [0, 1]);
     losses keep their raw values beside the smoothed curve."""
-    from attrgan.plots import loss_panels
+    from attrgan.evaluation.plots import loss_panels
 
     frame = pd.DataFrame({"step": range(1, 101), "E/llike": np.linspace(10, 1, 100),
                           "D/trained": [1.0] * 20 + [0.0] * 80, "time_s": np.arange(100.0)})

@@ -86,7 +86,7 @@ def test_exif_rotated_photo_is_turned_upright_before_alignment(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from attrgan.editing import align_photos
+    from attrgan.editing.edits import align_photos
 
     sideways = np.ascontiguousarray(np.rot90(skdata.astronaut(), k=1))  # stored rotated 90° counter-clockwise
     image = Image.fromarray(sideways)
@@ -240,7 +240,7 @@ def test_garbage_fid_weights_and_stale_temporaries(learnable_dataset, trained_re
     import os
     import subprocess
 
-    from data_prep.io import atomic_file
+    from attrgan.runtime.files import atomic_file
 
     (tmp_path / "weights.pt").write_bytes(b"garbage")
     result = CliRunner().invoke(app, ["eval-attributes", "--data", str(learnable_dataset), "--regressor",
@@ -261,11 +261,10 @@ def test_garbage_fid_weights_and_stale_temporaries(learnable_dataset, trained_re
 
 def test_resume_refuses_other_training_data(synthetic_dataset, tmp_path):
     import pytest
+    from conftest import tiny_config
 
     from attrgan.checkpoint import CheckpointError
-    from attrgan.train import train
-
-    from conftest import tiny_config
+    from attrgan.training.loop import train
 
     run = tmp_path / "run"
     train(tiny_config(synthetic_dataset, "vae", max_steps=1), run)

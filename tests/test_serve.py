@@ -11,15 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import RENDERED
 from PIL import Image
 
 import attrgan
-from attrgan.data import open_dataset
-from attrgan.editing import compute_attribute_vectors, save_attribute_vectors
-from attrgan.studio import Studio, load_studio
-from attrgan.train import GRID_QUERIES
-from attrgan.webapp import create_app
-from conftest import RENDERED
+from attrgan.data.dataset import open_dataset
+from attrgan.editing.edits import compute_attribute_vectors, save_attribute_vectors
+from attrgan.editing.studio import Studio, load_studio
+from attrgan.editing.webapp import create_app
+from attrgan.training.run_files import GRID_QUERIES
 
 
 @pytest.fixture(scope="module")
@@ -193,14 +193,14 @@ def test_a_full_queue_answers_busy(conditional_run):
 
 
 def test_uploads_stay_in_memory_and_old_ones_are_dropped(conditional_run, photos, monkeypatch):
-    import attrgan.studio
+    import attrgan.editing.studio
 
     def no_temporary_files(*args, **kwargs):
         raise AssertionError("an upload was written to a temporary file")
 
     for name in ("TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile", "mkstemp", "mkdtemp"):
         monkeypatch.setattr(tempfile, name, no_temporary_files)
-    monkeypatch.setattr(attrgan.studio, "KEPT_PHOTOS", 2)
+    monkeypatch.setattr(attrgan.editing.studio, "KEPT_PHOTOS", 2)
     client = create_app(load_studio(conditional_run, device="cpu")).test_client()
     astronaut = Image.open(photos / "astronaut.png")
     ids = []
@@ -236,11 +236,11 @@ def test_attribute_vectors_of_an_unconditional_model_move_their_attribute(learna
     """eval-vectors, the paper's Figure 5 in numbers, on a tiny unconditional VAE of the
     learnable synthetic LFW: adding a vector raises its own attribute, as the regressor sees it,
     more than it moves the others (a z of 8 entangles the weaker attributes)."""
+    from conftest import tiny_config
     from typer.testing import CliRunner
 
-    from attrgan.train import train
+    from attrgan.training.loop import train
     from cli.main import app
-    from conftest import tiny_config
 
     config = tiny_config(learnable_dataset, "vae", epochs=12, batch_size=32, sample_every_epoch=True)
     config.data.attributes, config.model.z_dim = [], 8

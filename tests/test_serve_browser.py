@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from attrgan.studio import load_studio
-from attrgan.webapp import create_app, make_server
+from attrgan.editing.studio import load_studio
+from attrgan.editing.webapp import create_app, make_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from attrgan.data import open_dataset
+from attrgan.data.dataset import open_dataset
 from cli.main import app
 
 runner = CliRunner()
@@ -211,9 +211,9 @@ def test_unconditional_model_edits_with_binary_attribute_vectors(celeba_dataset,
     import torch
 
     import attrgan
-    from attrgan.data import load_images
-    from attrgan.editing import load_attribute_vectors
-    from attrgan.studio import load_studio
+    from attrgan.data.dataset import load_images
+    from attrgan.editing.edits import load_attribute_vectors
+    from attrgan.editing.studio import load_studio
 
     root, run = Path(__file__).resolve().parents[1], tmp_path / "run"
     result = invoke(["train-conditional", "--data", celeba_dataset, "--config", root / "configs" / "demo.yaml",
@@ -288,8 +288,8 @@ def test_the_regressor_has_a_logistic_head_for_binary_attributes(celeba_dataset,
     per-attribute accuracy on the real test images."""
     import torch
 
-    from attrgan.data import load_images
-    from attrgan.regressor import load_regressor
+    from attrgan.data.dataset import load_images
+    from attrgan.evaluation.regressor import load_regressor
 
     result = invoke(["train-regressor", "--data", celeba_dataset, "--out", tmp_path / "reg", "--image-size", "32",
                      "--channels", "8,16,32", "--fc", "32", "--epochs", "2", "--device", "cpu", "--no-progress"])

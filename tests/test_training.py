@@ -9,18 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import tiny_config
 from typer.testing import CliRunner
 
 from attrgan.checkpoint import CheckpointError, load_checkpoint, run_name
 from attrgan.config import ConfigError, from_dict, load_config
-from attrgan.device import compile_networks, resolve_compile
-from attrgan.data import load_images, open_dataset, to_model_range
-from attrgan.models import build_models
-from attrgan.steps import Noise, vaegan_step
-from attrgan.train import train
+from attrgan.data.dataset import load_images, open_dataset, to_model_range
+from attrgan.nets.models import build_models
+from attrgan.nets.steps import Noise, vaegan_step
+from attrgan.runtime.device import compile_networks, resolve_compile
+from attrgan.training.loop import train
 from cli.main import app
-
-from conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

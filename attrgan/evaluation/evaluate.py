@@ -16,28 +16,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
+import torchvision
+from torchvision.transforms.functional import gaussian_blur
 
-from .checkpoint import CheckpointError, checkpoint_file, load_checkpoint, run_name
-from .data import ImageRows, load_images, open_dataset, to_model_range
-from .device import resolve_device, resolve_precision
-from .generator import ConditionalModel, load
-from .metrics import (MID_BAND, attribute_scores, cosine_similarity, frechet_distance, high_frequency_energy, mean_std,
-                      power_spectrum_bands, prior_mismatch, sign_accuracy, spectrum_vs_real, squared_error)
-from .regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
-from .training_seeds import across_training_seeds
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "vaegan": "VAE/GAN"}
-# The paper's Table 1 (Larsen et al. 2016; values as recalled in the design card, to be confirmed).
-PAPER_TABLE = {
-    "LFW test set": (0.9193, 14.20), "VAE": (0.9030, 27.59), "GAN": (0.8892, 27.89), "VAE/GAN": (0.9114, 22.39),
-}
+from attrgan.checkpoint import CheckpointError, checkpoint_file, load_checkpoint
+from attrgan.data.dataset import ImageRows, load_images, open_dataset, to_model_range
+from attrgan.evaluation.metrics import (
+    MID_BAND,
+    attribute_scores,
+    cosine_similarity,
+    frechet_distance,
+    high_frequency_energy,
+    mean_std,
+    power_spectrum_bands,
+    prior_mismatch,
+    sign_accuracy,
+    spectrum_vs_real,
+    squared_error,
+)
+from attrgan.evaluation.regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
+from attrgan.evaluation.report import write_report
+from attrgan.evaluation.table import MODEL_LABELS, PAPER_TABLE, model_names
+from attrgan.evaluation.training_seeds import across_training_seeds
+from attrgan.nets.loaded import ConditionalModel, load
+from attrgan.runtime.device import resolve_device, resolve_precision
+from attrgan.runtime.files import atomic_directory, guard_output
+from attrgan.runtime.limits import require
+from data_prep.attributes import read_attribute_file
 
 
 @dataclass
@@ -86,10 +95,7 @@ class ModelScores:
 
 def evaluate_attributes(config: EvalConfig) -> dict:
     """Run the evaluation; write report.md, metrics.json, plots and grids atomically to ``config.out``."""
-    from data_prep.io import atomic_directory, guard_output
-    from data_prep.limits import require
 
-    from .report import write_report
 
     guard_output(config.out, [config.data, config.queries, checkpoint_file(config.regressor),
                               *(checkpoint_file(path) for path in config.checkpoints)], config.force)
@@ -150,12 +156,30 @@ def evaluate_attributes(config: EvalConfig) -> dict:
 
     metrics = _metrics_json(config, names, queries, upper, scores, real_spectrum)
     with atomic_directory(config.out, force=config.force) as tmp:
-        write_report(tmp, metrics, names, queries, upper, scores, real_images, (config.grid_queries, config.grid_samples), models)
+        write_report(tmp, metrics, names, queries, upper, scores,
+                     sample_grids(models, real_images, queries, config.grid_queries, config.grid_samples),
+                     config.grid_samples + 1)
     return metrics
 
 
+def sample_grids(models, real_images: torch.Tensor | None, queries: np.ndarray, n_queries: int,
+                 n_samples: int) -> dict[str, torch.Tensor]:
+    """Per model (file name -> images): for the first queries, the real face (white where unknown)
+    then ``n_samples`` generated faces, one row each."""
+    n_queries = min(n_queries, len(queries))
+    grids = {}
+    for model, (_, stem) in zip(models, model_names(models)):
+        rows = []
+        for q in range(n_queries):
+            samples = torch.stack([model.sample(queries[q : q + 1], seed=s)[0] for s in range(n_samples)]).cpu()
+            real = to_model_range(real_images[q : q + 1]) if real_images is not None else torch.ones_like(samples[:1])
+            rows.append(torch.cat([real, samples]))
+        grids[f"grid_{stem}.png"] = torch.cat(rows)
+    return grids
+
+
 def figures(regressed: np.ndarray, queries: np.ndarray, regressor: LoadedRegressor) -> dict[str, float]:
-    """attrgan.metrics.attribute_scores, centred by the regressor's train-split mean and std."""
+    """attrgan.evaluation.metrics.attribute_scores, centred by the regressor's train-split mean and std."""
     return attribute_scores(regressed, queries, regressor.scaler.mean, regressor.scaler.std)
 
 
@@ -166,7 +190,6 @@ def blur_response(regressor: LoadedRegressor, real_images: torch.Tensor, queries
                   precision: str) -> dict[str, dict[str, float]]:
     """The regressor's figures on the real images blurred by Gaussians of ``BLUR_SIGMAS`` px:
     a metric that scores blurred faces as well as sharp ones cannot reward sharpness."""
-    from torchvision.transforms.functional import gaussian_blur
 
     images = to_model_range(real_images)
     response = {}
@@ -191,7 +214,6 @@ def _queries(config: EvalConfig, dataset, regressor: LoadedRegressor) -> tuple[n
     """Query vectors (raw units) and, for dataset queries, their real images."""
     names = regressor.scaler.names
     if config.queries is not None:
-        from data_prep.attributes import read_attribute_file
 
         table = read_attribute_file(config.queries)
         missing = [n for n in names if n not in table.names]
@@ -214,7 +236,7 @@ def encoder_figures(model: ConditionalModel, regressor: LoadedRegressor, queries
     """Where a sample's attribute error comes from: the figures of the query images'
     reconstructions (codes from the encoder instead of the prior; None without query images)
     and the prior mismatch of the first PRIOR_CHECK_IMAGES labelled train images' codes
-    (attrgan.metrics.prior_mismatch; None with fewer than two). Good reconstructions with a large mismatch mean the
+    (attrgan.evaluation.metrics.prior_mismatch; None with fewer than two). Good reconstructions with a large mismatch mean the
     decoder renders attributes well from codes it was trained on, not from the prior's."""
     reconstruction = None
     if real_images is not None:
@@ -269,7 +291,6 @@ def _inception(weights: Path | None, device) -> torch.nn.Module | None:
     """Inception-v3 from locally stored weights (never downloaded), checked before any work; None without them."""
     if weights is None:
         return None
-    import torchvision
 
     if not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: --inception-weights file not found")
@@ -320,29 +341,6 @@ def _breakdown(names, queries, regressed: np.ndarray | None) -> dict | None:
                     "cosine_similarity": float(cosine_similarity(regressed[mask], queries[mask]).mean()) if mask.any() else None,
                     "squared_error": float(squared_error(regressed[mask], queries[mask]).mean()) if mask.any() else None}
             for group, mask in groups.items()}
-
-
-def model_names(models) -> list[tuple[str, str]]:
-    """(report label, file stem) per model: the paper's name and the kind (e.g. VAE/GAN, vaegan);
-    where several runs of one kind are compared, each also names its run folder."""
-    names = []
-    for model in models:
-        label, stem = MODEL_LABELS[model.kind], model.kind
-        if sum(m.kind == model.kind for m in models) > 1:
-            run = run_name(model.path)
-            label, stem = f"{label} ({run})", f"{stem}_{run}"
-        names.append((label, stem))
-    used: set[str] = set()
-    for i, (label, stem) in enumerate(names):  # stems already taken (a/run, b/run; or a folder run_2): number them
-        number = 1
-        while (f"{stem}_{number}" if number > 1 else stem) in used:
-            number += 1
-        if number > 1:
-            label, stem = f"{label} #{number}", f"{stem}_{number}"
-        used.add(stem)
-        names[i] = (label, stem)
-    return names
-
 
 
 def _metrics_json(config, names, queries, upper, scores, real_spectrum: dict[str, float]) -> dict:

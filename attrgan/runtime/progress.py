@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from tqdm.auto import tqdm
+
 LOG_INTERVAL_S = 30.0
 
 
@@ -25,7 +27,6 @@ class _LineWriter:
 
 def progress_bar(enabled: bool = True, **kwargs):
     """A tqdm progress bar (``kwargs`` as for tqdm) that logs lines when stderr is not a TTY."""
-    from tqdm.auto import tqdm
 
     if enabled and not sys.stderr.isatty():
         kwargs.update(file=_LineWriter(sys.stderr), mininterval=LOG_INTERVAL_S, maxinterval=LOG_INTERVAL_S,

@@ -9,7 +9,7 @@ gradients of its own loss (Larsen et al. 2016, Algorithm 1; signs derived in los
 
 One forward pass is shared by all losses. The VAE/GAN step then does each piece of backward
 work once (``vaegan_step``; the straightforward per-loss version it is tested against is
-``attrgan.reference_steps``). In units of one network's forward pass over B images
+``attrgan.nets.reference_steps``). In units of one network's forward pass over B images
 (E, Dec, D), it costs 3E + 7Dec + 15D against 3E + 10Dec + 15D for the reference and
 3E + 6Dec + 9D for the usual shortcut of one backward over the summed losses (which mixes
 every loss into every network). 15D is the least an exact step can do here: D's batch norm
@@ -44,8 +44,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import LossConfig
-from .losses import bce_of, discriminator_loss, gaussian_nll, generator_loss, kl_prior
+from attrgan.config import LossConfig
+from attrgan.nets.losses import bce_of, discriminator_loss, gaussian_nll, generator_loss, kl_prior
 
 Grads = dict[str, tuple[torch.Tensor, ...] | None]  # network name -> grads (None: no update this step)
 

@@ -1,6 +1,6 @@
 """The editing service behind ``attrgan serve``: one loaded model shared by every request.
 
-Framework-free (the web layer is :mod:`attrgan.webapp`): photos in (uploads aligned with the
+Framework-free (the web layer is :mod:`attrgan.editing.webapp`): photos in (uploads aligned with the
 prep-lfw aligner, or test-split faces of the model's dataset), edits, samples and
 interpolations out, each as float images in [-1, 1]. All network work runs under one lock,
 so concurrent requests never load or run the model twice at once; a bounded number may wait."""
@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .generator import ConditionalModel
+import attrgan
+from attrgan.data.dataset import load_images, open_dataset
+from attrgan.editing.edits import attribute_row, did_you_mean, interpolate, load_attribute_vectors
+from attrgan.evaluation.regressor import load_regressor
+from attrgan.nets.loaded import ConditionalModel
+from attrgan.runtime.limits import require
+from data_prep.align import FaceAligner
+from data_prep.prep import ImageTooLargeError, decode_image
 
 VALUE_LIMIT = 5.0  # |slider value|: standard deviations of y (condition) or multiples of a vector (latent)
 MAX_SAMPLES = 64
@@ -102,7 +109,6 @@ class Studio:
     # ---------------------------------------------------------------- photos
     def add_photo(self, data: bytes) -> Photo:
         """Decode, align and encode an uploaded photo; keep it in memory under a content id."""
-        from data_prep.prep import ImageTooLargeError, decode_image
 
         if not data:
             raise StudioError("no photo in the request: send the image file as the 'photo' form field or the body")
@@ -117,7 +123,6 @@ class Studio:
         self._require_encoder()
         with self._compute():
             if self._aligner is None:
-                from data_prep.align import FaceAligner
 
                 self._aligner = FaceAligner(self.model.image_size, device=str(self.model.device), min_face_fraction=0.1)
             result = self._aligner.align_images([pixels])
@@ -141,7 +146,6 @@ class Studio:
                           f"{KEPT_PHOTOS}); upload it again", 404)
 
     def _test_face(self, photo_id: str) -> Photo:
-        from .data import load_images
 
         row_text = photo_id[len(TEST_FACE_PREFIX):]
         if not row_text.isdigit() or int(row_text) not in self._test_row_set:
@@ -198,7 +202,6 @@ class Studio:
 
     def interpolation(self, first: str, second: str, steps: int) -> torch.Tensor:
         """Faces along the line between two photos' codes and attributes, ends included."""
-        from .editing import interpolate
 
         check_int("steps", steps, 2, MAX_STEPS)
         a, b = self.photo(first), self.photo(second)
@@ -235,12 +238,10 @@ class Studio:
         return Photo(photo_id, crop, raw.astype(np.float32), code, source)
 
     def _row(self, settings: dict[str, float], base: np.ndarray) -> np.ndarray:
-        from .editing import attribute_row
 
         return attribute_row(self.model, settings, base)
 
     def _check_settings(self, settings: dict[str, float], latent: bool) -> None:
-        from .editing import did_you_mean
 
         known = self.vectors if latent else self.model.attribute_names
         for name, value in settings.items():
@@ -257,7 +258,6 @@ class Studio:
 
 def check_int(name: str, value: int, low: int, high: int) -> None:
     """Refuse an integer request parameter outside [low, high] (a 400, in require's words)."""
-    from data_prep.limits import require
 
     try:
         require(name, value, low, high)
@@ -269,11 +269,7 @@ def load_studio(checkpoint: str | Path, regressor: str | Path | None = None, vec
                 data: str | Path | None = None, device: str = "cpu") -> Studio:
     """A :class:`Studio` from a run (and optional regressor, attribute vectors, dataset; the
     dataset defaults to the one the model was trained on, when it is still at hand)."""
-    import attrgan
 
-    from .data import open_dataset
-    from .editing import load_attribute_vectors
-    from .regressor import load_regressor
 
     model = attrgan.load(checkpoint, device)
     data = data if data is not None else model.training_data

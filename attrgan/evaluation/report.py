@@ -4,28 +4,31 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from .data import to_model_range
-from .evaluate import MODEL_LABELS, model_names
-from .metrics import BAND_NAMES
-from .plots import plot_across_updates, save_grid
-from .training_seeds import CURVES_FILE, FIGURES, RATIO_FIGURES, has_curves, training_seeds_markdown
+from attrgan.evaluation.metrics import BAND_NAMES
+from attrgan.evaluation.plots import plot_across_updates, save_grid
+from attrgan.evaluation.table import COLUMNS, FIGURES, MODEL_LABELS, RATIO_FIGURES, Column
+from attrgan.evaluation.training_seeds import CURVES_FILE, has_curves, training_seeds_markdown, training_seeds_text
+from attrgan.runtime.files import write_json
 
 SCATTER_ATTRIBUTES = 8  # attributes shown in the regressed-vs-query scatter plot (largest query variance)
 
 
-def write_report(out: Path, metrics: dict, names, queries, upper, scores, real_images, grid_shape, models) -> None:
-    """Write every report file into ``out``."""
-    from data_prep.io import write_json
+def write_report(out: Path, metrics: dict, names, queries, upper, scores, grids: dict[str, torch.Tensor],
+                 grid_columns: int) -> None:
+    """Write every report file into ``out``: what ``evaluate`` computed, rendered (``grids``: file
+    name -> images, ``grid_columns`` per row)."""
 
     write_json(out / "metrics.json", metrics)
     _plot_per_attribute_error(out / "per_attribute_error.png", names, upper, scores)
     _plot_scatter(out / "regressed_vs_query.png", names, queries, scores)
     if has_curves(metrics["across_training_seeds"]):
         _plot_across_updates(out / CURVES_FILE, metrics)
-    grid_files = _write_grids(out, real_images, queries, grid_shape, models)
-    (out / "report.md").write_text(_markdown(metrics, grid_files))
+    for name, images in grids.items():
+        save_grid(images, out / name, nrow=grid_columns)
+    (out / "report.md").write_text(_markdown(metrics, list(grids)))
 
 
 def _plot_across_updates(path: Path, metrics: dict) -> None:
@@ -192,7 +195,6 @@ def _plot_per_attribute_error(path: Path, names, upper, scores) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
     import seaborn as sns
 
     records = []
@@ -217,7 +219,6 @@ def _plot_scatter(path: Path, names, queries, scores) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
     import seaborn as sns
 
     chosen = np.argsort(-queries.var(0))[:SCATTER_ATTRIBUTES]
@@ -237,18 +238,29 @@ def _plot_scatter(path: Path, names, queries, scores) -> None:
     plt.close(grid.figure)
 
 
-def _write_grids(out: Path, real_images, queries, shape, models) -> list[str]:
-    """For the first queries: the real face (when known) then K generated faces per model, one row each."""
-    n_queries, n_samples = shape
-    n_queries = min(n_queries, len(queries))
-    files = []
-    for model, (_, stem) in zip(models, model_names(models)):
-        rows = []
-        for q in range(n_queries):
-            samples = torch.stack([model.sample(queries[q : q + 1], seed=s)[0] for s in range(n_samples)]).cpu()
-            real = to_model_range(real_images[q : q + 1]) if real_images is not None else torch.ones_like(samples[:1])
-            rows.append(torch.cat([real, samples]))
-        name = f"grid_{stem}.png"
-        save_grid(torch.cat(rows), out / name, nrow=n_samples + 1)
-        files.append(name)
-    return files
+def format_table(metrics: dict) -> str:
+    """The Table-1 rows as eval-attributes prints them (the printed columns of ``table.COLUMNS``),
+    then the training-seed summary's lines."""
+    printed = [c for c in COLUMNS if c.width]
+    header = f"{'model':<26}" + "".join(f"{c.label.removesuffix(' / real'):>{c.width + 8 * _with_std(c)}}"
+                                        for c in printed) + f"{'shuffled-query cosine':>24}"
+    lines = [header]
+    upper = metrics["upper_bound"]
+    if upper:
+        cells = [f"{1 if c.ratio else upper[c.key]:>{c.width}.{c.digits}f}" + " " * 8 * _with_std(c) for c in printed]
+        lines.append(f"{'real images (upper bound)':<26}" + "".join(cells).rstrip())
+    for row in metrics["models"]:
+        control = row.get("shuffled_query_control")
+        cells = [f"{row[c.key]:>{c.width}.{c.digits}f}" + (f" ± {row[c.key + '_std']:<5.{c.digits}f}" if _with_std(c) else "")
+                 for c in printed]
+        lines.append(f"{row['model']:<26}" + "".join(cells) + (f"{control['cosine_similarity']:>24.4f}" if control else ""))
+    if upper:
+        lines.append("regressor on blurred real images (cosine / centred cosine): " + ", ".join(
+            f"{name.removeprefix('sigma_')} {f['cosine']:.4f} / {f['centred_cosine']:.4f}"
+            for name, f in upper["blur_response"].items()))
+    return "\n".join(lines + training_seeds_text(metrics.get("across_training_seeds")))
+
+
+def _with_std(column: Column) -> bool:
+    """The paper's two figures are printed with their std over sampling seeds."""
+    return column.key in ("cosine_similarity", "squared_error")

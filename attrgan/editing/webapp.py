@@ -5,16 +5,18 @@ Every route is a thin wrapper over :class:`attrgan.studio.Studio`; refusals come
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
 from importlib import resources
 
 from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import make_server as werkzeug_server
 
-from .data import to_model_range
-from .editing import parse_attribute_settings
-from .plots import grid_png
-from .studio import MAX_UPLOAD_BYTES, Studio, StudioError
+from attrgan.data.dataset import to_model_range
+from attrgan.editing.edits import parse_attribute_settings
+from attrgan.editing.studio import MAX_UPLOAD_BYTES, Studio, StudioError
+from attrgan.evaluation.plots import grid_png
 
 log = logging.getLogger("attrgan.serve")
 
@@ -31,7 +33,7 @@ def create_app(studio: Studio) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.request_class = InMemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES + 64 * 1024  # the photo and its form envelope
-    page = resources.files("attrgan").joinpath("web", "index.html").read_text(encoding="utf-8")
+    page = resources.files("attrgan.editing").joinpath("web", "index.html").read_text(encoding="utf-8")
 
     @app.get("/")
     def index() -> Response:
@@ -103,7 +105,6 @@ def create_app(studio: Studio) -> Flask:
 def make_server(app: Flask, host: str, port: int):
     """A threaded WSGI server for ``app`` (requests served concurrently; the Studio serializes
     network work). ``port=0`` picks a free port: read it from ``server.server_port``."""
-    from werkzeug.serving import make_server as werkzeug_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request: a slider drag sends dozens
     return werkzeug_server(host, port, app, threaded=True)
@@ -111,7 +112,6 @@ def make_server(app: Flask, host: str, port: int):
 
 def is_loopback(host: str) -> bool:
     """True when ``host`` is reachable from this machine only."""
-    import ipaddress
 
     if host == "localhost":
         return True

@@ -11,6 +11,7 @@ member without the flip."""
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,12 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import save_checkpoint
-from .data import Dataset, ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
-from .device import resolve_device, resolve_precision
-from .metrics import cosine_similarity, r2_per_attribute, squared_error
-from .models import down_block, fc_block, init_weights
-from .progress import progress_bar
+from attrgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from attrgan.data.dataset import Dataset, ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
+from attrgan.evaluation.metrics import cosine_similarity, r2_per_attribute, squared_error
+from attrgan.nets.models import down_block, fc_block, init_weights
+from attrgan.runtime.device import resolve_device, resolve_precision
+from attrgan.runtime.files import atomic_directory, guard_output, write_json
+from attrgan.runtime.limits import require
+from attrgan.runtime.progress import progress_bar
 
 REGRESSOR_KIND = "regressor"
 REGRESSOR_FILE = "regressor.pt"
@@ -172,7 +175,6 @@ def score(raw_predicted: np.ndarray, raw_target: np.ndarray) -> dict:
 
 def check_regressor_config(config: RegressorConfig) -> None:
     """Refuse options no training could use, each with its range."""
-    from data_prep.limits import require
 
     if config.precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"--precision must be auto, fp32 or bf16, got {config.precision!r}")
@@ -191,7 +193,6 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
     """Train, early-stop on val, evaluate on test; write ``out/regressor.pt`` and
     ``out/metrics.json`` (atomically: an existing ``out`` is replaced only with ``force``, and
     only once the new regressor is complete); return the metrics."""
-    from data_prep.io import atomic_directory, guard_output, write_json
 
     out = Path(out)
     guard_output(out, [config.data], force)
@@ -307,7 +308,6 @@ def _val_loss(model, split_tensors, outputs: Outputs, device, precision) -> floa
 
 def _json_safe(metrics: dict) -> dict:
     """Checkpoint-safe copy (weights_only loading accepts plain containers of numbers and strings)."""
-    import json
 
     return json.loads(json.dumps(metrics))
 
@@ -324,7 +324,6 @@ class LoadedRegressor:
     def check_fits(self, names: list[str] | None, image_size: int, model: str) -> None:
         """Refuse to score a model that conditions on other attributes or makes another image
         size (``names`` None: checked on size only, as for an unconditional model)."""
-        from .checkpoint import CheckpointError
 
         if names is not None and list(names) != self.scaler.names:
             raise CheckpointError(f"{model}: the model's attribute names differ from the regressor's ({self.path})")
@@ -342,7 +341,6 @@ class LoadedRegressor:
 
 def load_regressor(path: str | Path) -> LoadedRegressor:
     """Load a regressor checkpoint (file or run directory); refuse generator checkpoints."""
-    from .checkpoint import CheckpointError, load_checkpoint
 
     path = Path(path)
     file = path / REGRESSOR_FILE if path.is_dir() else path

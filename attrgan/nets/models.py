@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .config import ModelConfig
+from attrgan.config import ModelConfig
 
 KERNEL, PAD = 5, 2
 

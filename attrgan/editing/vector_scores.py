@@ -9,9 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Dataset, ImageRows, binary_midpoint
-from .generator import ConditionalModel
-from .regressor import LoadedRegressor
+import attrgan
+from attrgan.data.dataset import Dataset, ImageRows, binary_midpoint, open_dataset
+from attrgan.editing.edits import compute_attribute_vectors, save_attribute_vectors
+from attrgan.evaluation.plots import save_grid
+from attrgan.evaluation.regressor import LoadedRegressor, load_regressor
+from attrgan.nets.loaded import ConditionalModel
+from attrgan.runtime.files import atomic_directory, write_json
+from attrgan.runtime.limits import require
 
 
 def vector_edit_scores(model: ConditionalModel, regressor: LoadedRegressor, dataset: Dataset,
@@ -22,7 +27,6 @@ def vector_edit_scores(model: ConditionalModel, regressor: LoadedRegressor, data
     attribute (both in standard deviations of the regressor's train split); for binary
     attributes ``present_before``/``present_after``, the share of faces regressed above the
     attribute's midpoint (0 for -1/1, 0.5 for 0/1)."""
-    from data_prep.limits import require
 
     require("--strength", strength)
     require("--limit", limit, 1)
@@ -81,13 +85,7 @@ def vector_report(data: str | Path, regressor_path: str | Path, runs: list[Path]
     split, their scores on the test split (:func:`vector_edit_scores`) and an edit grid (test
     faces down, reconstruction then the six strongest vectors across); written atomically to
     ``out`` (report.md, metrics.json, vectors_<kind>.pt, edits_<kind>.png)."""
-    import attrgan
-    from data_prep.io import atomic_directory, write_json
 
-    from .data import open_dataset
-    from .editing import compute_attribute_vectors, save_attribute_vectors
-    from .plots import save_grid
-    from .regressor import load_regressor
 
     dataset, regressor = open_dataset(data), load_regressor(regressor_path)
     results, lines = {}, ["# Attribute vectors: the paper's Figure 5 in numbers", "",

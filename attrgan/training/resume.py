@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .checkpoint import CheckpointError
-from .config import Config, ConfigError, flatten, from_dict, unread_keys
+from attrgan.checkpoint import CheckpointError
+from attrgan.config import Config, ConfigError, flatten, from_dict, unread_keys
+from data_prep.sources import sha256_of
 
 # Keys that say how long, where and how visibly to train, not what is trained: free on resume.
 RUNTIME_KEYS = frozenset({
@@ -23,7 +24,6 @@ def dataset_fingerprint(root: str | Path) -> str:
     """sha256 over the names and the streamed sha256 (data_prep.sources.sha256_of) of the files
     training reads (manifest.json, index.csv, images.npy): a change to any image or label
     changes it (about 0.2 s for the full LFW at 64x64, docs/performance.md)."""
-    from data_prep.sources import sha256_of
 
     parts = [f"{name}:{sha256_of(Path(root) / name)}" for name in DATASET_FILES]
     return FINGERPRINT_PREFIX + hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -61,7 +61,7 @@ def prior_mismatch(mu: np.ndarray, logvar: np.ndarray) -> float:
 
 def high_frequency_energy(images, batch: int = 256) -> tuple[float, float]:
     """Mean squared 4-neighbour Laplacian of ``[N, 3, H, W]`` images (uint8, or floats in
-    [-1, 1]; a tensor or anything sliced into batches, like attrgan.data.ImageRows), split into
+    [-1, 1]; a tensor or anything sliced into batches, like attrgan.data.dataset.ImageRows), split into
     the grey image's (fine detail: low for blurry faces) and the colour left after removing the
     grey (a colour speckle raises it). Divided by the same figures of real images, they read 1.0
     for real-like detail and colour."""

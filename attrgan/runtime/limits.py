@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from pathlib import Path
 
 
@@ -60,7 +61,6 @@ def check_memory(nbytes: float, what: str) -> None:
 
 def check_disk(nbytes: float, folder: str | Path, what: str) -> None:
     """Refuse writing ``nbytes`` under ``folder`` (or its nearest existing parent) when the disk lacks room."""
-    import shutil
 
     folder = Path(folder).resolve()
     while not folder.exists():

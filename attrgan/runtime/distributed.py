@@ -74,3 +74,13 @@ def all_agree(flag: bool, info: DistInfo) -> bool:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def gather_generator_states(generator: torch.Generator, info: DistInfo) -> list[torch.Tensor]:
+    """Every rank's state of ``generator`` (rank order), so a resume restores each rank's stream."""
+    state = generator.get_state()
+    if not info.enabled:
+        return [state]
+    states = [torch.empty_like(state) for _ in range(info.world_size)]
+    dist.all_gather(states, state)
+    return states

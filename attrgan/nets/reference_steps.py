@@ -13,8 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import LossConfig
-from .steps import Noise, StepResult, equilibrium_gates, gan_losses, repeat_flags, trainable, with_r1
+from attrgan.config import LossConfig
+from attrgan.nets.steps import Noise, StepResult, equilibrium_gates, gan_losses, repeat_flags, trainable, with_r1
 
 
 def vaegan_step_reference(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,

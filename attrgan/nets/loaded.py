@@ -11,11 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import GENERATOR_KINDS, load_checkpoint
-from .config import from_dict
-from .data import ImageRows, Standardizer, to_model_range
-from .models import build_models
-from .training_seeds import recipe_of
+from attrgan.checkpoint import GENERATOR_KINDS, load_checkpoint
+from attrgan.config import from_dict, recipe_of
+from attrgan.data.dataset import ImageRows, Standardizer, to_model_range
+from attrgan.nets.models import build_models
 
 
 @dataclass
@@ -30,7 +29,7 @@ class ConditionalModel:
     training_data: str | None = None  # the dataset directory the model was trained on
     train_seed: int | None = None  # the config's train.seed
     updates: int | None = None  # training updates done when the checkpoint was written
-    recipe: str | None = None  # attrgan.training_seeds.recipe_of the training config
+    recipe: str | None = None  # attrgan.config.recipe_of the training config
 
     @property
     def attribute_names(self) -> list[str]:
@@ -76,7 +75,7 @@ class ConditionalModel:
     @torch.inference_mode()
     def posterior(self, images: torch.Tensor | ImageRows, raw_attributes: np.ndarray, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's Gaussian q(z | x, y) of uint8 or [-1, 1] images (a tensor, or anything
-        sliced into batches, like attrgan.data.ImageRows): means and log-variances."""
+        sliced into batches, like attrgan.data.dataset.ImageRows): means and log-variances."""
         if not self.has_encoder:
             raise ValueError(f"{self.path}: a {self.kind!r} model has no encoder; use a vaegan or vae checkpoint")
         y, enc = self.condition(raw_attributes), self.nets["encoder"]

@@ -9,36 +9,15 @@ one seed share their batch order and data, so the paired difference is the sharp
 ordering."""
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 
 import numpy as np
 
-from .checkpoint import run_name
-from .config import unread_keys
+from attrgan.checkpoint import run_name
+from attrgan.evaluation.table import DIGITS, FIGURES
 
-# (metrics.json key of a model row, label)
-FIGURES = (("cosine_similarity", "cosine"), ("centred_cosine", "centred cosine"), ("sign_accuracy", "sign accuracy"),
-           ("squared_error", "squared error"), ("frechet_distance_regressor_features", "Fréchet distance"),
-           ("colour_speckle_vs_real", "colour speckle / real"), ("spectrum_mid_vs_real", "mid band / real"),
-           ("spectrum_corner_vs_real", "corner / real"))
-RATIO_FIGURES = ("colour_speckle_vs_real", "spectrum_mid_vs_real", "spectrum_corner_vs_real")  # 1.0 = the real faces
 CURVES_FILE = "across_updates.png"  # the groups' figures against updates, where runs were scored at several budgets
 REFERENCE_KIND = "vaegan"  # the paired differences are this kind minus each other kind
-
-
-def recipe_of(config: dict) -> str:
-    """A short fingerprint of what a run trains (model, losses, optimiser, data options, batch
-    size); the seed, the dataset's folder, the run-time options (device, threads, budget) and
-    the keys its model kind never reads (``unread_keys``) are left out, so runs that differ
-    only in those group together as training seeds."""
-    unread = unread_keys(config.get("model", {}).get("kind"))
-    sections = {name: {k: v for k, v in (config.get(name) or {}).items() if f"{name}.{k}" not in unread}
-                for name in ("model", "loss", "optim")}
-    data = {k: v for k, v in config.get("data", {}).items() if k != "path"}
-    recipe = {**sections, "data": data, "batch_size": config.get("train", {}).get("batch_size")}
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def spread(values: list[float]) -> dict:
@@ -130,15 +109,11 @@ def _present(runs: list[dict], figure: str) -> bool:
     return all(r.get(figure) is not None for r in runs)
 
 
-DIGITS = {"squared_error": 2, "frechet_distance_regressor_features": 1, "colour_speckle_vs_real": 2,
-          "spectrum_mid_vs_real": 3, "spectrum_corner_vs_real": 1}  # others: 4
-
-
 def _cells(entry: dict) -> list[str]:
     """'mean ± std' (or 'mean' for one run, 'n/a' when missing) of each figure of a group or a difference."""
     out = []
     for figure, _ in FIGURES:
-        s, digits = entry.get(figure), DIGITS.get(figure, 4)
+        s, digits = entry.get(figure), DIGITS[figure]
         out.append("n/a" if s is None else f"{s['mean']:.{digits}f}" + ("" if s["std"] is None else f" ± {s['std']:.{digits}f}"))
     return out
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from data_prep.io import atomic_file
+from attrgan.runtime.files import atomic_file
 
 
 def grid_image(images: torch.Tensor, nrow: int) -> Image.Image:

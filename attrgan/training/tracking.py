@@ -3,7 +3,7 @@ queries of ``train.eval_split`` (val by default, so choices made from the curves
 the test split), the Fréchet distance between generated and real images of that split in the
 regressor's feature space, the attribute cosine similarity and squared error (the paper's
 Table-1 figures), the centred cosine and the sign accuracy, the colour speckle (the colour's
-high-frequency energy over the real images'; attrgan.metrics), and a sample grid. The figures
+high-frequency energy over the real images'; attrgan.evaluation.metrics), and a sample grid. The figures
 go to metrics.csv; the trainer plots them against updates and wall-clock time (quality_curves.png)."""
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Standardizer, load_images
-from .metrics import attribute_scores, frechet_distance, high_frequency_energy
-from .plots import save_grid
-from .regressor import LoadedRegressor, load_regressor
+from attrgan.data.dataset import Standardizer, load_images
+from attrgan.evaluation.metrics import attribute_scores, frechet_distance, high_frequency_energy
+from attrgan.evaluation.plots import save_grid
+from attrgan.evaluation.regressor import LoadedRegressor, load_regressor
 
 QUALITY_FIELDS = ("quality_frechet", "quality_cosine", "quality_squared_error", "quality_centred_cosine",
                   "quality_sign_accuracy", "quality_colour_speckle", "quality_seconds")
@@ -32,7 +32,7 @@ class QualityTracker:
     y: torch.Tensor  # the same, standardized for the generator
     z: torch.Tensor  # fixed latent codes [Q, z]
     real_features: np.ndarray  # regressor features of the real test images
-    real_colour: float  # the real images' colour high-frequency energy (attrgan.metrics.high_frequency_energy)
+    real_colour: float  # the real images' colour high-frequency energy (attrgan.evaluation.metrics.high_frequency_energy)
     device: torch.device
     precision: str
 

@@ -2,13 +2,20 @@
 and user photos: aligned with the same aligner as prep-lfw."""
 from __future__ import annotations
 
+import difflib
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from .data import Dataset, ImageRows, binary_midpoint
-from .generator import ConditionalModel
+from attrgan.data.dataset import Dataset, ImageRows, binary_midpoint
+from attrgan.nets.loaded import ConditionalModel
+from attrgan.runtime.files import atomic_file
+from attrgan.runtime.limits import require
+from data_prep.align import FaceAligner
+from data_prep.prep import decode_image
 
 
 class ImageInputError(ValueError):
@@ -17,7 +24,6 @@ class ImageInputError(ValueError):
 
 def read_photo(path: str | Path) -> np.ndarray:
     """A photo (jpg/png, any size) as uint8 RGB ``[H, W, 3]``; a clear error if unreadable."""
-    from data_prep.prep import decode_image
 
     path = Path(path)
     if not path.is_file():
@@ -31,7 +37,6 @@ def read_photo(path: str | Path) -> np.ndarray:
 def align_photos(paths: list[Path], size: int, device: str = "auto", require_face: bool = True):
     """Aligned uint8 crops ``[N, 3, size, size]`` of the photos that hold a face, and the
     list of (path, message) for those skipped."""
-    from data_prep.align import FaceAligner
 
     aligner = FaceAligner(size, device=device, min_face_fraction=0.1)
     crops, kept, skipped = [], [], []
@@ -66,7 +71,6 @@ def attribute_row(model: ConditionalModel, settings: dict[str, float] | None = N
 def parse_attribute_settings(items: list[str], option: str = "--set") -> dict[str, float]:
     """``Name=value`` items (value: standard deviations from the training mean) -> {name: value};
     a malformed, non-finite or repeated item is refused with one message naming ``option``."""
-    import math
 
     settings: dict[str, float] = {}
     for item in items:
@@ -114,7 +118,6 @@ def attribute_index(model: ConditionalModel, name: str) -> int:
 def did_you_mean(name: str, known: list[str]) -> str:
     """`` (did you mean 'Smiling'?)`` for a name close to a known one (a typo, or CelebA's
     ``Blond_Hair`` for LFW's ``Blond Hair``), else an empty string."""
-    import difflib
 
     folded = {k.lower().replace("_", " "): k for k in known}
     close = difflib.get_close_matches(name.lower().replace("_", " "), list(folded), n=1, cutoff=0.75)
@@ -167,7 +170,6 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
 
 def save_attribute_vectors(vectors: dict[str, torch.Tensor], path: str | Path, source: str) -> None:
     """Write attribute vectors (name -> latent vector) atomically, with the checkpoint they came from."""
-    from data_prep.io import atomic_file
 
     with atomic_file(path) as tmp:
         torch.save({"attribute_names": list(vectors), "vectors": {k: v.cpu() for k, v in vectors.items()},
@@ -208,9 +210,7 @@ def crop_files(photos: list[Path], out: str | Path) -> list[Path]:
 
 def save_crops(crops: torch.Tensor, files: list[Path]) -> None:
     """Save uint8 crops ``[N, 3, S, S]`` as PNG files, each written atomically."""
-    from PIL import Image
 
-    from data_prep.io import atomic_file
 
     for crop, file in zip(crops, files):
         with atomic_file(file) as tmp:
@@ -224,7 +224,6 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
     ``latent``: z = Enc(x, y) + s * v_attribute (needs attribute vectors);
     ``condition``: the attribute's entry of y moved by s standard deviations.
     """
-    from data_prep.limits import require
 
     for s in strengths:
         require("edit strength", s)
@@ -246,7 +245,6 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
 
 def interpolate(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, steps: int) -> torch.Tensor:
     """Faces along the straight line between two images' codes and attribute vectors (ends included)."""
-    from data_prep.limits import require
 
     require("--steps", steps, 2)
     codes = model.encode(images[:2], raw[:2])

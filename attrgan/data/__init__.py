@@ -1,0 +1,1 @@
+"""Dataset rows (memory-mapped images.npy + index.csv), batch order, augmentation."""

@@ -1,0 +1,1 @@
+"""Attribute edits and vectors, their scores, the studio and its web app."""

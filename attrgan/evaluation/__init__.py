@@ -1,0 +1,1 @@
+"""The attribute regressor, metrics, Table-1 evaluation, the report, plots."""

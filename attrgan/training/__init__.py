@@ -1,0 +1,1 @@
+"""The training loop, its state and resume checks, in-training quality tracking."""
