@@ -18,7 +18,7 @@ MODEL_KINDS = ("vaegan", "vae", "gan")
 UPSAMPLING = ("transposed", "transposed4", "blur", "resize", "bilinear")  # the decoder's x2 steps (model.upsample; attrgan.nets.models.upsample_layers)
 DIS_NORMS = ("batch", "spectral")  # the discriminator's normalisation (model.dis_norm)
 
-# Keys each model kind never reads (attrgan/steps.py, attrgan/models.py): runs that differ only
+# Keys each model kind never reads (attrgan/nets/steps.py, attrgan/nets/models.py): runs that differ only
 # in them train the same model (one recipe in eval's training-seed groups; free on --resume).
 _DIS_LOSS = ("equilibrium", "margin", "gate_rule", "generator", "r1_weight", "r1_every")
 _UNREAD = {

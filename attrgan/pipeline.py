@@ -13,16 +13,18 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attrgan.checkpoint import GENERATOR_FILE, load_checkpoint
+from attrgan.checkpoint import GENERATOR_FILE, checkpoint_file, load_checkpoint
 from attrgan.config import load_config
 from attrgan.data.dataset import select_attributes
 from attrgan.editing.vector_scores import vector_report
 from attrgan.evaluation.evaluate import EvalConfig, evaluate_attributes
-from attrgan.evaluation.regressor import REGRESSOR_FILE, RegressorConfig, check_regressor_config, train_regressor
+from attrgan.evaluation.regressor import RegressorConfig, check_regressor_config, train_regressor
 from attrgan.runtime.device import resolve_device
 from attrgan.runtime.files import guard_output, write_json
 from attrgan.runtime.limits import require
+from attrgan.runtime.lock import writer_lock
 from attrgan.training.loop import train
+from attrgan.training.resume import dataset_fingerprint
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES
 from data_prep.celeba import celeba_source
 from data_prep.folder import folder_source
@@ -71,51 +73,56 @@ def reproduce(cfg: ReproduceConfig, log=print, command: str = "attrgan reproduce
     """Run every stage into ``cfg.out`` (dataset/, runs/<kind>/, regressor/, report/); return the
     metrics. ``command`` (the command line) is named in the message of an interrupt."""
     try:
-        return _run_stages(cfg, log)
+        with writer_lock(cfg.out):
+            return _run_stages(cfg, log)
     except KeyboardInterrupt as exc:
         raise ReproduceInterrupted(exc, command) from None
 
 
 def _run_stages(cfg: ReproduceConfig, log) -> dict:
-
-
     for stage in STAGES:  # OUT itself may hold the inputs (make demo does); its stage folders may not
         guard_output(cfg.out / stage, [cfg.images, cfg.attributes_file, cfg.config, cfg.test_people_file], force=True)
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise ValueError(f"{cfg.out} is a file; --out must name a folder")
     dataset = cfg.out / "dataset"
     source = dataset_source(cfg)  # reads and checks the label files
     configs, regressor_config = _stage_configs(cfg, dataset, source)  # every option checked before any stage runs
     _check_same_inputs(cfg, log)
-    if not (dataset / "manifest.json").is_file():
+    stages = StageRecord(cfg.out / RECORD, log)
+    if stages.reusable("dataset", dataset):
+        log(f"[1/4] reusing {dataset}")
+    else:
         log(f"[1/4] prep-{cfg.dataset} -> {dataset}")
         prepare_dataset(PrepConfig(images=cfg.images, attributes=cfg.attributes_file, source=source, out=dataset,
                                    size=cfg.size, device=cfg.device, test_people=cfg.test_people,
                                    labelled_only=cfg.labelled_only, force=True),
                         progress=cfg.progress)
-    else:
-        log(f"[1/4] reusing {dataset}")
+        stages.done("dataset", dataset)
     # The regressor comes first: the training runs track their sample quality with it.
     regressor = cfg.out / "regressor"
-    if not (regressor / REGRESSOR_FILE).is_file():
+    if stages.reusable("regressor", regressor):
+        log(f"[2/4] reusing {regressor}")
+    else:
         log(f"[2/4] train-regressor -> {regressor}")
         regressor_config.data = str(dataset)
         scores = train_regressor(regressor_config, regressor, force=True)
+        stages.done("regressor", regressor)
         if "test" in scores:
             test = scores["test"]
             log(f"      regressor on the real test images: cosine {test['cosine_similarity']:.4f}, "
                 f"squared error {test['squared_error']:.2f}"
                 + (f", binary attributes' mean accuracy {test['mean_accuracy']:.3f}" if "mean_accuracy" in test else ""))
-    else:
-        log(f"[2/4] reusing {regressor}")
     runs = []
     for name, config in configs.items():
         run = cfg.out / "runs" / name
-        resume = (run / GENERATOR_FILE).is_file()
-        if resume and _finished(run):
+        if stages.reusable(f"runs/{name}", run):
             log(f"[3/4] reusing finished run {run}")
         else:
+            resume = not stages.stale and f"runs/{name}" not in stages.changed and (run / GENERATOR_FILE).is_file()
             log(f"[3/4] train-conditional {config.model.kind} (seed {config.train.seed}) -> {run}"
                 + (" (resuming)" if resume else ""))
             train(config, run, resume=resume, force=not resume, regressor=regressor if cfg.eval_every else None)
+            stages.done(f"runs/{name}", run)
         runs.append(run)
     report = cfg.out / "report"
     if cfg.attributes == []:  # unconditional models: scored by their attribute vectors
@@ -132,7 +139,6 @@ DATASETS = ("lfw", "celeba", "folder")
 
 def dataset_source(cfg: ReproduceConfig):
     """The reader of ``cfg.dataset`` over ``cfg.images`` (and ``cfg.attributes_file``)."""
-
     if cfg.dataset not in DATASETS:
         raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
     if cfg.dataset == "celeba":
@@ -150,9 +156,6 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
     """The training config of each run (by its folder under runs/: the kind for the first
     training seed, ``<kind>-seed<N>`` for the others) and the regressor's, checked (with the
     attribute subset and the evaluation's seeds) before the first stage starts."""
-
-
-
     require("--seeds", cfg.seeds, 1)
     require("--train-seeds", cfg.train_seeds, 1)
     if cfg.attributes == [] and "gan" in cfg.models:
@@ -191,7 +194,6 @@ def inputs_record(cfg: ReproduceConfig) -> dict:
     """What a reproduce folder is made from: the content of its inputs (sha256 of the archive,
     or of every image's path and bytes in a folder, and of the attribute file: under 1 s for
     lfw.tgz, docs/performance.md), the config's text and every option that changes a stage's result."""
-
     def content(path: Path | None) -> dict | None:
         if path is None:
             return None
@@ -214,14 +216,14 @@ def inputs_record(cfg: ReproduceConfig) -> dict:
 def _check_same_inputs(cfg: ReproduceConfig, log) -> None:
     """Reuse ``cfg.out`` only if it was made from the same inputs and options; with ``force``
     delete its stages and start over; refuse otherwise, naming the first difference."""
-
-
     if not Path(cfg.config).is_file():
         raise FileNotFoundError(f"{cfg.config}: config file not found")
     record, path = inputs_record(cfg), cfg.out / RECORD
     stages = [cfg.out / stage for stage in STAGES if (cfg.out / stage).exists()]
+    kept = {}
     if path.is_file():
         old = json.loads(path.read_text())
+        kept = {"stages": old.get("stages", {})}
         changed = [key for key in record if old.get(key, RECORD_DEFAULTS.get(key)) != record[key]]
         if changed and not cfg.force:
             raise ValueError(f"{cfg.out} was made from other inputs ({', '.join(changed)} changed); "
@@ -232,10 +234,50 @@ def _check_same_inputs(cfg: ReproduceConfig, log) -> None:
         log(f"--force: removing {', '.join(p.name for p in stages)} in {cfg.out}")
         for stage in stages:
             shutil.rmtree(stage)
+        kept = {}
     cfg.out.mkdir(parents=True, exist_ok=True)
-    write_json(path, record)
+    write_json(path, {**record, **kept})
 
 
-def _finished(run: Path) -> bool:
-    """Whether the run's checkpoint was written at the end of training (not mid-run)."""
-    return bool(load_checkpoint(run).get("finished", False))
+class StageRecord:
+    """Each finished stage's output fingerprint, kept in reproduce.json: a stage is reused only
+    while its files are as reproduce left them (a run only once finished); one that changed or
+    is missing is redone, and so is every later stage (the runs stand apart from each other)."""
+
+    def __init__(self, path: Path, log) -> None:
+        self.path, self.log = path, log
+        self.fingerprints: dict[str, str] = json.loads(path.read_text()).get("stages", {})
+        self.stale = False  # an earlier stage was redone
+        self.changed: set[str] = set()  # stages whose files changed: redone from scratch
+
+    def reusable(self, name: str, output: Path) -> bool:
+        present = (output / "manifest.json").is_file() if name == "dataset" else checkpoint_file(output).is_file()
+        if self.stale or not present:
+            self.stale = self.stale or name in ("dataset", "regressor")
+            return False
+        if name.startswith("runs/") and not load_checkpoint(output).get("finished", False):
+            return False  # resumed, not redone: the later runs stand
+        current, recorded = stage_fingerprint(output), self.fingerprints.get(name)
+        if recorded is None:  # a record from before fingerprints: taken as it is now
+            self._record(name, current)
+        elif recorded != current:
+            self.log(f"      {output} changed since reproduce wrote it: redoing it"
+                     + ("" if name.startswith("runs/") else " and every later stage"))
+            self.changed.add(name)
+            self.stale = self.stale or not name.startswith("runs/")
+            return False
+        return True
+
+    def done(self, name: str, output: Path) -> None:
+        self._record(name, stage_fingerprint(output))
+
+    def _record(self, name: str, fingerprint: str) -> None:
+        self.fingerprints[name] = fingerprint
+        write_json(self.path, {**json.loads(self.path.read_text()), "stages": self.fingerprints})
+
+
+def stage_fingerprint(output: Path) -> str:
+    """sha256 of a stage's output: a dataset's three files, or a regressor's or run's checkpoint."""
+    if (output / "manifest.json").is_file():
+        return dataset_fingerprint(output)
+    return sha256_of(checkpoint_file(output))

@@ -3,7 +3,7 @@
 Prints images/s, model FLOPs per image per step (counted with FlopCounterMode on one real
 step) and the GFLOP/s they make (beside a square-matmul figure measured in the same run), and for the VAE/GAN
 two baselines run in the same process:
-  reference  the three-pass step attrgan used before (attrgan/reference_steps.py): exact, but
+  reference  the three-pass step attrgan used before (attrgan/nets/reference_steps.py): exact, but
              the decoder is backpropagated twice and D's batch walked by three full passes;
   plain      one combined backward over the summed losses (the usual shortcut, which mixes
              every loss into every network: not the paper's training, a speed yardstick only).

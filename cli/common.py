@@ -23,6 +23,8 @@ MTCNN_DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu o
 PROGRESS_OPTION = typer.Option(True, help="Show a progress bar.")
 
 
+CROP_SIZE_OPTION = typer.Option(64, help="Side of the square crop, in pixels.")
+IMAGE_BATCH_OPTION = typer.Option(64, help="Images per batch.")
 LIMIT_OPTION = typer.Option(None, help="Stop after this many images (quick runs).")
 
 
@@ -50,7 +52,7 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def _condition_names(value: Optional[str]) -> Optional[list]:
+def condition_names(value: Optional[str]) -> Optional[list]:
     """--condition-on / --attributes: None (all attributes), [] for "none" (unconditional), or the names."""
     if value is None or not value.strip():
         return None
@@ -59,7 +61,7 @@ def _condition_names(value: Optional[str]) -> Optional[list]:
     return [name.strip() for name in value.split(",")]
 
 
-def _unlabelled_choice(value: str) -> str:
+def unlabelled_choice(value: str) -> str:
     if value not in ("use", "skip"):
         raise ValueError(f"--unlabelled must be use or skip, got {value!r}")
     return value

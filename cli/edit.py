@@ -20,11 +20,12 @@ def _inputs(checkpoint: Path, *others: Optional[Path]) -> list:
 
 
 def _check_grid_memory(count: int, model, what: str) -> None:
-    """Refuse a grid of ``count`` faces that this machine cannot hold (the images, then the grid)."""
+    """Refuse a grid of ``count`` faces that this machine cannot hold (attrgan.editing.edits.grid_memory)."""
+    from attrgan.editing.edits import grid_memory
     from attrgan.runtime.limits import check_memory, require
 
     require(what, count, 1)
-    check_memory(count * 3 * model.image_size**2 * 4 * 3, f"{count:,} faces of {model.image_size}x{model.image_size}")
+    check_memory(grid_memory(count, model.image_size), f"{count:,} faces of {model.image_size}x{model.image_size}")
 
 
 def _photos_for(model, images: List[Path], regressor: Optional[Path | LoadedRegressor]):
@@ -81,11 +82,12 @@ def reconstruct_command(
 
     import attrgan
     from attrgan.data.dataset import to_model_range
-    from attrgan.evaluation.plots import save_grid
+    from attrgan.evaluation.plots import check_image_output, save_grid
     from attrgan.runtime.device import resolve_device
     from attrgan.runtime.files import guard_output
 
     guard_output(out, [*images, *_inputs(checkpoint, regressor)], force, expect="file")
+    check_image_output(out)
     model = attrgan.load(checkpoint, resolve_device(device))
     crops, raw, kept = _photos_for(model, images, regressor)
     save_grid(torch.cat([to_model_range(crops), model.reconstruct(crops, raw).cpu()]), out, nrow=len(kept))
@@ -108,11 +110,12 @@ def sample_command(
 
     import attrgan
     from attrgan.editing.edits import attribute_row, parse_attribute_settings
-    from attrgan.evaluation.plots import save_grid
+    from attrgan.evaluation.plots import check_image_output, save_grid
     from attrgan.runtime.device import resolve_device
     from attrgan.runtime.files import guard_output
 
     guard_output(out, [from_image, *_inputs(checkpoint, regressor)], force, expect="file")
+    check_image_output(out)
     settings = parse_attribute_settings(set)
     model = attrgan.load(checkpoint, resolve_device(device))
     _check_grid_memory(n, model, "-n")
@@ -203,7 +206,7 @@ def edit_command(
     """Edit one attribute of photos by latent arithmetic or by changing the condition."""
     import attrgan
     from attrgan.editing.edits import check_edit, edit_images, edit_slopes, load_attribute_vectors
-    from attrgan.evaluation.plots import save_grid
+    from attrgan.evaluation.plots import check_image_output, save_grid
     from attrgan.evaluation.regressor import load_regressor
     from attrgan.runtime.device import resolve_device
     from attrgan.runtime.files import guard_output, write_json
@@ -212,6 +215,7 @@ def edit_command(
     report_file = out.with_suffix(".json")
     guard_output(out, [*images, *_inputs(checkpoint, vectors, regressor)], force, expect="file",
                  side_files=[report_file] if report else [])
+    check_image_output(out)
     if report and regressor is None:
         raise ValueError("--report needs --regressor to score the edits")
     strengths = parse_list("--strength", strength)
@@ -247,12 +251,13 @@ def interpolate_command(
     """Interpolate between two photos in latent (and attribute) space."""
     import attrgan
     from attrgan.editing.edits import interpolate
-    from attrgan.evaluation.plots import save_grid
+    from attrgan.evaluation.plots import check_image_output, save_grid
     from attrgan.runtime.device import resolve_device
     from attrgan.runtime.files import guard_output
     from attrgan.runtime.limits import require
 
     guard_output(out, [image_a, image_b, *_inputs(checkpoint, regressor)], force, expect="file")
+    check_image_output(out)
     require("--steps", steps, 2)
     model = attrgan.load(checkpoint, resolve_device(device))
     _check_grid_memory(steps, model, "--steps")

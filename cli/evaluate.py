@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from cli.common import DEVICE_OPTION, _condition_names, _unlabelled_choice
+from cli.common import DEVICE_OPTION, condition_names, unlabelled_choice
 
 
 def eval_attributes(
@@ -79,11 +79,11 @@ def reproduce_command(
     metrics = reproduce(ReproduceConfig(
         images=images, attributes_file=attributes, dataset=dataset, config=config, out=out,
         models=[m.strip() for m in models.split(",")],
-        attributes=_condition_names(condition_on), size=size,
+        attributes=condition_names(condition_on), size=size,
         max_minutes=max_minutes, overrides=list(set), regressor_channels=parse_list("--regressor-channels", regressor_channels, int),
         regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, regressor_ensemble=regressor_ensemble, seeds=seeds, train_seeds=train_seeds,
         device=device, test_people=read_test_people(test_people) if test_people else [], test_people_file=test_people,
-        labelled_only=labelled_only or _unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
+        labelled_only=labelled_only or unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
         eval_every=eval_every, force=force, progress=progress,
     ), log=typer.echo, command=shlex.join(["attrgan", *sys.argv[1:]]))
     if "vector_scores" in metrics:  # --condition-on none

@@ -7,12 +7,14 @@ from typing import Optional
 import typer
 
 from cli.common import (
+    CROP_SIZE_OPTION,
     DATASET_FORCE_OPTION,
     DATASET_OUT_OPTION,
+    IMAGE_BATCH_OPTION,
     LIMIT_OPTION,
     MTCNN_DEVICE_OPTION,
     PROGRESS_OPTION,
-    _unlabelled_choice,
+    unlabelled_choice,
 )
 
 
@@ -57,7 +59,7 @@ def prep_lfw(
     from attrgan.runtime.device import resolve_device
     from data_prep.prep import PrepConfig, format_prep_summary, prepare_dataset, read_test_people
 
-    labelled_only = labelled_only or _unlabelled_choice(unlabelled) == "skip"
+    labelled_only = labelled_only or unlabelled_choice(unlabelled) == "skip"
 
     config = PrepConfig(
         images=images,
@@ -83,12 +85,12 @@ def prep_celeba(
     root: Path = typer.Option(..., help="CelebA as released: img_align_celeba/ (or img_align_celeba.zip, read without "
                               "extracting), list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt."),
     out: Path = DATASET_OUT_OPTION,
-    size: int = typer.Option(64, help="Side of the square crop, in pixels."),
+    size: int = CROP_SIZE_OPTION,
     align: str = typer.Option("celeba", help="celeba: the authors' CelebA box; mtcnn: the 5-point template of "
                               "prep-lfw and align (so a model edits photos aligned by `attrgan align`); none: the "
                               "centred square."),
     device: str = MTCNN_DEVICE_OPTION,
-    batch_size: int = typer.Option(64, help="Images per batch."),
+    batch_size: int = IMAGE_BATCH_OPTION,
     limit: Optional[int] = LIMIT_OPTION,
     force: bool = DATASET_FORCE_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -105,14 +107,14 @@ def prep_folder(
                                     "numeric attribute columns, optional split and identity columns."),
     out: Path = DATASET_OUT_OPTION,
     file_column: Optional[str] = typer.Option(None, help="The file-name column (default: file, filename, image or path)."),
-    size: int = typer.Option(64, help="Side of the square crop, in pixels."),
+    size: int = CROP_SIZE_OPTION,
     align: str = typer.Option("mtcnn", help="mtcnn: the 5-point template of prep-lfw; none: already aligned crops "
                               "(the centred square, resized)."),
     seed: int = typer.Option(0, help="Seed of the split when the file has no split column."),
     val_fraction: float = typer.Option(0.1, help="Share of images in the validation split (seeded split)."),
     test_fraction: float = typer.Option(0.1, help="Share of images in the test split (seeded split)."),
     device: str = MTCNN_DEVICE_OPTION,
-    batch_size: int = typer.Option(64, help="Images per batch."),
+    batch_size: int = IMAGE_BATCH_OPTION,
     limit: Optional[int] = LIMIT_OPTION,
     force: bool = DATASET_FORCE_OPTION,
     progress: bool = PROGRESS_OPTION,

@@ -35,6 +35,9 @@ def serve_command(
     typer.echo(f"model {studio.model.kind} {studio.model.image_size}px, {len(studio.model.attribute_names)} attributes; "
                f"edit modes: {', '.join(studio.modes) or 'none'}; {faces} test-split faces"
                + ("" if regressor else "; without --regressor, uploads start from the training-mean attributes"))
+    if studio.dataset is None and data is None:
+        typer.echo(f"note: the model's dataset ({studio.model.training_data}) is not at hand from here, so the page "
+                   "offers no test-split faces; pass --data DATASET to offer them")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

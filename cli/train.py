@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from cli.common import DEFAULT_EVAL_EVERY, DEVICE_OPTION, PROGRESS_OPTION, _condition_names, _unlabelled_choice
+from cli.common import DEFAULT_EVAL_EVERY, DEVICE_OPTION, PROGRESS_OPTION, condition_names, unlabelled_choice
 
 
 def train_conditional(
@@ -46,12 +46,12 @@ def train_conditional(
     flags = {
         "data.path": str(data), "model.kind": model, "train.epochs": epochs, "train.max_steps": max_steps,
         "train.batch_size": batch_size, "train.device": device, "train.precision": precision, "train.seed": seed,
-        "train.progress": progress, "data.unlabelled": unlabelled and _unlabelled_choice(unlabelled),
+        "train.progress": progress, "data.unlabelled": unlabelled and unlabelled_choice(unlabelled),
     }
     overrides = [f"{key}={value}" for key, value in flags.items() if value is not None]
     if attributes and condition_on:
         raise ValueError("give --attributes or --condition-on, not both")
-    wanted = _condition_names(condition_on or attributes)
+    wanted = condition_names(condition_on or attributes)
     if wanted is not None:
         overrides.append("data.attributes=[" + ",".join(f'"{a}"' for a in wanted) + "]")
     if resume and config is None and (out / "config.yaml").is_file():
@@ -70,10 +70,11 @@ def plot_quality(
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Overlay the tracked quality curves of several training runs."""
-    from attrgan.evaluation.plots import plot_quality_comparison
+    from attrgan.evaluation.plots import check_figure_output, plot_quality_comparison
     from attrgan.runtime.files import guard_output
 
     guard_output(out, [r / "metrics.csv" for r in runs], force, expect="file")
+    check_figure_output(out)
     missing = [str(r) for r in runs if not (r / "metrics.csv").is_file()]
     if missing:
         raise FileNotFoundError(f"no metrics.csv in {', '.join(missing)}")

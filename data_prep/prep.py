@@ -22,7 +22,9 @@ from PIL import Image, ImageOps
 
 from attrgan.runtime.files import atomic_directory, guard_output, write_json
 from attrgan.runtime.limits import check_disk, check_memory, require
+from attrgan.runtime.lock import writer_lock
 from attrgan.runtime.progress import progress_bar
+from attrgan.runtime.signals import terminate_as_interrupt
 from data_prep.align import (
     CELEBA_BOX,
     DEFAULT_MIN_FACE_FRACTION,
@@ -104,7 +106,6 @@ def decode_image(data: bytes) -> np.ndarray:
 
 def _open_bounded(data: bytes) -> Image.Image:
     """``Image.open`` without Pillow's decompression-bomb warning: decode_image applies its own bound."""
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -161,6 +162,12 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     guard_output(config.out, [*source.inputs.values(), config.test_people_file], config.force)
     check_prep_options(config)
     check_fractions(config.fractions)  # before the long alignment pass, not after it
+    with writer_lock(config.out), terminate_as_interrupt(f"nothing was written to {config.out}"):
+        return _prepare(config, source, progress, started)
+
+
+def _prepare(config: PrepConfig, source: Source, progress: bool, started: float) -> dict:
+    """The work of :func:`prepare_dataset`, its output guarded, its options checked, and locked."""
     if source.splits is not None and config.test_people:
         raise ValueError(f"{source.kind} fixes its own split; --test-people applies to seeded splits only")
     table = source.table
@@ -345,7 +352,6 @@ def _crop_record(crop: str, config: PrepConfig) -> dict:
 
 def package_version() -> str:
     """The installed attrgan version (``unknown`` when run from a source tree)."""
-
     try:
         return version("attrgan")
     except PackageNotFoundError:
@@ -353,7 +359,6 @@ def package_version() -> str:
 
 
 def _progress(total: int | None, enabled: bool, desc: str):
-
     return progress_bar(enabled, total=total, unit="img", desc=desc)
 
 

@@ -63,7 +63,6 @@ def attribute_kinds(table: "AttributeTable") -> dict[str, str]:
 def lfw_source(images: str | Path, attributes: str | Path | None = None) -> Source:
     """LFW in its official layout: ``lfw.tgz`` or a folder of ``<Name>/<Name>_NNNN.jpg``, with
     ``lfw_attributes.txt`` (73 continuous values) when given."""
-
     if not Path(images).exists():
         raise FileNotFoundError(f"{images}: no such folder or .tgz/.tar archive")
     table = read_attribute_file(attributes) if attributes is not None else None

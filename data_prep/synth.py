@@ -218,7 +218,6 @@ def write_synthetic_celeba(out: str | Path, images: int = 200, seed: int = 0, zi
     ``list_attr_celeba.txt`` (-1/1), ``list_eval_partition.txt`` (identity-disjoint 0/1/2),
     ``identity_CelebA.txt`` and ``list_landmarks_align_celeba.txt``. The faces are synth-lfw's,
     so the same drawn attributes appear under their CelebA names (CELEBA_RENDERED)."""
-
     out = Path(out)
     guard_output(out, [], force)
     require("--images", images, 1, 999_999)

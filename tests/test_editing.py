@@ -1,3 +1,4 @@
+"""Stage editing: users' photos aligned, attribute vectors, edits, reconstructions and interpolations from the CLI."""
 from __future__ import annotations
 
 import numpy as np
@@ -109,3 +110,24 @@ def test_editing_moves_the_regressed_attribute_monotonically(learnable_dataset, 
     vectors = compute_attribute_vectors(model, dataset)
     assert set(vectors) <= set(model.attribute_names) and len(vectors) >= 5
     assert all(v.shape == (8,) and np.isfinite(v.numpy()).all() for v in vectors.values())
+
+
+def test_exif_rotated_photo_is_turned_upright_before_alignment(tmp_path):
+    """A phone photo stored sideways with an EXIF orientation tag still has its face found."""
+    import pytest
+
+    skdata = pytest.importorskip("skimage.data")
+    import numpy as np
+    from PIL import Image
+
+    from attrgan.editing.edits import align_photos
+
+    sideways = np.ascontiguousarray(np.rot90(skdata.astronaut(), k=1))  # stored rotated 90° counter-clockwise
+    image = Image.fromarray(sideways)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    image.save(tmp_path / "phone.jpg", exif=exif)
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(tmp_path / "tiny.jpg")  # one tiny photo among several
+    crops, kept, skipped = align_photos([tmp_path / "phone.jpg", tmp_path / "tiny.jpg"], size=64, device="cpu")
+    assert kept == [tmp_path / "phone.jpg"] and len(crops) == 1
+    assert len(skipped) == 1 and "too small" in skipped[0][1]

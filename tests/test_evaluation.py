@@ -1,3 +1,4 @@
+"""Stage evaluation: the regressor, metrics, eval-attributes' Table 1 and report, training-seed summaries."""
 from __future__ import annotations
 
 import json

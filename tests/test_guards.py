@@ -1,5 +1,6 @@
-"""Issue 17: every command that writes goes through one output guard; every input, option and
-result is checked, so nothing finishes "successfully" with wrong results or lost files."""
+"""Every stage's guards, in one place: no command writes over what it reads or what exists
+without --force; every input, option, value and result is checked, so nothing finishes
+"successfully" with wrong results or lost files, and a refusal is one line and exit 1."""
 from __future__ import annotations
 
 import hashlib
@@ -189,38 +190,6 @@ def test_resume_refuses_changed_settings_unless_allowed_and_records_them(synthet
     assert record == [{"step": 2, "changed": {"loss.gamma": [0.1, 0.3]}}]
 
 
-def test_resume_refuses_a_dataset_whose_images_or_labels_changed(synthetic_dataset, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(synthetic_dataset, data)
-    base = ["train-conditional", "--data", data, "--config", ROOT / "configs" / "demo.yaml", "--out", tmp_path / "run",
-            "--no-progress", "--device", "cpu", "--batch-size", "16", "--set", "train.sample_every_epoch=false"]
-    assert invoke(base + ["--max-steps", "1"]).exit_code == 0
-    images = np.load(data / "images.npy")
-    images[3, 0, 5, 5] ^= 1  # one pixel of one image, same size and manifest
-    np.save(data / "images.npy", images)
-    one_error(invoke(base + ["--max-steps", "2", "--resume"]), "the dataset files")
-    images[3, 0, 5, 5] ^= 1
-    np.save(data / "images.npy", images)
-    index = (data / "index.csv").read_text()
-    (data / "index.csv").write_text(index.replace(",1.", ",2.", 1))  # one label
-    one_error(invoke(base + ["--max-steps", "2", "--resume"]), "the dataset files")
-    (data / "index.csv").write_text(index)
-    assert invoke(base + ["--max-steps", "2", "--resume"]).exit_code == 0
-
-
-@pytest.mark.parametrize("override, fragment", [
-    ("loss.gamma=.nan", "loss.gamma must be a finite number"),
-    ("optim.lr=1e400", "optim.lr must be a finite number"),
-    ("optim.alpha=5", "optim.alpha (RMSProp's smoothing constant) must be in (0, 1)"),
-    ("model.z_dim=0", "model.z_dim must be >= 1"),
-])
-def test_config_values_are_checked_before_training(synthetic_dataset, tmp_path, override, fragment):
-    result = invoke(["train-conditional", "--data", synthetic_dataset, "--out", tmp_path / "run", "--max-steps", "1",
-                     "--set", override])
-    one_error(result, fragment)
-    assert not (tmp_path / "run").exists()
-
-
 def test_no_run_finishes_with_non_finite_weights(synthetic_dataset, tmp_path):
     """A learning rate that overflows the weights on the first update (finite losses): the run
     stops at that step, and the checkpoint left is the good one from before it."""
@@ -310,6 +279,13 @@ def test_options_out_of_range_and_odd_files_get_one_line(world, tmp_path):
           "--out", tmp_path / "s.png"], "not an attrgan checkpoint (no config"),
         (["sample", "--checkpoint", _checkpoint_like(tmp_path / "p.pt", thing=NotAState()), "--out",
           tmp_path / "s.png"], "not an attrgan checkpoint (it cannot be loaded as one: UnpicklingError)"),
+        (["sample", "--checkpoint", run, "--out", tmp_path / "s"], "name the output with an image extension"),
+        (["sample", "--checkpoint", run, "--out", tmp_path / "s.bmpx"], "(.bmpx is not one Pillow writes)"),
+        (["plot-quality", run, "--out", tmp_path / "q.xyz"], "(.xyz is not one matplotlib writes)"),
+        (["reproduce", "--images", lfw / "lfw", "--attributes", lfw / "lfw_attributes.txt", "--config",
+          world / "configs" / "tiny.yaml", "--out", tmp_path / "p.pt"], "p.pt is a file; --out must name a folder"),
+        (["edit", "--checkpoint", run, photo, "--attribute", "Smiling", "--vectors", tmp_path / "p.pt", "--out",
+          tmp_path / "e.png"], "not an attribute-vectors file (it cannot be loaded as one: UnpicklingError)"),
     ]
     for argv, fragment in cases:
         result = invoke(argv)
@@ -324,9 +300,12 @@ def test_align_with_no_face_and_a_huge_png(world, tmp_path):
     Image.new("RGB", (300, 200), (128, 128, 128)).save(blank)
     huge = tmp_path / "huge.png"
     Image.new("1", (13000, 13000)).save(huge)  # 169 megapixels, a small file
-    result = invoke(["align", blank, huge, "--out", tmp_path / "aligned", "--device", "cpu"])
-    one_error(result, "none of the 2 photos holds a face that could be aligned; nothing was written")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    result = invoke(["align", blank, huge, text, "--out", tmp_path / "aligned", "--device", "cpu"])
+    one_error(result, "none of the 3 photos holds a face that could be aligned; nothing was written")
     assert "13000x13000 px is too large to decode" in result.output
+    assert "notes.jpg: not a readable image (UnidentifiedImageError: not a format Pillow reads)" in result.output
     assert not (tmp_path / "aligned").exists()
 
 
@@ -367,48 +346,14 @@ def test_eval_grid_files_of_colliding_run_folders_are_distinct(world, tmp_path):
     assert grids == ["grid_vae_run.png", "grid_vae_run_2.png", "grid_vae_run_2_2.png"], grids
 
 
-def test_reproduce_notices_content_changes_and_names_the_resume_command(synthetic_lfw, tmp_path):
-    """An image changed in place (same size and mtime) is a changed input; an interrupt names the command."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    photos = tmp_path / "lfw"
-    shutil.copytree(synthetic_lfw / "lfw", photos)
-    out = tmp_path / "exp"
-    argv = ["reproduce", "--images", photos, "--attributes", synthetic_lfw / "lfw_attributes.txt",
-            "--config", ROOT / "configs" / "demo.yaml", "--out", out, "--models", "vae", "--size", "32",
-            "--regressor-channels", "8,16,32", "--regressor-fc", "32", "--regressor-epochs", "1", "--seeds", "1",
-            "--eval-every", "0", "--device", "cpu", "--no-progress", "--set", "train.max_steps=2",
-            "--set", "model.z_dim=8", "--set", "train.sample_every_epoch=false"]
-    assert invoke(argv).exit_code == 0
-    image = sorted(photos.rglob("*.jpg"))[0]
-    stat = image.stat()
-    data = bytearray(image.read_bytes())
-    data[-10] ^= 0xFF
-    image.write_bytes(bytes(data))
-    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    one_error(invoke(argv), "made from other inputs (images changed)")
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen([sys.executable, "-m", "cli.main", *map(str, argv[:-2]), "--set", "train.max_steps=4000",
-                              "--force"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    for line in child.stdout:
-        if "train-conditional" in line:  # the third stage has started
-            break
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=120)
-    assert child.returncode == 130, err
-    assert "to resume the experiment, run the same command again" in err and "attrgan reproduce --images" in err, err
-
-
-def test_synth_lfw_replaces_an_existing_folder_only_with_force(tmp_path):
+def test_synth_lfw_replaces_an_existing_folder_only_with_force(tmp_path, monkeypatch):
     out = tmp_path / "synth"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     one_error(invoke(["synth-lfw", out, "--people", "2"]), "already exists; pass --force to replace it")
+    monkeypatch.chdir(out)
+    one_error(invoke(["synth-lfw", ".", "--people", "2", "--force"]), "holds the current folder, so it cannot be replaced")
+    monkeypatch.chdir(tmp_path)
     assert (out / "notes.txt").read_text() == "mine"
     one_error(invoke(["synth-lfw", tmp_path / "other", "--people", "0"]), "--people must be >= 1")
     replaced = invoke(["synth-lfw", out, "--people", "2", "--max-images", "1", "--force"])
@@ -430,3 +375,333 @@ def test_weights_finite_sees_nan_and_inf_in_parameters_and_buffers():
         assert weights_finite(net)
         net.fc[1].running_var[0] = float("-inf")
         assert not weights_finite(net)
+
+
+def test_nan_label_is_reported_when_the_dataset_opens(synthetic_dataset, tmp_path):
+    import pandas as pd
+
+    broken = tmp_path / "ds"
+    shutil.copytree(synthetic_dataset, broken)
+    index = pd.read_csv(broken / "index.csv")
+    first = index.index[index["labelled"]][0]
+    index.loc[first, "Smiling"] = float("nan")
+    index.to_csv(broken / "index.csv", index=False)
+    result = CliRunner().invoke(app, ["train-conditional", "--data", str(broken), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "non-finite value in 'Smiling'" in result.output and f"row {first + 2}" in result.output
+
+
+def test_damaged_inputs_get_one_line(synthetic_dataset, synthetic_lfw, tmp_path):
+    """An empty images.npy, a truncated .tgz and garbage FID weights: one clear line, exit 1."""
+    import tarfile
+
+    runner = CliRunner()
+    broken = tmp_path / "ds"
+    shutil.copytree(synthetic_dataset, broken)
+    (broken / "images.npy").write_bytes(b"")
+    result = runner.invoke(app, ["train-conditional", "--data", str(broken), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "damaged dataset file" in result.output, result.output
+
+    archive = tmp_path / "lfw.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(synthetic_lfw / "lfw", arcname="lfw")
+    (tmp_path / "cut.tgz").write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    result = runner.invoke(app, ["prep-lfw", "--images", str(tmp_path / "cut.tgz"), "--out", str(tmp_path / "cut"),
+                                 "--no-progress"])
+    assert result.exit_code == 1 and "truncated" in result.output and result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "cut").exists()
+
+
+def test_garbage_fid_weights_and_stale_temporaries(learnable_dataset, trained_regressor, conditional_run, tmp_path):
+    import os
+    import subprocess
+
+    from attrgan.runtime.files import atomic_file
+
+    (tmp_path / "weights.pt").write_bytes(b"garbage")
+    result = CliRunner().invoke(app, ["eval-attributes", "--data", str(learnable_dataset), "--regressor",
+                                      str(trained_regressor), "--checkpoint", str(conditional_run), "--out",
+                                      str(tmp_path / "report"), "--inception-weights", str(tmp_path / "weights.pt")])
+    assert result.exit_code == 1 and "not Inception-v3 weights" in result.output and not (tmp_path / "report").exists()
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    torn = tmp_path / f".checkpoint.tmp-{dead.pid}.pt"
+    torn.write_bytes(b"half a checkpoint")
+    live = tmp_path / f".checkpoint.tmp-{os.getppid()}.pt"  # a live process's temporary is never touched
+    live.write_bytes(b"in progress")
+    with atomic_file(tmp_path / "checkpoint.pt") as tmp:
+        tmp.write_bytes(b"new")
+    assert not torn.exists() and live.exists() and (tmp_path / "checkpoint.pt").read_bytes() == b"new"
+
+
+def test_reproduce_may_hold_its_inputs_but_never_replace_them(synthetic_lfw, tmp_path):
+    """Like `make demo`: the images live inside OUT; reproduce's stage folders never overlap them."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "demo"
+    shutil.copytree(synthetic_lfw, out / "synthetic-lfw")
+    base = ["reproduce", "--attributes", str(out / "synthetic-lfw" / "lfw_attributes.txt"),
+            "--config", str(root / "configs" / "demo.yaml"), "--models", "vae", "--size", "32",
+            "--regressor-channels", "8,16,32", "--regressor-fc", "32", "--regressor-epochs", "1", "--seeds", "1",
+            "--eval-every", "0", "--device", "cpu", "--no-progress", "--set", "train.max_steps=1"]
+    ok = CliRunner().invoke(app, base + ["--images", str(out / "synthetic-lfw" / "lfw"), "--out", str(out)])
+    assert ok.exit_code == 0, ok.output
+    clash = tmp_path / "clash"
+    shutil.copytree(synthetic_lfw / "lfw", clash / "dataset")
+    refused = CliRunner().invoke(app, base + ["--images", str(clash / "dataset"), "--out", str(clash)])
+    assert refused.exit_code == 1 and "overlaps the input" in refused.output
+    assert len(list((clash / "dataset").rglob("*.jpg"))) == len(list((synthetic_lfw / "lfw").rglob("*.jpg")))
+
+
+def refusals(data: Path, lfw: Path, tmp: Path) -> dict[str, list]:
+    """Values refused before any work: the one line each names, and the command."""
+    bad_yaml = tmp / "bad.yaml"
+    bad_yaml.write_text("train: {epochs: [1, 2\n")
+    train = ["train-conditional", "--data", data, "--out", tmp / "run"]
+    return {
+        "not valid YAML": train + ["--config", bad_yaml],
+        "the value is not valid YAML": train + ["--set", "data.attributes=[a, b"],
+        "train.log_every must be >= 1": train + ["--set", "train.log_every=0"],
+        "train.max_steps must be >= 1": train + ["--max-steps", "0"],
+        "optim.lr_decay must be positive": train + ["--set", "optim.lr_decay=-0.5"],
+        "optim.weight_decay must be >= 0": train + ["--set", "optim.weight_decay=-1"],
+        "loss.gamma must be a finite number": train + ["--max-steps", "1", "--set", "loss.gamma=.nan"],
+        "optim.lr must be a finite number": train + ["--max-steps", "1", "--set", "optim.lr=1e400"],
+        "optim.alpha (RMSProp's smoothing constant) must be in (0, 1)": train + ["--max-steps", "1", "--set", "optim.alpha=5"],
+        "model.z_dim must be >= 1": train + ["--max-steps", "1", "--set", "model.z_dim=0"],
+        "split fractions must be 3 shares": ["prep-lfw", "--images", lfw / "lfw", "--out", tmp / "ds", "--val-fraction",
+                                             "1.5", "--no-progress"],
+    }
+
+
+def test_bad_values_fail_at_once_with_one_line(synthetic_dataset, synthetic_lfw, tmp_path):
+    for fragment, argv in refusals(synthetic_dataset, synthetic_lfw, tmp_path).items():
+        result = invoke(argv)
+        one_error(result, fragment)
+        assert result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "ds").exists()
+
+
+def test_resume_refuses_other_training_data(synthetic_dataset, tmp_path):
+    """Resume continues only on the data the run trained on: other attributes, other images in the
+    batches, one changed pixel, label or manifest byte are refused; the same dataset moved is fine."""
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dataset, data)
+    base = ["train-conditional", "--config", ROOT / "configs" / "demo.yaml", "--out", tmp_path / "run",
+            "--no-progress", "--device", "cpu", "--batch-size", "16", "--set", "train.sample_every_epoch=false",
+            "--model", "vae"]
+    assert invoke(base + ["--data", data, "--max-steps", "1"]).exit_code == 0
+    resume = base + ["--data", data, "--max-steps", "2", "--resume"]
+    one_error(invoke(resume + ["--attributes", "Male,Smiling"]), "data.attributes changed")
+    one_error(invoke(resume + ["--unlabelled", "skip", "--set", "model.labelled_input=true"]),  # same shapes, other data
+              "data.unlabelled changed")
+    images = np.load(data / "images.npy")
+    images[3, 0, 5, 5] ^= 1  # one pixel of one image, same size and manifest
+    np.save(data / "images.npy", images)
+    one_error(invoke(resume), "the dataset files")
+    images[3, 0, 5, 5] ^= 1
+    np.save(data / "images.npy", images)
+    index = (data / "index.csv").read_text()
+    (data / "index.csv").write_text(index.replace(",1.", ",2.", 1))  # one label
+    one_error(invoke(resume), "the dataset files")
+    (data / "index.csv").write_text(index)
+    moved = tmp_path / "moved"
+    shutil.move(data, moved)  # the same dataset elsewhere resumes fine
+    assert invoke(base + ["--data", moved, "--max-steps", "2", "--resume"]).exit_code == 0
+    (moved / "manifest.json").write_text((moved / "manifest.json").read_text().replace('"size"', '"size" ', 1))
+    one_error(invoke(base + ["--data", moved, "--max-steps", "3", "--resume"]), "the dataset files")
+
+
+def test_reproduce_reuses_only_results_made_from_the_same_inputs(synthetic_lfw, tmp_path):
+    """A second reproduce reuses its stages (an older record too); other overrides, another
+    option or an image changed in place (same size and mtime) are refused without --force."""
+    import json
+    import os
+
+    from attrgan.checkpoint import load_checkpoint
+
+    photos = tmp_path / "lfw"
+    shutil.copytree(synthetic_lfw / "lfw", photos)
+    out = tmp_path / "exp"
+    base = ["reproduce", "--images", photos, "--attributes", synthetic_lfw / "lfw_attributes.txt",
+            "--config", ROOT / "configs" / "demo.yaml", "--out", out, "--models", "vae", "--size", "32",
+            "--regressor-channels", "8,16,32", "--regressor-fc", "32", "--regressor-epochs", "1", "--seeds", "1",
+            "--eval-every", "0", "--device", "cpu", "--no-progress", "--set", "train.max_steps=2",
+            "--set", "model.z_dim=8", "--set", "train.sample_every_epoch=false"]
+    first = invoke(base)
+    assert first.exit_code == 0, first.output
+    record = json.loads((out / "reproduce.json").read_text())
+    assert record.pop("train_seeds") == 1
+    (out / "reproduce.json").write_text(json.dumps(record))  # a record from before --train-seeds existed
+    again = invoke(base)
+    assert again.exit_code == 0 and "reusing" in again.output
+    one_error(invoke(base[:-2] + ["--set", "train.max_steps=3"]), "made from other inputs (overrides changed)")
+    assert (out / "runs" / "vae" / "checkpoint.pt").is_file()  # nothing was touched
+    forced = invoke(base[:-2] + ["--set", "train.max_steps=3", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert load_checkpoint(out / "runs" / "vae")["step"] == 3
+    seeds = base[:-2] + ["--set", "train.max_steps=3", "--train-seeds", "2", "--set", "train.seed=4"]
+    assert invoke(seeds).exit_code == 1  # another option: refused without --force
+    result = invoke(seeds + ["--force"])
+    assert result.exit_code == 0, result.output
+    assert [load_checkpoint(out / "runs" / run)["config"]["train"]["seed"] for run in ("vae", "vae-seed5")] == [4, 5]
+    group = json.loads((out / "report" / "metrics.json").read_text())["across_training_seeds"]["groups"]["VAE"]
+    assert group["train_seeds"] == [4, 5] and group["updates"] == [3, 3]
+    assert "VAE over training seeds 4, 5: cosine" in result.output
+    assert "## Across training seeds" in (out / "report" / "report.md").read_text()
+    stored = out / "dataset" / "images.npy"  # reproduce's own output changed in place: that stage and the later ones redone
+    pixels = bytearray(stored.read_bytes())
+    pixels[-1] ^= 1
+    stored.write_bytes(bytes(pixels))
+    redone = invoke(seeds)
+    assert redone.exit_code == 0, redone.output
+    assert "dataset changed since reproduce wrote it: redoing it and every later stage" in redone.output
+    assert "reusing" not in redone.output and np.load(stored)[-1, -1, -1, -1] == pixels[-1] ^ 1
+    assert invoke(seeds).output.count("reusing") == 4  # dataset, regressor, both runs
+    image = sorted(photos.rglob("*.jpg"))[0]
+    stat = image.stat()
+    data = bytearray(image.read_bytes())
+    data[-10] ^= 0xFF
+    image.write_bytes(bytes(data))
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    one_error(invoke(seeds), "made from other inputs (images changed)")
+
+
+def test_an_interrupted_reproduce_names_the_resume_command(synthetic_lfw, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    argv = ["reproduce", "--images", synthetic_lfw / "lfw", "--attributes", synthetic_lfw / "lfw_attributes.txt",
+            "--config", ROOT / "configs" / "demo.yaml", "--out", tmp_path / "exp", "--models", "vae", "--size", "32",
+            "--regressor-channels", "8,16,32", "--regressor-fc", "32", "--regressor-epochs", "1", "--seeds", "1",
+            "--eval-every", "0", "--device", "cpu", "--no-progress", "--set", "model.z_dim=8",
+            "--set", "train.sample_every_epoch=false", "--set", "train.max_steps=4000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen([sys.executable, "-m", "cli.main", *map(str, argv)], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in child.stdout:
+        if "train-conditional" in line:  # the third stage has started
+            break
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert "to resume the experiment, run the same command again" in err and "attrgan reproduce --images" in err, err
+
+
+def test_an_output_inside_an_input_folder_beside_its_files_is_fine(learnable_dataset, trained_regressor,
+                                                                   conditional_run, tmp_path):
+    """A report inside the run folder it scores overlaps no file it reads."""
+    run = tmp_path / "run"
+    shutil.copytree(conditional_run, run)
+    checkpoint = (run / "checkpoint.pt").read_bytes()
+    ok = invoke(["eval-attributes", "--data", learnable_dataset, "--regressor", trained_regressor, "--checkpoint", run,
+                 "--seeds", "1", "--device", "cpu", "--force", "--out", run / "report", "--no-control"])
+    assert ok.exit_code == 0, ok.output
+    assert (run / "checkpoint.pt").read_bytes() == checkpoint and (run / "report" / "report.md").is_file()
+
+
+def test_one_writer_per_output_folder(synthetic_dataset, tmp_path):
+    """A second writer of a run folder is refused in one line naming the first (PID, start,
+    command) and changes nothing; the lock a killed writer left is taken over with a note."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from attrgan.runtime.lock import lock_file
+
+    run = tmp_path / "run"
+    argv = ["train-conditional", "--data", synthetic_dataset, "--config", ROOT / "configs" / "demo.yaml", "--out", run,
+            "--device", "cpu", "--batch-size", "16", "--no-progress", "--set", "train.sample_every_epoch=false"]
+    child = subprocess.Popen([sys.executable, "-m", "cli.main", *map(str, argv), "--max-steps", "100000"], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "metrics.csv").is_file() and time.monotonic() < deadline:  # training has begun
+            time.sleep(0.2)
+        assert json.loads(lock_file(run).read_text())["pid"] == child.pid
+        for extra in (["--resume"], ["--force", "--seed", "7"]):
+            one_error(invoke(argv + ["--max-steps", "3"] + extra), f"is being written by another process (PID {child.pid}")
+        assert "seed: 0" in (run / "config.yaml").read_text() and child.poll() is None  # the first writer's run
+    finally:
+        child.kill()
+        child.wait()
+    taken = invoke(argv + ["--max-steps", "1", "--force"])
+    assert taken.exit_code == 0, taken.output
+    assert f"taking over the lock left by PID {child.pid}" in taken.output
+    assert not lock_file(run).exists()
+
+
+def test_a_dataset_that_shrinks_or_vanishes_while_read_is_one_error(synthetic_dataset, tmp_path):
+    """A memory-mapped images.npy truncated under a reader would end it with a bus error; the
+    next read names the file instead."""
+    from attrgan.data.dataset import DatasetError, ImageRows, open_dataset
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dataset, data)
+    dataset = open_dataset(data)
+    rows = ImageRows(dataset, dataset.rows(labelled_only=False), 32)
+    whole = rows[np.arange(len(rows))]
+    path = data / "images.npy"
+    with path.open("r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+    with pytest.raises(DatasetError, match=r"images.npy shrank to .* bytes .* while it was being read"):
+        rows[np.arange(len(rows) - 2, len(rows))]
+    path.unlink()
+    with pytest.raises(DatasetError, match="images.npy vanished while it was being read"):
+        rows[np.arange(2)]
+    assert whole.shape == (len(rows), 3, 32, 32)
+
+
+def test_a_full_disk_names_the_file_and_replaces_nothing(tmp_path):
+    """A write that runs out of room (here: a file-size limit) is one line naming the output."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    out = tmp_path / "faces.bmp"  # uncompressed: 64 faces are ~200 KB whatever they show
+    out.write_bytes(b"earlier")
+    result = subprocess.run([sys.executable, "-m", "cli.main", "sample", "--checkpoint",
+                             ROOT / "tests" / "fixtures" / "vaegan-2026-12-05.pt", "-n", "64", "--out", out, "--force"],
+                            cwd=ROOT, capture_output=True, text=True, preexec_fn=small_files, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {out}: File too large while writing it (nothing was "
+                                                  "replaced); free some space or write elsewhere"]
+    assert out.read_bytes() == b"earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["faces.bmp"]
+
+
+def test_sigterm_in_prep_cleans_up_like_ctrl_c(tmp_path):
+    """SIGTERM during prep-lfw stops it as Ctrl-C does: the temporary folder goes, nothing is
+    written, one line says so, exit 143."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from data_prep.synth import write_synthetic_lfw
+
+    write_synthetic_lfw(tmp_path / "lfw-root", people=150, max_images=5, seed=5)
+    out = tmp_path / "ds"
+    child = subprocess.Popen([sys.executable, "-m", "cli.main", "prep-lfw", "--images", str(tmp_path / "lfw-root" / "lfw"),
+                              "--out", str(out), "--size", "32", "--device", "cpu", "--no-progress"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".ds.tmp-*")) and time.monotonic() < deadline:  # the alignment pass has begun
+        time.sleep(0.1)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 143, err
+    assert err.strip().splitlines()[-1] == f"interrupted by SIGTERM: nothing was written to {out}", err
+    assert not out.exists() and not list(tmp_path.glob(".ds.*"))

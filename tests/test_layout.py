@@ -17,7 +17,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # Imports kept inside functions, each for a measured start-up cost (seconds on top of torch, Xeon, 2026-12-05):
 # matplotlib.pyplot 0.3 / seaborn 1.3 (plots only), facenet_pytorch 1.3 (alignment only), the torch.distributed
 # group only under torchrun, and cli's stage modules (the app lists commands without importing the library).
-LAZY_ALLOWED = {"matplotlib", "matplotlib.pyplot", "seaborn", "facenet_pytorch", "torch.distributed"}
+LAZY_ALLOWED = {"matplotlib", "matplotlib.pyplot", "matplotlib.backend_bases", "seaborn", "facenet_pytorch",
+                "torch.distributed"}
 
 
 def _modules() -> dict[str, Path]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,20 @@ class Dataset:
     images: np.ndarray
     index: pd.DataFrame
     manifest: dict
+
+    def read_images(self, rows: np.ndarray) -> np.ndarray:
+        """uint8 images of ``rows``, read from the memory map once the file is checked to be
+        whole: reading a mapped file that shrank would end the process with a bus error."""
+        path = self.root / "images.npy"
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            raise DatasetError(f"{path} vanished while it was being read; write the dataset again with prep-lfw") from None
+        expected = getattr(self.images, "offset", 0) + self.images.nbytes
+        if size < expected:
+            raise DatasetError(f"{path} shrank to {size:,} bytes (from {expected:,}) while it was being read; write the "
+                               "dataset again with prep-lfw (a run's last checkpoint is intact)")
+        return np.ascontiguousarray(self.images[rows])
 
     @property
     def attribute_names(self) -> list[str]:
@@ -80,7 +95,7 @@ def open_dataset(root: str | Path) -> Dataset:
 def load_images(dataset: Dataset, rows: np.ndarray, size: int) -> torch.Tensor:
     """uint8 images ``[len(rows), 3, size, size]`` in RAM; a dataset prepared at a multiple of
     ``size`` (e.g. 64 for 32) is box-downsampled, so one prep serves every model size."""
-    images = torch.from_numpy(np.ascontiguousarray(dataset.images[rows]))
+    images = torch.from_numpy(dataset.read_images(rows))
     if dataset.image_size == size:
         return images
     if dataset.image_size % size:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from attrgan.data.dataset import Dataset, ImageRows, binary_midpoint
 from attrgan.nets.loaded import ConditionalModel
 from attrgan.runtime.files import atomic_file
 from attrgan.runtime.limits import require
 from data_prep.align import FaceAligner
-from data_prep.prep import decode_image
+from data_prep.prep import ImageTooLargeError, decode_image
 
 
 class ImageInputError(ValueError):
@@ -24,34 +24,55 @@ class ImageInputError(ValueError):
 
 def read_photo(path: str | Path) -> np.ndarray:
     """A photo (jpg/png, any size) as uint8 RGB ``[H, W, 3]``; a clear error if unreadable."""
-
     path = Path(path)
     if not path.is_file():
         raise ImageInputError(f"{path}: no such image file")
     try:
-        return decode_image(path.read_bytes())
+        return decode_photo(path.read_bytes(), str(path))
+    except ImageTooLargeError as exc:  # among several photos: listed and skipped like any unreadable one
+        raise ImageInputError(f"{path}: not a readable image (ImageTooLargeError: {exc})") from None
+
+
+def decode_photo(data: bytes, name: str) -> np.ndarray:
+    """Photo bytes as uint8 RGB ``[H, W, 3]``; ImageInputError naming ``name`` if they cannot be
+    decoded (ImageTooLargeError, a ValueError, passes through for callers that answer it apart)."""
+    try:
+        return decode_image(data)
+    except ImageTooLargeError:
+        raise
     except Exception as exc:  # any decoder failure: one clear message
-        raise ImageInputError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+        detail = "not a format Pillow reads" if isinstance(exc, UnidentifiedImageError) else exc
+        raise ImageInputError(f"{name}: not a readable image ({type(exc).__name__}: {detail})") from None
+
+
+def photo_aligner(size: int, device: str = "auto") -> FaceAligner:
+    """prep-lfw's aligner for users' photos, which may show a smaller face (from 10% of the image)."""
+    return FaceAligner(size, device=device, min_face_fraction=0.1)
+
+
+def align_face(aligner: FaceAligner, pixels: np.ndarray) -> tuple[torch.Tensor, bool]:
+    """The uint8 crop ``[3, S, S]`` of the face in ``pixels`` and whether one was found (else the fallback crop)."""
+    result = aligner.align_images([pixels])
+    return torch.from_numpy(np.ascontiguousarray(result.crops[0])), bool(result.aligned[0])
 
 
 def align_photos(paths: list[Path], size: int, device: str = "auto", require_face: bool = True):
     """Aligned uint8 crops ``[N, 3, size, size]`` of the photos that hold a face, and the
     list of (path, message) for those skipped."""
-
-    aligner = FaceAligner(size, device=device, min_face_fraction=0.1)
+    aligner = photo_aligner(size, device)
     crops, kept, skipped = [], [], []
     for path in paths:
         try:
-            result = aligner.align_images([read_photo(path)])
+            crop, found = align_face(aligner, read_photo(path))
         except ImageInputError as exc:
             skipped.append((path, str(exc)))
             continue
-        if require_face and not result.aligned[0]:
+        if require_face and not found:
             skipped.append((path, f"{path}: no face found; skipped"))
             continue
-        crops.append(result.crops[0])
+        crops.append(crop)
         kept.append(path)
-    stacked = torch.from_numpy(np.stack(crops)) if crops else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+    stacked = torch.stack(crops) if crops else torch.zeros(0, 3, size, size, dtype=torch.uint8)
     return stacked, kept, skipped
 
 
@@ -71,7 +92,6 @@ def attribute_row(model: ConditionalModel, settings: dict[str, float] | None = N
 def parse_attribute_settings(items: list[str], option: str = "--set") -> dict[str, float]:
     """``Name=value`` items (value: standard deviations from the training mean) -> {name: value};
     a malformed, non-finite or repeated item is refused with one message naming ``option``."""
-
     settings: dict[str, float] = {}
     for item in items:
         name, sep, text = item.partition("=")
@@ -118,7 +138,6 @@ def attribute_index(model: ConditionalModel, name: str) -> int:
 def did_you_mean(name: str, known: list[str]) -> str:
     """`` (did you mean 'Smiling'?)`` for a name close to a known one (a typo, or CelebA's
     ``Blond_Hair`` for LFW's ``Blond Hair``), else an empty string."""
-
     folded = {k.lower().replace("_", " "): k for k in known}
     close = difflib.get_close_matches(name.lower().replace("_", " "), list(folded), n=1, cutoff=0.75)
     return f" (did you mean {folded[close[0]]!r}?)" if close else ""
@@ -129,14 +148,35 @@ def check_edit(model: ConditionalModel, attribute: str, mode: str, vectors: dict
     mode, an attribute the model is not conditioned on (``condition``), or no vector for it (``latent``)."""
     if mode not in ("latent", "condition"):
         raise ValueError(f"--mode must be latent or condition, got {mode!r}")
-    if mode == "condition":
-        attribute_index(model, attribute)
-    elif vectors is None:
+    if mode == "latent" and vectors is None:
         raise ValueError("--mode latent adds an attribute vector to the code: give --vectors FILE (written by "
                          "`attrgan attribute-vectors`), or edit the condition with --mode condition")
-    elif attribute not in vectors:
-        raise KeyError(f"no attribute vector for {attribute!r}{did_you_mean(attribute, list(vectors))} in the "
-                       f"vectors file; it has: {', '.join(list(vectors)[:8])}{', ...' if len(vectors) > 8 else ''}")
+    check_attribute(model, attribute, latent=mode == "latent", vectors=vectors)
+
+
+def check_attribute(model: ConditionalModel, name: str, latent: bool, vectors: dict[str, torch.Tensor] | None) -> None:
+    """Refuse (KeyError, one message) an attribute an edit cannot move: in the latent mode one
+    without a vector, in the condition mode one the model is not conditioned on."""
+    if latent:
+        if vectors and name in vectors:
+            return
+        if name in model.attribute_names:
+            raise KeyError(f"no attribute vector for {name!r}; compute them with `attrgan attribute-vectors`, "
+                           "or edit it as a condition")
+        known = list(vectors or {})
+        raise KeyError(f"no attribute vector for {name!r}{did_you_mean(name, known)} in the vectors file; it has: "
+                       f"{', '.join(known[:8])}{', ...' if len(known) > 8 else ''}")
+    if name not in model.attribute_names and vectors and name in vectors:
+        raise KeyError(f"{name!r} is not a condition of this model; edit it with its attribute vector (latent mode)")
+    attribute_index(model, name)
+
+
+def shift_codes(codes: torch.Tensor, vectors: dict[str, torch.Tensor], strengths: dict[str, float]) -> torch.Tensor:
+    """The paper's latent edit: ``codes + sum of strength * vector`` over ``strengths`` (attribute -> multiple)."""
+    shifted = codes.clone()
+    for name, strength in strengths.items():
+        shifted += strength * vectors[name].to(shifted.device)
+    return shifted
 
 
 def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present: float = 1.0, absent: float = -1.0,
@@ -170,7 +210,6 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
 
 def save_attribute_vectors(vectors: dict[str, torch.Tensor], path: str | Path, source: str) -> None:
     """Write attribute vectors (name -> latent vector) atomically, with the checkpoint they came from."""
-
     with atomic_file(path) as tmp:
         torch.save({"attribute_names": list(vectors), "vectors": {k: v.cpu() for k, v in vectors.items()},
                     "checkpoint": source}, tmp)
@@ -185,8 +224,9 @@ def load_attribute_vectors(path: str | Path, model: ConditionalModel | None = No
     try:
         saved = torch.load(path, weights_only=True)
         vectors = saved["vectors"]
-    except Exception as error:
-        raise ValueError(f"{path}: not an attribute-vectors file ({error})") from error
+    except Exception as error:  # torch's own advice runs to many lines: one clear line instead
+        raise ValueError(f"{path}: not an attribute-vectors file (it cannot be loaded as one: {type(error).__name__}); "
+                         "write one with `attrgan attribute-vectors`") from None
     if model is not None:
         for name, vector in vectors.items():
             if tuple(vector.shape) != (model.z_dim,):
@@ -196,6 +236,16 @@ def load_attribute_vectors(path: str | Path, model: ConditionalModel | None = No
             if not torch.isfinite(vector).all():
                 raise ValueError(f"{path}: the vector for {name!r} holds NaN or Inf values")
     return vectors
+
+
+GRID_COPIES = 5  # float copies of the faces alive at once: decoded batches and their concatenation, the grid and its bytes
+GRID_BASE_BYTES = 2**30  # the process itself (torch, the model); benchmarks/sample_memory.py measures both
+
+
+def grid_memory(count: int, image_size: int) -> int:
+    """Bytes a command that decodes ``count`` faces into one grid may need at its peak: an
+    estimate at or above what benchmarks/sample_memory.py measures."""
+    return GRID_BASE_BYTES + GRID_COPIES * count * 3 * image_size**2 * 4
 
 
 def crop_files(photos: list[Path], out: str | Path) -> list[Path]:
@@ -210,8 +260,6 @@ def crop_files(photos: list[Path], out: str | Path) -> list[Path]:
 
 def save_crops(crops: torch.Tensor, files: list[Path]) -> None:
     """Save uint8 crops ``[N, 3, S, S]`` as PNG files, each written atomically."""
-
-
     for crop, file in zip(crops, files):
         with atomic_file(file) as tmp:
             Image.fromarray(crop.permute(1, 2, 0).numpy()).save(tmp)
@@ -224,7 +272,6 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
     ``latent``: z = Enc(x, y) + s * v_attribute (needs attribute vectors);
     ``condition``: the attribute's entry of y moved by s standard deviations.
     """
-
     for s in strengths:
         require("edit strength", s)
     check_edit(model, attribute, mode, vectors)
@@ -234,8 +281,7 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
     for i in range(len(images)):
         for s in strengths:
             if mode == "latent":
-                z = codes[i : i + 1] + s * vectors[attribute].to(codes.device)
-                out.append(model.decode(z, raw[i : i + 1]))
+                out.append(model.decode(shift_codes(codes[i : i + 1], vectors, {attribute: s}), raw[i : i + 1]))
             else:
                 row = raw[i : i + 1].copy()
                 row[0, j] += s * model.scaler.std[j]
@@ -245,7 +291,6 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
 
 def interpolate(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, steps: int) -> torch.Tensor:
     """Faces along the straight line between two images' codes and attribute vectors (ends included)."""
-
     require("--steps", steps, 2)
     codes = model.encode(images[:2], raw[:2])
     t = torch.linspace(0, 1, steps, device=codes.device)[:, None]

@@ -7,6 +7,7 @@ so concurrent requests never load or run the model twice at once; a bounded numb
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -18,12 +19,21 @@ import torch
 
 import attrgan
 from attrgan.data.dataset import load_images, open_dataset
-from attrgan.editing.edits import attribute_row, did_you_mean, interpolate, load_attribute_vectors
+from attrgan.editing.edits import (
+    ImageInputError,
+    align_face,
+    attribute_row,
+    check_attribute,
+    decode_photo,
+    interpolate,
+    load_attribute_vectors,
+    photo_aligner,
+    shift_codes,
+)
 from attrgan.evaluation.regressor import load_regressor
 from attrgan.nets.loaded import ConditionalModel
 from attrgan.runtime.limits import require
-from data_prep.align import FaceAligner
-from data_prep.prep import ImageTooLargeError, decode_image
+from data_prep.prep import ImageTooLargeError
 
 VALUE_LIMIT = 5.0  # |slider value|: standard deviations of y (condition) or multiples of a vector (latent)
 MAX_SAMPLES = 64
@@ -31,6 +41,7 @@ MAX_STEPS = 16
 MAX_UPLOAD_BYTES = 20 * 2**20
 KEPT_PHOTOS = 64  # uploaded photos held in memory (least recently used dropped first)
 TEST_FACE_PREFIX = "test-"
+CANONICAL_ROW = re.compile(r"0|[1-9][0-9]*", re.ASCII)  # test-5, never test-05, test-٥ or test-²
 
 
 class StudioError(ValueError):
@@ -109,26 +120,23 @@ class Studio:
     # ---------------------------------------------------------------- photos
     def add_photo(self, data: bytes) -> Photo:
         """Decode, align and encode an uploaded photo; keep it in memory under a content id."""
-
         if not data:
             raise StudioError("no photo in the request: send the image file as the 'photo' form field or the body")
         if len(data) > MAX_UPLOAD_BYTES:
             raise StudioError(f"the upload is over {MAX_UPLOAD_BYTES // 2**20} MB", 413)
         try:
-            pixels = decode_image(data)
+            pixels = decode_photo(data, "the upload")
         except ImageTooLargeError as exc:
             raise StudioError(f"image too large: {exc}", 413) from None
-        except Exception as exc:  # any decoder failure: one clear message
-            raise StudioError(f"not a readable image ({type(exc).__name__}: {exc})") from None
+        except ImageInputError as exc:
+            raise StudioError(str(exc)) from None
         self._require_encoder()
         with self._compute():
             if self._aligner is None:
-
-                self._aligner = FaceAligner(self.model.image_size, device=str(self.model.device), min_face_fraction=0.1)
-            result = self._aligner.align_images([pixels])
-            if not result.aligned[0]:
+                self._aligner = photo_aligner(self.model.image_size, str(self.model.device))
+            crop, found = align_face(self._aligner, pixels)
+            if not found:
                 raise StudioError("no face found in the photo (the aligner needs one frontal face)", 422)
-            crop = torch.from_numpy(np.ascontiguousarray(result.crops[0]))
             photo_id = "u" + hashlib.sha256(crop.numpy().tobytes()).hexdigest()[:16]
             if photo_id in self._photos:
                 return self._keep(self._photos[photo_id])
@@ -146,9 +154,8 @@ class Studio:
                           f"{KEPT_PHOTOS}); upload it again", 404)
 
     def _test_face(self, photo_id: str) -> Photo:
-
         row_text = photo_id[len(TEST_FACE_PREFIX):]
-        if not row_text.isdigit() or int(row_text) not in self._test_row_set:
+        if not CANONICAL_ROW.fullmatch(row_text) or int(row_text) not in self._test_row_set:
             raise StudioError(f"no test-split face {photo_id!r} in this model's dataset", 404)
         self._require_encoder()
         rows = np.array([int(row_text)])
@@ -179,11 +186,8 @@ class Studio:
         self._check_settings(settings, latent=mode == "latent")
         with self._compute():
             if mode == "latent":
-                z = photo.code.clone()
-                for name, strength in settings.items():
-                    z += strength * self.vectors[name].to(z.device)
-                return self.model.decode(z[None], photo.raw[None])
-            return self.model.decode(photo.code[None], self._row(settings, photo.raw)[None])
+                return self.model.decode(shift_codes(photo.code[None], self.vectors, settings), photo.raw[None])
+            return self.model.decode(photo.code[None], attribute_row(self.model, settings, photo.raw)[None])
 
     def reconstruction(self, photo_id: str) -> torch.Tensor:
         photo = self.photo(photo_id)
@@ -198,11 +202,10 @@ class Studio:
         self._check_settings(settings, latent=False)
         base = self.photo(photo_id).raw if photo_id else self.model.scaler.mean
         with self._compute():
-            return self.model.sample(np.repeat(self._row(settings, base)[None], n, 0), seed=seed)
+            return self.model.sample(np.repeat(attribute_row(self.model, settings, base)[None], n, 0), seed=seed)
 
     def interpolation(self, first: str, second: str, steps: int) -> torch.Tensor:
         """Faces along the line between two photos' codes and attributes, ends included."""
-
         check_int("steps", steps, 2, MAX_STEPS)
         a, b = self.photo(first), self.photo(second)
         with self._compute():
@@ -237,28 +240,18 @@ class Studio:
         code = self.model.encode(crop[None], raw[None])[0]
         return Photo(photo_id, crop, raw.astype(np.float32), code, source)
 
-    def _row(self, settings: dict[str, float], base: np.ndarray) -> np.ndarray:
-
-        return attribute_row(self.model, settings, base)
-
     def _check_settings(self, settings: dict[str, float], latent: bool) -> None:
-
-        known = self.vectors if latent else self.model.attribute_names
         for name, value in settings.items():
-            if name not in known:
-                if latent and name in self.model.attribute_names:
-                    raise StudioError(f"no attribute vector for {name!r}; compute them with `attrgan attribute-vectors`")
-                if not latent and name in self.vectors:
-                    raise StudioError(f"{name!r} is not a condition of this model; edit it with mode=latent")
-                raise StudioError(f"unknown attribute {name!r}{did_you_mean(name, list(known))}; "
-                                  "GET /api/model lists this model's")
+            try:
+                check_attribute(self.model, name, latent, self.vectors)
+            except KeyError as exc:
+                raise StudioError(exc.args[0]) from None
             if not np.isfinite(value) or abs(value) > VALUE_LIMIT:
                 raise StudioError(f"{name}={value}: values must lie in [-{VALUE_LIMIT:g}, {VALUE_LIMIT:g}]")
 
 
 def check_int(name: str, value: int, low: int, high: int) -> None:
     """Refuse an integer request parameter outside [low, high] (a 400, in require's words)."""
-
     try:
         require(name, value, low, high)
     except ValueError as error:
@@ -269,10 +262,18 @@ def load_studio(checkpoint: str | Path, regressor: str | Path | None = None, vec
                 data: str | Path | None = None, device: str = "cpu") -> Studio:
     """A :class:`Studio` from a run (and optional regressor, attribute vectors, dataset; the
     dataset defaults to the one the model was trained on, when it is still at hand)."""
-
-
     model = attrgan.load(checkpoint, device)
-    data = data if data is not None else model.training_data
+    data = data if data is not None else training_data_of(model)
     dataset = open_dataset(data) if data is not None and Path(data).is_dir() else None
     return Studio(model, load_regressor(regressor) if regressor is not None else None,
                   load_attribute_vectors(vectors, model) if vectors is not None else None, dataset)
+
+
+def training_data_of(model: ConditionalModel) -> Path | None:
+    """The dataset the model was trained on: its path as training saw it, which may be relative
+    to the folder training ran in, so also looked up from each folder above the checkpoint."""
+    if model.training_data is None:
+        return None
+    recorded = Path(model.training_data)
+    places = [recorded] if recorded.is_absolute() else [recorded, *(base / recorded for base in model.path.resolve().parents)]
+    return next((place for place in places if (place / "manifest.json").is_file()), None)

@@ -27,7 +27,6 @@ def vector_edit_scores(model: ConditionalModel, regressor: LoadedRegressor, data
     attribute (both in standard deviations of the regressor's train split); for binary
     attributes ``present_before``/``present_after``, the share of faces regressed above the
     attribute's midpoint (0 for -1/1, 0.5 for 0/1)."""
-
     require("--strength", strength)
     require("--limit", limit, 1)
     if regressor.image_size != model.image_size:
@@ -85,8 +84,6 @@ def vector_report(data: str | Path, regressor_path: str | Path, runs: list[Path]
     split, their scores on the test split (:func:`vector_edit_scores`) and an edit grid (test
     faces down, reconstruction then the six strongest vectors across); written atomically to
     ``out`` (report.md, metrics.json, vectors_<kind>.pt, edits_<kind>.png)."""
-
-
     dataset, regressor = open_dataset(data), load_regressor(regressor_path)
     results, lines = {}, ["# Attribute vectors: the paper's Figure 5 in numbers", "",
                           f"Dataset `{data}`, regressor `{regressor_path}`; vectors from the train split, "

@@ -1,6 +1,6 @@
 """The web layer of ``attrgan serve``: a Flask app with one page and a JSON/PNG API.
 
-Every route is a thin wrapper over :class:`attrgan.studio.Studio`; refusals come back as a
+Every route is a thin wrapper over :class:`attrgan.editing.studio.Studio`; refusals come back as a
 4xx (or 503) with ``{"error": "one line"}``, never a traceback. Uploads stay in memory."""
 from __future__ import annotations
 
@@ -105,14 +105,12 @@ def create_app(studio: Studio) -> Flask:
 def make_server(app: Flask, host: str, port: int):
     """A threaded WSGI server for ``app`` (requests served concurrently; the Studio serializes
     network work). ``port=0`` picks a free port: read it from ``server.server_port``."""
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request: a slider drag sends dozens
     return werkzeug_server(host, port, app, threaded=True)
 
 
 def is_loopback(host: str) -> bool:
     """True when ``host`` is reachable from this machine only."""
-
     if host == "localhost":
         return True
     try:

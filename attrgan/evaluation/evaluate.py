@@ -11,7 +11,7 @@ and the sign accuracy (does the face show each attribute the query asks for, as 
 sees it); and the blur response, the regressor's figures on the real images blurred by a
 Gaussian of 1 and 2 px, which shows how much each figure rewards a blurry face. Models with an
 encoder also get their reconstructions scored and their prior mismatch (encoder_figures). Several runs
-of one kind and recipe are also summarised across training seeds (attrgan/training_seeds.py)."""
+of one kind and recipe are also summarised across training seeds (attrgan/evaluation/training_seeds.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,6 +46,8 @@ from attrgan.nets.loaded import ConditionalModel, load
 from attrgan.runtime.device import resolve_device, resolve_precision
 from attrgan.runtime.files import atomic_directory, guard_output
 from attrgan.runtime.limits import require
+from attrgan.runtime.lock import writer_lock
+from attrgan.runtime.signals import terminate_as_interrupt
 from data_prep.attributes import read_attribute_file
 
 
@@ -95,11 +97,15 @@ class ModelScores:
 
 def evaluate_attributes(config: EvalConfig) -> dict:
     """Run the evaluation; write report.md, metrics.json, plots and grids atomically to ``config.out``."""
-
-
     guard_output(config.out, [config.data, config.queries, checkpoint_file(config.regressor),
                               *(checkpoint_file(path) for path in config.checkpoints)], config.force)
     require("--seeds", config.seeds, 1)
+    with writer_lock(config.out), terminate_as_interrupt(f"nothing was written to {config.out}"):
+        return _evaluate(config)
+
+
+def _evaluate(config: EvalConfig) -> dict:
+    """The work of :func:`evaluate_attributes`, its output guarded and locked."""
     device = resolve_device(config.device)
     config.precision = resolve_precision(config.precision, device)
     regressor = load_regressor(config.regressor)
@@ -190,7 +196,6 @@ def blur_response(regressor: LoadedRegressor, real_images: torch.Tensor, queries
                   precision: str) -> dict[str, dict[str, float]]:
     """The regressor's figures on the real images blurred by Gaussians of ``BLUR_SIGMAS`` px:
     a metric that scores blurred faces as well as sharp ones cannot reward sharpness."""
-
     images = to_model_range(real_images)
     response = {}
     for sigma in BLUR_SIGMAS:
@@ -214,7 +219,6 @@ def _queries(config: EvalConfig, dataset, regressor: LoadedRegressor) -> tuple[n
     """Query vectors (raw units) and, for dataset queries, their real images."""
     names = regressor.scaler.names
     if config.queries is not None:
-
         table = read_attribute_file(config.queries)
         missing = [n for n in names if n not in table.names]
         if missing:

@@ -65,7 +65,6 @@ def high_frequency_energy(images, batch: int = 256) -> tuple[float, float]:
     the grey image's (fine detail: low for blurry faces) and the colour left after removing the
     grey (a colour speckle raises it). Divided by the same figures of real images, they read 1.0
     for real-like detail and colour."""
-
     def energy(t: torch.Tensor) -> torch.Tensor:
         laplacian = 4 * t[..., 1:-1, 1:-1] - t[..., :-2, 1:-1] - t[..., 2:, 1:-1] - t[..., 1:-1, :-2] - t[..., 1:-1, 2:]
         return laplacian.pow(2).mean() * len(t)

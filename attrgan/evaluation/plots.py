@@ -14,8 +14,26 @@ from attrgan.runtime.files import atomic_file
 
 def grid_image(images: torch.Tensor, nrow: int) -> Image.Image:
     """Float images in [-1, 1] as one picture: a grid with 1-px white padding (one image as it is)."""
-    grid = make_grid(images.detach().float().cpu().add(1).div(2).clamp(0, 1), nrow=nrow, padding=1, pad_value=1.0)
-    return Image.fromarray(grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy())
+    grid = make_grid(images.detach().float().cpu().add(1).div_(2).clamp_(0, 1), nrow=nrow, padding=1, pad_value=1.0)
+    return Image.fromarray(grid.mul_(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy())
+
+
+def check_image_output(path: str | Path) -> None:
+    """Refuse, before any work, an output name whose extension is no image format Pillow writes."""
+    suffix = Path(path).suffix.lower()
+    if Image.registered_extensions().get(suffix) not in Image.SAVE:
+        raise ValueError(f"{path}: name the output with an image extension, such as .png or .jpg"
+                         + (f" ({suffix} is not one Pillow writes)" if suffix else ""))
+
+
+def check_figure_output(path: str | Path) -> None:
+    """Refuse, before any work, an output name whose extension is no format matplotlib writes."""
+    from matplotlib.backend_bases import FigureCanvasBase  # matplotlib: 0.3 s, only where a figure is written
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FigureCanvasBase.get_supported_filetypes():
+        raise ValueError(f"{path}: name the output with a figure extension, such as .png, .pdf or .svg"
+                         + (f" (.{suffix} is not one matplotlib writes)" if suffix else ""))
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int) -> None:

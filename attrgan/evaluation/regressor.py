@@ -28,7 +28,9 @@ from attrgan.nets.models import down_block, fc_block, init_weights
 from attrgan.runtime.device import resolve_device, resolve_precision
 from attrgan.runtime.files import atomic_directory, guard_output, write_json
 from attrgan.runtime.limits import require
+from attrgan.runtime.lock import writer_lock
 from attrgan.runtime.progress import progress_bar
+from attrgan.runtime.signals import terminate_as_interrupt
 
 REGRESSOR_KIND = "regressor"
 REGRESSOR_FILE = "regressor.pt"
@@ -175,7 +177,6 @@ def score(raw_predicted: np.ndarray, raw_target: np.ndarray) -> dict:
 
 def check_regressor_config(config: RegressorConfig) -> None:
     """Refuse options no training could use, each with its range."""
-
     if config.precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"--precision must be auto, fp32 or bf16, got {config.precision!r}")
     require("--image-size", config.image_size, 8)
@@ -193,10 +194,15 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
     """Train, early-stop on val, evaluate on test; write ``out/regressor.pt`` and
     ``out/metrics.json`` (atomically: an existing ``out`` is replaced only with ``force``, and
     only once the new regressor is complete); return the metrics."""
-
     out = Path(out)
     guard_output(out, [config.data], force)
     check_regressor_config(config)
+    with writer_lock(out), terminate_as_interrupt(f"nothing was written to {out}"):
+        return _train_regressor(config, out, force)
+
+
+def _train_regressor(config: RegressorConfig, out: Path, force: bool) -> dict:
+    """The work of :func:`train_regressor`, its output guarded, its options checked, and locked."""
     device = resolve_device(config.device)
     config.precision = resolve_precision(config.precision, device)
     dataset = open_dataset(config.data)
@@ -308,7 +314,6 @@ def _val_loss(model, split_tensors, outputs: Outputs, device, precision) -> floa
 
 def _json_safe(metrics: dict) -> dict:
     """Checkpoint-safe copy (weights_only loading accepts plain containers of numbers and strings)."""
-
     return json.loads(json.dumps(metrics))
 
 
@@ -324,7 +329,6 @@ class LoadedRegressor:
     def check_fits(self, names: list[str] | None, image_size: int, model: str) -> None:
         """Refuse to score a model that conditions on other attributes or makes another image
         size (``names`` None: checked on size only, as for an unconditional model)."""
-
         if names is not None and list(names) != self.scaler.names:
             raise CheckpointError(f"{model}: the model's attribute names differ from the regressor's ({self.path})")
         if image_size != self.image_size:
@@ -341,7 +345,6 @@ class LoadedRegressor:
 
 def load_regressor(path: str | Path) -> LoadedRegressor:
     """Load a regressor checkpoint (file or run directory); refuse generator checkpoints."""
-
     path = Path(path)
     file = path / REGRESSOR_FILE if path.is_dir() else path
     if path.is_dir() and not file.exists():

@@ -20,7 +20,6 @@ def write_report(out: Path, metrics: dict, names, queries, upper, scores, grids:
                  grid_columns: int) -> None:
     """Write every report file into ``out``: what ``evaluate`` computed, rendered (``grids``: file
     name -> images, ``grid_columns`` per row)."""
-
     write_json(out / "metrics.json", metrics)
     _plot_per_attribute_error(out / "per_attribute_error.png", names, upper, scores)
     _plot_scatter(out / "regressed_vs_query.png", names, queries, scores)

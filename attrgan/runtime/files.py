@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -30,6 +31,9 @@ def guard_output(out: str | Path, inputs: Iterable[str | Path | None], force: bo
             raise ValueError(f"{target} is a folder; the output must name a file (e.g. {target / 'out.png'})")
         if expect == "dir" and target == Path(out) and target.exists() and not target.is_dir():
             raise ValueError(f"{target} is a file; the output must name a folder")
+        if expect == "dir" and occupied(target) and Path.cwd().resolve().is_relative_to(resolved):
+            raise ValueError(f"{target} holds the current folder, so it cannot be replaced; run the command from "
+                             "elsewhere or choose another output")
         if occupied(target) and not force:
             raise FileExistsError(f"{target} already exists; pass --force to replace it")
 
@@ -83,7 +87,8 @@ def atomic_directory(out: str | Path, force: bool = False) -> Iterator[Path]:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        yield tmp
+        with _disk_errors_named(out):
+            yield tmp
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)
@@ -105,10 +110,23 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     remove_stale_temporaries(path.parent, path.stem)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
-        yield tmp
+        with _disk_errors_named(path):
+            yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _disk_errors_named(path: Path) -> Iterator[None]:
+    """A full disk or an over-large file while writing ``path``: one line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise
+        raise OSError(f"{path}: {exc.strerror} while writing it (nothing was replaced); free some space or "
+                      "write elsewhere") from None
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:

@@ -61,7 +61,6 @@ def check_memory(nbytes: float, what: str) -> None:
 
 def check_disk(nbytes: float, folder: str | Path, what: str) -> None:
     """Refuse writing ``nbytes`` under ``folder`` (or its nearest existing parent) when the disk lacks room."""
-
     folder = Path(folder).resolve()
     while not folder.exists():
         folder = folder.parent

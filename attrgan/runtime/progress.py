@@ -27,7 +27,6 @@ class _LineWriter:
 
 def progress_bar(enabled: bool = True, **kwargs):
     """A tqdm progress bar (``kwargs`` as for tqdm) that logs lines when stderr is not a TTY."""
-
     if enabled and not sys.stderr.isatty():
         kwargs.update(file=_LineWriter(sys.stderr), mininterval=LOG_INTERVAL_S, maxinterval=LOG_INTERVAL_S,
                       ascii=True, ncols=120, dynamic_ncols=False)

@@ -9,6 +9,7 @@ step noise comes from a dedicated generator saved in the checkpoint, so `--resum
 bit-for-bit."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from functools import partial
@@ -26,6 +27,7 @@ from attrgan.nets.steps import STEPS
 from attrgan.runtime.device import compile_networks, resolve_compile, resolve_device, resolve_precision
 from attrgan.runtime.distributed import DistInfo, all_agree, init_distributed, shutdown
 from attrgan.runtime.files import guard_output
+from attrgan.runtime.lock import writer_lock
 from attrgan.runtime.progress import progress_bar
 from attrgan.training.resume import check_compatible, dataset_fingerprint
 from attrgan.training.run_files import EpochGrids, MetricsLog, finish_run_folder, start_run_folder
@@ -61,7 +63,7 @@ def train(config: Config, out: str | Path, resume: bool = False, argv: list[str]
     if config.train.threads and device.type == "cpu":
         torch.set_num_threads(config.train.threads)
     try:
-        with stop_on_signals() as stop:
+        with stop_on_signals() as stop, writer_lock(out) if info.is_main else contextlib.nullcontext():
             return _train(config, out, resume, argv, device, info, regressor, stop, force, allow_changes)
     finally:
         shutdown(info)

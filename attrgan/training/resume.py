@@ -24,7 +24,6 @@ def dataset_fingerprint(root: str | Path) -> str:
     """sha256 over the names and the streamed sha256 (data_prep.sources.sha256_of) of the files
     training reads (manifest.json, index.csv, images.npy): a change to any image or label
     changes it (about 0.2 s for the full LFW at 64x64, docs/performance.md)."""
-
     parts = [f"{name}:{sha256_of(Path(root) / name)}" for name in DATASET_FILES]
     return FINGERPRINT_PREFIX + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -1,3 +1,4 @@
+"""Stage data_prep, the attribute file: LFW's format read and checked, names, encodings, malformed rows."""
 from __future__ import annotations
 
 import numpy as np

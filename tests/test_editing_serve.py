@@ -1,4 +1,4 @@
-"""`attrgan serve`: the JSON/PNG API through Flask's test client, on a tiny trained model."""
+"""Stage editing, the studio (`attrgan serve`): the JSON/PNG API through Flask's test client, on a tiny trained model."""
 from __future__ import annotations
 
 import io
@@ -135,6 +135,7 @@ def test_samples_and_interpolation(client, uploaded):
 
 def test_bad_input_gets_one_line_and_a_4xx(client, uploaded, photos, tmp_path):
     pid = uploaded["id"]
+    first_test_row = client.get("/api/faces?count=1").json["faces"][0].removeprefix("test-")
     huge = io.BytesIO()
     Image.new("1", (14143, 14143)).save(huge, format="PNG")  # 200 megapixels in a small file
     cases = [
@@ -157,6 +158,9 @@ def test_bad_input_gets_one_line_and_a_4xx(client, uploaded, photos, tmp_path):
         (client.get("/api/edit.png?photo=u0000"), 404, "upload it again"),
         (client.get("/api/edit.png"), 400, "needs ?photo="),
         (client.get("/api/photos/test-999999999"), 404, "no test-split face"),
+        (client.get("/api/photos/test-%C2%B2"), 404, "no test-split face"),  # test-², a digit to str.isdigit
+        (client.get("/api/photos/test-%D9%A5/crop.png"), 404, "no test-split face"),  # an Arabic-Indic five
+        (client.get(f"/api/edit.png?photo=test-0{first_test_row}"), 404, "no test-split face"),  # one canonical id
         (client.get("/api/sample.png?n=0"), 400, "n must be"),
         (client.get("/api/sample.png?n=1000"), 400, "n must be"),
         (client.get("/api/sample.png?seed=-1"), 400, "seed must be"),
@@ -262,3 +266,21 @@ def test_attribute_vectors_of_an_unconditional_model_move_their_attribute(learna
     # 0.45-0.63 in two runs); the weaker ones (Smiling 0.08-0.16) vary with the run
     assert scores["Blond Hair"]["moved"] > 2 * scores["Blond Hair"]["others"] > 0, scores
     assert scores["Bald"]["moved"] > 0.2, scores
+
+
+def test_the_training_dataset_is_found_from_another_folder(conditional_run, learnable_dataset, tmp_path, monkeypatch):
+    """A run trained with a relative --data path still offers its test faces when served from
+    elsewhere: the path is looked up from the folders above the checkpoint too."""
+    import shutil
+
+    from attrgan.editing.studio import training_data_of
+
+    project = tmp_path / "project"
+    shutil.copytree(learnable_dataset, project / "data")
+    shutil.copytree(conditional_run, project / "runs" / "vae")
+    model = attrgan.load(project / "runs" / "vae")
+    model.training_data = "data"  # as `--data data` recorded it, run from project/
+    monkeypatch.chdir(tmp_path)
+    assert training_data_of(model) == (project / "data").resolve()
+    model.training_data = "elsewhere"
+    assert training_data_of(model) is None

@@ -1,4 +1,4 @@
-"""`attrgan serve` in a real browser: headless Chromium loads the page, uploads a photo and
+"""Stage editing, the studio in a real browser: headless Chromium loads the page, uploads a photo and
 moves a slider. Skipped, with the reason, where Chromium or its driver is not installed
 (Debian: `apt-get install chromium chromium-driver`; Python: `pip install -e '.[test]'`)."""
 from __future__ import annotations

@@ -1,7 +1,10 @@
+"""Stage data_prep, the one writer (prep-lfw): dataset layout by the contract, identity-disjoint splits,
+unreadable images listed, the atomic rename."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -220,3 +223,24 @@ def test_atomic_file_keeps_the_old_file_when_a_write_fails(tmp_path):
         assert tmp.suffix == ".png"  # writers that infer the format from the name still work
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new" and list(tmp_path.iterdir()) == [target]
+
+
+def test_prep_lists_a_tiny_image_and_goes_on(synthetic_lfw, tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    photos = tmp_path / "lfw"
+    shutil.copytree(synthetic_lfw / "lfw", photos)
+    (photos / "Tiny_Person").mkdir()
+    Image.fromarray(np.full((10, 9, 3), 120, np.uint8)).save(photos / "Tiny_Person" / "Tiny_Person_0001.jpg")
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(app, ["prep-lfw", "--images", str(photos), "--out", str(out), "--size", "32",
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["unreadable"] == 1
+    assert manifest["unreadable"][0]["source"] == "Tiny_Person/Tiny_Person_0001.jpg"
+    assert "too small" in manifest["unreadable"][0]["error"]
+    assert manifest["counts"]["images"] == manifest["counts"]["read"] - 1 > 0

@@ -1,3 +1,4 @@
+"""Stage nets: the paper's networks and losses, the exact update step against the reference step, init."""
 from __future__ import annotations
 
 import pytest

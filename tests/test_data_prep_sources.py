@@ -1,4 +1,4 @@
-"""Issue 18, first part: CelebA in its official layout (folder or zip) and any labelled image
+"""Stage data_prep, the other readers: CelebA in its official layout (folder or zip) and any labelled image
 folder, through the one shared writer; synth-celeba as the test data."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The recipe switches of issue 11 and the unlabelled-image training: labelled input, Dis_l
+"""Stage training, the recipe's switches and the unlabelled-image training: labelled input, Dis_l
 choice, saturating generator, augmentation, schedules, weight decay, quality tracking."""
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from attrgan.config import ConfigError, from_dict, load_config
 from attrgan.data.augment import augment_batch
 from attrgan.data.batches import epoch_order
 from attrgan.data.dataset import open_dataset
+from attrgan.data.training_set import training_set
 from attrgan.nets.losses import generator_loss
 from attrgan.nets.models import build_models
 from attrgan.nets.steps import STEPS, equilibrium_gates
 from attrgan.runtime.device import cpu_has_native_bf16, resolve_precision
-from attrgan.data.training_set import training_set
 from attrgan.training.loop import train
 from attrgan.training.state import make_optimizer, make_scheduler, scheduled_per_update
 

@@ -1,3 +1,4 @@
+"""Stage data_prep, alignment: MTCNN's five landmarks, the similarity warp to the template, the fallback crop."""
 from __future__ import annotations
 
 import numpy as np
