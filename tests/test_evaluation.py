@@ -414,3 +414,27 @@ def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, t
     assert "## Across training seeds" in report and "![across updates](across_updates.png)" in report
     with Image.open(tmp_path / "report" / "across_updates.png") as curves:
         assert curves.width > curves.height > 300  # six panels, two rows of three
+
+
+def test_the_printed_table_keeps_its_columns_aligned():
+    """Every printed column's heading ends where its values end, on the real-faces row and on
+    model rows with and without a std; the columns come from evaluation.table.COLUMNS."""
+    from attrgan.evaluation.report import format_table
+    from attrgan.evaluation.table import COLUMNS
+
+    printed = [c for c in COLUMNS if c.width]
+    def row(name: str, scale: float) -> dict:
+        values = {c.key: scale * (10 ** (c.digits - 2)) for c in printed}
+        return {"model": name, **values, **{c.key + "_std": 0.01 * scale for c in printed if c.with_std},
+                "shuffled_query_control": {"cosine_similarity": 0.5}}
+    upper = {c.key: 0.9 for c in printed if not c.ratio} | {"blur_response": {}}
+    metrics = {"upper_bound": upper, "models": [row("VAE/GAN (a-run@500)", 0.8), row("VAE", 12.345)],
+               "across_training_seeds": None}
+    header, *rows = format_table(metrics).splitlines()[:4]
+    position = len("model".ljust(26))
+    for column in printed:
+        end = position + column.width
+        assert header[position:end].strip() == (column.heading or column.label), (column.key, header)
+        for line in rows:
+            assert line[end - 1] != " " and (len(line) == end or line[end] == " "), (column.key, line)
+        position = end + (column.digits + 6 if column.with_std else 0)

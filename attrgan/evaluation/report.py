@@ -241,18 +241,15 @@ def format_table(metrics: dict) -> str:
     """The Table-1 rows as eval-attributes prints them (the printed columns of ``table.COLUMNS``),
     then the training-seed summary's lines."""
     printed = [c for c in COLUMNS if c.width]
-    header = f"{'model':<26}" + "".join(f"{c.label.removesuffix(' / real'):>{c.width + 8 * _with_std(c)}}"
-                                        for c in printed) + f"{'shuffled-query cosine':>24}"
-    lines = [header]
+    lines = [f"{'model':<26}" + "".join(_cell(c, c.heading or c.label) for c in printed) + f"{'shuffled-query cosine':>24}"]
     upper = metrics["upper_bound"]
     if upper:
-        cells = [f"{1 if c.ratio else upper[c.key]:>{c.width}.{c.digits}f}" + " " * 8 * _with_std(c) for c in printed]
-        lines.append(f"{'real images (upper bound)':<26}" + "".join(cells).rstrip())
+        lines.append(f"{'real images (upper bound)':<26}" + "".join(_cell(c, 1 if c.ratio else upper[c.key])
+                                                                 for c in printed).rstrip())
     for row in metrics["models"]:
         control = row.get("shuffled_query_control")
-        cells = [f"{row[c.key]:>{c.width}.{c.digits}f}" + (f" ± {row[c.key + '_std']:<5.{c.digits}f}" if _with_std(c) else "")
-                 for c in printed]
-        lines.append(f"{row['model']:<26}" + "".join(cells) + (f"{control['cosine_similarity']:>24.4f}" if control else ""))
+        lines.append(f"{row['model']:<26}" + "".join(_cell(c, row[c.key], row.get(c.key + "_std")) for c in printed)
+                     + (f"{control['cosine_similarity']:>24.4f}" if control else ""))
     if upper:
         lines.append("regressor on blurred real images (cosine / centred cosine): " + ", ".join(
             f"{name.removeprefix('sigma_')} {f['cosine']:.4f} / {f['centred_cosine']:.4f}"
@@ -260,6 +257,11 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines + training_seeds_text(metrics.get("across_training_seeds")))
 
 
-def _with_std(column: Column) -> bool:
-    """The paper's two figures are printed with their std over sampling seeds."""
-    return column.key in ("cosine_similarity", "squared_error")
+def _cell(column: Column, value: float | str, std: float | None = None) -> str:
+    """One printed cell: the value right-aligned in the column's width, then ``± std`` (or as
+    much room) for the columns printed with their std."""
+    text = f"{value:>{column.width}}" if isinstance(value, str) else f"{value:>{column.width}.{column.digits}f}"
+    room = column.digits + 6  # " ± " and the std, left-aligned
+    if not column.with_std:
+        return text
+    return text + (f" ± {std:<{column.digits + 3}.{column.digits}f}" if std is not None else " " * room)

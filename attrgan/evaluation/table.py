@@ -24,15 +24,19 @@ class Column:
     digits: int
     width: int = 0  # in the printed table; 0 = not printed there
     ratio: bool = False  # a ratio to the real faces' figure: 1 for the real images
+    heading: str = ""  # the printed table's heading, where shorter than the label
+    with_std: bool = False  # printed with its std over sampling seeds (the paper's two figures)
 
 
 COLUMNS = (
-    Column("cosine_similarity", "cosine", 4, 11), Column("centred_cosine", "centred cosine", 4, 16),
-    Column("sign_accuracy", "sign accuracy", 4, 11), Column("squared_error", "squared error", 2, 13),
+    Column("cosine_similarity", "cosine", 4, 11, with_std=True),
+    Column("centred_cosine", "centred cosine", 4, 16),
+    Column("sign_accuracy", "sign accuracy", 4, 11, heading="sign acc."),
+    Column("squared_error", "squared error", 2, 14, with_std=True),
     Column("frechet_distance_regressor_features", "Fréchet distance", 1),
-    Column("colour_speckle_vs_real", "colour speckle / real", 2, 16, ratio=True),
-    Column("spectrum_mid_vs_real", "mid band / real", 3, 10, ratio=True),
-    Column("spectrum_corner_vs_real", "corner / real", 1, 10, ratio=True),
+    Column("colour_speckle_vs_real", "colour speckle / real", 2, 16, ratio=True, heading="colour speckle"),
+    Column("spectrum_mid_vs_real", "mid band / real", 3, 10, ratio=True, heading="mid band"),
+    Column("spectrum_corner_vs_real", "corner / real", 1, 10, ratio=True, heading="corner"),
 )
 FIGURES = tuple((c.key, c.label) for c in COLUMNS)  # (key, label) pairs, as the training-seed summaries take them
 RATIO_FIGURES = tuple(c.key for c in COLUMNS if c.ratio)
