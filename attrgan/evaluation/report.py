@@ -261,7 +261,6 @@ def _cell(column: Column, value: float | str, std: float | None = None) -> str:
     """One printed cell: the value right-aligned in the column's width, then ``± std`` (or as
     much room) for the columns printed with their std."""
     text = f"{value:>{column.width}}" if isinstance(value, str) else f"{value:>{column.width}.{column.digits}f}"
-    room = column.digits + 6  # " ± " and the std, left-aligned
     if not column.with_std:
         return text
-    return text + (f" ± {std:<{column.digits + 3}.{column.digits}f}" if std is not None else " " * room)
+    return text + (f" ± {std:<{column.digits + 3}.{column.digits}f}" if std is not None else " " * (column.digits + 6))

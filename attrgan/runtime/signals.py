@@ -1,11 +1,12 @@
-"""SIGTERM handled like Ctrl-C: the work in flight stops with KeyboardInterrupt, so atomic
-writes remove their temporaries, and the command exits 128 + the signal's number."""
+"""Signal handling shared by the commands: SIGTERM handled like Ctrl-C (the work in flight stops
+with KeyboardInterrupt, so atomic writes remove their temporaries, and the command exits 128 +
+the signal's number), and the handlers training installs to finish its update first."""
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 class Interrupted(KeyboardInterrupt):
@@ -17,18 +18,26 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def terminate_as_interrupt(what: str) -> Iterator[None]:
-    """Inside the block SIGTERM raises :class:`Interrupted` (message: "interrupted by SIGTERM:
-    ``what``"); the previous handler comes back afterwards."""
+def handling(handler: Callable, *signums: int) -> Iterator[None]:
+    """``handler`` for ``signums`` inside the block (main thread only: elsewhere Python cannot
+    install handlers, and the block runs with the process's own); the previous ones come back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def interrupt(signum, _frame) -> None:
-        raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}: {what}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt(what: str) -> Iterator[None]:
+    """Inside the block SIGTERM raises :class:`Interrupted` (message: "interrupted by SIGTERM:
+    ``what``")."""
+    def interrupt(signum, _frame) -> None:
+        raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}: {what}")
+
+    with handling(interrupt, signal.SIGTERM):
+        yield

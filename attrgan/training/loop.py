@@ -100,6 +100,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     precision = resolve_precision(tc.precision, device)
     autocast, grad_scaler = precision_context(precision, device)
     step_nets = compile_networks(run.nets, device) if resolve_compile(tc.compile, device, precision) else run.nets
+    compiled = step_nets is not run.nets  # the same parameters; compile_networks may decline
     tracker = QualityTracker.create(regressor, dataset, names, data.scaler, config, device, precision) \
         if regressor is not None and tc.eval_every and info.is_main else None
     grids = EpochGrids(data.images, data.y, config.model.z_dim, tc.seed + 1, device)
@@ -110,10 +111,10 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     if info.is_main:
         start_run_folder(out, config, replace=force, resume=resume, changes=changes, step=at.step, record={
             "argv": argv or sys.argv, "version": __version__, "device": str(device), "precision": precision,
-            "compiled": step_nets is not run.nets, "world_size": info.world_size, "train_images": len(data.rows),
+            "compiled": compiled, "world_size": info.world_size, "train_images": len(data.rows),
             "labelled_train_images": labelled, "regressor": str(regressor) if tracker else None})
         print(f"train {kind}: {len(data.rows)} train images ({labelled} labelled), {device}, {precision}"
-              f"{', compiled' if step_nets is not run.nets else ''}", file=sys.stderr)
+              f"{', compiled' if compiled else ''}", file=sys.stderr)
     log = MetricsLog(out / "metrics.csv", truncate_after=at.step, enabled=info.is_main,
                      extra_fields=(*(("D/r1",) if kind != "vae" and config.loss.r1_weight else ()),
                                    *(QUALITY_FIELDS if tracker else ())))

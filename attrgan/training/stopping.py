@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -14,18 +13,15 @@ from torch import nn
 
 from attrgan.checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint
 from attrgan.runtime.distributed import DistInfo, all_agree
+from attrgan.runtime.signals import Interrupted, handling
 
 
 class NonFiniteLossError(RuntimeError):
     """A NaN or Inf loss or weight; training stops and the last good checkpoint is kept."""
 
 
-class TrainingInterrupted(KeyboardInterrupt):
+class TrainingInterrupted(Interrupted):
     """SIGINT or SIGTERM during training: the current step was finished and checkpointed."""
-
-    def __init__(self, signum: int, message: str) -> None:
-        super().__init__(message)
-        self.exit_code = 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM
 
 
 @contextlib.contextmanager
@@ -33,19 +29,12 @@ def stop_on_signals() -> Iterator[dict]:
     """While training, SIGINT/SIGTERM only ask the loop to stop after the current step
     (``flag["signal"]`` is set); the previous handlers are restored afterwards."""
     flag: dict = {"signal": None}
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
 
     def request_stop(signum, _frame) -> None:
         flag["signal"] = signum
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling(request_stop, signal.SIGINT, signal.SIGTERM):
         yield flag
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def interrupted(signum: int | None, step: int, out: Path) -> TrainingInterrupted:
