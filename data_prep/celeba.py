@@ -73,7 +73,7 @@ def celeba_source(root: str | Path) -> Source:
         images=lambda: _iter_images(images, listing, keys), count=lambda: len(listing),
         table=AttributeTable(names=names, frame=frame),
         splits={keys[f]: PARTITION_SPLITS[partition[f][0]] for f in listing},
-        attribute_kinds={name: "binary" for name in names}, crop="celeba",
+        attribute_kinds={name: "binary" for name in names}, crop="celeba", roots=(root,),
     )
 
 

@@ -14,7 +14,7 @@ from typing import Iterator
 import pandas as pd
 
 from data_prep.attributes import AttributeTable
-from data_prep.sources import Source, SourceImage, attribute_kinds
+from data_prep.sources import Source, SourceImage, attribute_kinds, files_under
 
 FILE_COLUMNS = ("file", "filename", "file_name", "image", "path")  # recognised names of the file column
 SPLIT_VALUES = ("train", "val", "test")
@@ -41,8 +41,7 @@ def folder_source(images: str | Path, attributes: str | Path, file_column: str |
         i = repeated.index[0]
         first = files[files == repeated.iloc[0]].index[0]
         raise LabelFileError(f"{attributes}:{line[i]}: a second row for {repeated.iloc[0]} (first on line {line[first]})")
-    on_disk = sorted(p.relative_to(images).as_posix() for p in images.rglob("*")
-                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    on_disk = [p.relative_to(images).as_posix() for p in files_under(images) if p.suffix.lower() in IMAGE_SUFFIXES]
     missing = [i for i, f in files.items() if not (images / f).is_file()]
     if missing:
         raise LabelFileError(f"{attributes}:{line[missing[0]]}: {files[missing[0]]} has no image in {images} "

@@ -159,7 +159,7 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     ``manifest.json``, the atomic rename and the output guard."""
     started = time.perf_counter()
     source = config.source or lfw_source(config.images, config.attributes)
-    guard_output(config.out, [*source.inputs.values(), config.test_people_file], config.force)
+    guard_output(config.out, [*source.inputs.values(), *source.roots, config.test_people_file], config.force)
     check_prep_options(config)
     check_fractions(config.fractions)  # before the long alignment pass, not after it
     with writer_lock(config.out), terminate_as_interrupt(f"nothing was written to {config.out}"):

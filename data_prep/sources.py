@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import os
 import re
 import tarfile
 import zlib
@@ -49,6 +50,7 @@ class Source:
     splits: dict[tuple[str, int], str] | None = None  # the source's own split (CelebA's partition), else None
     attribute_kinds: dict[str, str] = field(default_factory=dict)  # name -> binary | continuous
     crop: str = "mtcnn"  # the default crop of this source: mtcnn | celeba | none
+    roots: tuple[Path, ...] = ()  # folders the inputs were found in: guarded (no output inside), not fingerprinted
 
 
 def attribute_kinds(table: "AttributeTable") -> dict[str, str]:
@@ -140,18 +142,32 @@ def _iter_archive(path: Path) -> Iterator[SourceImage]:
 def _folder_images(root: Path) -> Iterator[tuple[str, str, int]]:
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder or .tgz/.tar archive")
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    for file in files_under(root):
         rel = file.relative_to(root).as_posix()
         parsed = parse_image_path(rel)
         if parsed is not None:
             yield rel, parsed[0], parsed[1]
 
 
+def files_under(root: Path) -> list[Path]:
+    """Every file below ``root``, sorted, symlinked folders followed (``Path.rglob`` skips them);
+    a link back into a folder already walked is not walked twice."""
+    walked, files = set(), []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in walked:
+            subfolders.clear()
+            continue
+        walked.add(real)
+        files.extend(Path(folder) / name for name in names if (Path(folder) / name).is_file())
+    return sorted(files)
+
+
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, or of every file of a folder (relative paths and bytes, sorted)."""
     path = Path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = files_under(path) if path.is_dir() else [path]
     for file in files:
         if path.is_dir():
             digest.update(file.relative_to(path).as_posix().encode())

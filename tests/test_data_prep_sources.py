@@ -306,3 +306,28 @@ def test_the_regressor_has_a_logistic_head_for_binary_attributes(celeba_dataset,
     truth = dataset.attributes(rows)
     accuracy = ((raw > 0) == (truth > 0)).mean(0)
     assert np.allclose([metrics["test"]["accuracy"][n] for n in dataset.attribute_names], accuracy, atol=1e-4)
+
+
+def test_prep_out_inside_the_celeba_root_is_refused(celeba):
+    before = sorted(p.relative_to(celeba).as_posix() for p in celeba.rglob("*"))
+    for force in ([], ["--force"]):
+        one_error(invoke(["prep-celeba", "--root", celeba, "--out", celeba / "prepared", "--no-progress", *force]),
+                  "overlaps the input")
+    assert sorted(p.relative_to(celeba).as_posix() for p in celeba.rglob("*")) == before
+
+
+def test_symlinked_person_folders_are_read_and_a_link_loop_is_walked_once(synthetic_lfw, tmp_path):
+    from data_prep.sources import count_images, iter_images
+
+    linked = tmp_path / "lfw"
+    shutil.copytree(synthetic_lfw / "lfw", linked)
+    people = sorted(p.name for p in linked.iterdir())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in people[:2]:  # two person folders kept elsewhere, linked into the tree
+        shutil.move(linked / name, elsewhere / name)
+        (linked / name).symlink_to(elsewhere / name, target_is_directory=True)
+    (linked / people[2] / "loop").symlink_to(linked, target_is_directory=True)  # a link back up the tree
+    original = [(i.person, i.imagenum, i.source, i.data) for i in iter_images(synthetic_lfw / "lfw")]
+    assert [(i.person, i.imagenum, i.source, i.data) for i in iter_images(linked)] == original
+    assert count_images(linked) == len(original) > 0

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -121,6 +123,20 @@ def test_test_split_faces_carry_their_labels(client, learnable_dataset, studio):
     assert png_of(client.get(f"/api/photos/{first}/crop.png")).shape == (32, 32, 3)
 
 
+def test_a_photo_reconstructed_worse_than_the_test_faces_is_flagged(conditional_run, astronaut_bytes):
+    client = create_app(load_studio(conditional_run, device="cpu")).test_client()  # its own: 256 faces fill the cache
+    faces = client.get("/api/faces?offset=0&count=256").json["faces"]
+    infos = [client.get(f"/api/photos/{face}").json for face in faces]
+    errors = np.array([info["reconstruction_error"] for info in infos])
+    limit = infos[0]["typical_error_limit"]
+    assert limit == pytest.approx(np.quantile(errors, 0.99), rel=1e-3)  # every test face sets it (fewer than 256)
+    assert [info["unfamiliar"] for info in infos] == (errors > limit).tolist()
+    assert 1 <= sum(info["unfamiliar"] for info in infos) <= max(1, len(faces) // 50)
+    # a real photo is far from the synthetic faces this model has seen
+    uploaded = client.post("/api/photos", data={"photo": (io.BytesIO(astronaut_bytes), "a.png")}).json
+    assert uploaded["unfamiliar"] is True and uploaded["reconstruction_error"] > 2 * limit, uploaded
+
+
 def test_samples_and_interpolation(client, uploaded):
     a = png_of(client.get("/api/sample.png?n=4&seed=1&set=Smiling=2"))
     assert a.shape == (1 + 2 * 33, 1 + 2 * 33, 3)
@@ -153,6 +169,8 @@ def test_bad_input_gets_one_line_and_a_4xx(client, uploaded, photos, tmp_path):
         (client.get(f"/api/edit.png?photo={pid}&set=Smiling=9"), 400, "values must lie in [-5, 5]"),
         (client.get(f"/api/edit.png?photo={pid}&set=Smiling=nan"), 400, "finite number"),
         (client.get(f"/api/edit.png?photo={pid}&set=Smiling"), 400, "expected Name=value"),
+        (client.get(f"/api/edit.png?photo={pid}&set=Smiling=1_0"), 400, "expected Name=value"),  # float() reads 10
+        (client.get(f"/api/edit.png?photo={pid}&set=Smiling=%EF%BC%91"), 400, "expected Name=value"),  # a wide 1
         (client.get(f"/api/edit.png?photo={pid}&set=Smiling=1&set=Smiling=2"), 400, "given twice"),
         (client.get(f"/api/edit.png?photo={pid}&mode=warp"), 400, "mode must be one of condition, latent"),
         (client.get("/api/edit.png?photo=u0000"), 404, "upload it again"),
@@ -194,6 +212,34 @@ def test_a_full_queue_answers_busy(conditional_run):
     with crowded._compute():  # one request computing: the next is turned away, not queued without bound
         refused(client.get("/api/sample.png?n=1"), 503, "busy")
     assert client.get("/api/sample.png?n=1").status_code == 200
+
+
+def test_uploads_are_decoded_one_at_a_time_inside_the_bounded_queue(conditional_run, astronaut_bytes, monkeypatch):
+    import attrgan.editing.studio
+
+    decoding, most = [], []
+    lock = threading.Lock()
+
+    def counted_decode(data, name):  # the real decoder, slowed so that parallel uploads overlap
+        with lock:
+            decoding.append(1)
+            most.append(len(decoding))
+        time.sleep(0.5)
+        try:
+            return real_decode(data, name)
+        finally:
+            with lock:
+                decoding.pop()
+
+    real_decode = attrgan.editing.studio.decode_photo
+    monkeypatch.setattr(attrgan.editing.studio, "decode_photo", counted_decode)
+    studio = load_studio(conditional_run, device="cpu")
+    client = create_app(Studio(studio.model, max_waiting=3)).test_client()
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: client.post("/api/photos", data=astronaut_bytes).status_code, range(6)))
+    assert max(most) == 1  # never two decodes at once
+    assert statuses.count(201) >= 1 and set(statuses) <= {201, 503}  # beyond the 3 waiting places: busy
+    assert statuses.count(503) >= 1
 
 
 def test_uploads_stay_in_memory_and_old_ones_are_dropped(conditional_run, photos, monkeypatch):

@@ -80,6 +80,7 @@ def test_page_uploads_a_photo_and_a_slider_changes_the_face(conditional_run, tra
                          else None, what="the uploaded photo's edit")
         before = wait_for(lambda: driver.execute_script(PIXELS), what="the edited image")
         assert driver.find_element("id", "crop").get_attribute("src").startswith("blob:")
+        assert "worse than 99% of its test faces" in driver.find_element("id", "familiarity").text  # a real photo
         slider = driver.find_element("css selector", 'input[data-attribute="Smiling"]')
         slider.click()
         for _ in range(25):  # a burst of slider moves; the page sends the latest, never a queue
@@ -117,6 +118,40 @@ def test_page_uploads_a_photo_and_a_slider_changes_the_face(conditional_run, tra
                  what="the same edit after a reload")
         value = float(driver.find_element("css selector", 'input[data-attribute="Smiling"]').get_attribute("value"))
         assert f"Smiling%3D{value:g}" in shared or f"Smiling={value:g}" in shared, (value, shared)
+    finally:
+        driver.quit()
+        server.shutdown()
+
+
+def test_a_shared_link_whose_upload_is_gone_falls_back_and_narrow_pages_fit(conditional_run, tmp_path):
+    server, url = served(load_studio(conditional_run, device="cpu"))
+    driver = browser(width=700)
+    try:
+        gone = "u0123456789abcdef"
+        driver.get(url + f"?photo={gone}&n=36&keep=1&set=Smiling%3D4.5")
+        edit = wait_for(lambda: driver.find_element("id", "edited").get_attribute("data-query"), what="the fallback face")
+        first_face = driver.find_element("css selector", "#faces img").get_attribute("data-id")
+        assert f"photo={first_face}" in edit and settings(edit) == ["Smiling=4.5"]
+        notice = driver.find_element("id", "notice").text
+        assert gone in notice and f"showing the test face {first_face} instead" in notice
+        assert driver.find_element("id", "error").is_displayed() is False  # a notice, not the red banner
+        samples = wait_for(lambda: driver.find_element("id", "samples").get_attribute("data-query"), what="the samples")
+        assert gone not in samples and "n=36" in samples  # the samples never repeat the missing id
+        assert driver.find_element("id", "count").get_attribute("value") == "36"  # the faces menu shows the link's n
+        slider = driver.find_element("css selector", 'input[data-attribute="Smiling"]')
+        assert float(slider.get_attribute("value")) == 4.5
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        assert driver.find_element("id", "keep").is_selected()
+        second = driver.find_elements("css selector", "#faces img")[1]
+        second.click()  # keep is on: the edit moves to the next face with its slider
+        moved = wait_for(lambda: (q := driver.find_element("id", "edited").get_attribute("data-query") or "")
+                         and f"photo={second.get_attribute('data-id')}" in q and q, what="the second face's edit")
+        assert settings(moved) == ["Smiling=4.5"] and driver.find_element("id", "notice").text == ""
+        driver.find_element("id", "keep").click()  # keep off: a new face starts from its own values
+        driver.find_elements("css selector", "#faces img")[2].click()
+        reset = wait_for(lambda: (q := driver.find_element("id", "edited").get_attribute("data-query") or "")
+                         and "Smiling" not in q and q, what="the third face's edit")
+        assert settings(reset) == [] and "keep=1" not in driver.current_url
     finally:
         driver.quit()
         server.shutdown()

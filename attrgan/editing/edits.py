@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,9 @@ def attribute_row(model: ConditionalModel, settings: dict[str, float] | None = N
     return row.astype(np.float32)
 
 
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
 def parse_attribute_settings(items: list[str], option: str = "--set") -> dict[str, float]:
     """``Name=value`` items (value: standard deviations from the training mean) -> {name: value};
     a malformed, non-finite or repeated item is refused with one message naming ``option``."""
@@ -96,10 +100,7 @@ def parse_attribute_settings(items: list[str], option: str = "--set") -> dict[st
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip()
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
+        value = float(text) if PLAIN_NUMBER.fullmatch(text.strip()) else math.nan  # not float(): it reads 1_0 as 10
         if not sep or not name or not math.isfinite(value):
             raise ValueError(f"{option} {item!r}: expected Name=value with a finite number of standard deviations, "
                              f"e.g. {option} Smiling=2")

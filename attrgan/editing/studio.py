@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 import attrgan
-from attrgan.data.dataset import load_images, open_dataset
+from attrgan.data.dataset import load_images, open_dataset, to_model_range
 from attrgan.editing.edits import (
     ImageInputError,
     align_face,
@@ -41,6 +41,8 @@ MAX_STEPS = 16
 MAX_UPLOAD_BYTES = 20 * 2**20
 KEPT_PHOTOS = 64  # uploaded photos held in memory (least recently used dropped first)
 TEST_FACE_PREFIX = "test-"
+FAMILIAR_QUANTILE = 0.99  # a photo reconstructed worse than this share of the test faces is flagged
+FAMILIARITY_FACES = 256  # test faces (evenly spaced) that set the flag's threshold
 CANONICAL_ROW = re.compile(r"0|[1-9][0-9]*", re.ASCII)  # test-5, never test-05, test-٥ or test-²
 
 
@@ -61,6 +63,7 @@ class Photo:
     raw: np.ndarray  # raw attribute values [A] the model conditions on
     code: torch.Tensor  # encoder mean [z_dim]
     attributes_from: str  # labels, regressor or training mean
+    reconstruction_error: float  # mean squared pixel error of its reconstruction, in [-1, 1] units
 
     def standardized(self, model: ConditionalModel) -> dict[str, float]:
         values = model.scaler.transform(self.raw[None])[0]
@@ -76,6 +79,8 @@ class Studio:
             regressor.check_fits(model.attribute_names or None, model.image_size, "the served model")
         self.model, self.regressor, self.vectors, self.dataset = model, regressor, vectors or {}, dataset
         self._lock = threading.Lock()
+        self._decode_lock = threading.Lock()
+        self._error_quantile: float | None = None
         self._slots = threading.BoundedSemaphore(max_waiting)
         self._photos: OrderedDict[str, Photo] = OrderedDict()
         self._aligner = None
@@ -119,18 +124,17 @@ class Studio:
 
     # ---------------------------------------------------------------- photos
     def add_photo(self, data: bytes) -> Photo:
-        """Decode, align and encode an uploaded photo; keep it in memory under a content id."""
+        """Decode, align and encode an uploaded photo; keep it in memory under a content id.
+
+        Decoding waits in the same bounded queue as network work and runs one upload at a time
+        (a 50-megapixel PNG briefly takes ~0.6 GB), so parallel uploads cannot add up."""
         if not data:
             raise StudioError("no photo in the request: send the image file as the 'photo' form field or the body")
         if len(data) > MAX_UPLOAD_BYTES:
             raise StudioError(f"the upload is over {MAX_UPLOAD_BYTES // 2**20} MB", 413)
-        try:
-            pixels = decode_photo(data, "the upload")
-        except ImageTooLargeError as exc:
-            raise StudioError(f"image too large: {exc}", 413) from None
-        except ImageInputError as exc:
-            raise StudioError(str(exc)) from None
         self._require_encoder()
+        with self._queued(self._decode_lock):
+            pixels = self._decode(data)
         with self._compute():
             if self._aligner is None:
                 self._aligner = photo_aligner(self.model.image_size, str(self.model.device))
@@ -142,6 +146,15 @@ class Studio:
                 return self._keep(self._photos[photo_id])
             raw, source = self._estimate(crop[None])
             return self._keep(self._encode(photo_id, crop, raw[0], source))
+
+    @staticmethod
+    def _decode(data: bytes) -> np.ndarray:
+        try:
+            return decode_photo(data, "the upload")  # the pixel count is read from the header first
+        except ImageTooLargeError as exc:
+            raise StudioError(f"image too large: {exc}", 413) from None
+        except ImageInputError as exc:
+            raise StudioError(str(exc)) from None
 
     def photo(self, photo_id: str) -> Photo:
         """A photo by id: an upload still held, or a test-split face of the dataset."""
@@ -212,13 +225,17 @@ class Studio:
             return interpolate(self.model, torch.stack([a.crop, b.crop]), np.stack([a.raw, b.raw]), steps)
 
     # ---------------------------------------------------------------- helpers
-    @contextmanager
     def _compute(self):
         """Run network work one request at a time; refuse (503) when too many already wait."""
+        return self._queued(self._lock)
+
+    @contextmanager
+    def _queued(self, lock: threading.Lock):
+        """Hold ``lock`` after taking one of the bounded waiting places; refuse (503) when none is free."""
         if not self._slots.acquire(blocking=False):
             raise StudioError("the server is busy; try again in a moment", 503)
         try:
-            with self._lock:
+            with lock:
                 yield
         finally:
             self._slots.release()
@@ -237,8 +254,32 @@ class Studio:
         return raw.astype(np.float32), "regressor"
 
     def _encode(self, photo_id: str, crop: torch.Tensor, raw: np.ndarray, source: str) -> Photo:
-        code = self.model.encode(crop[None], raw[None])[0]
-        return Photo(photo_id, crop, raw.astype(np.float32), code, source)
+        code = self.model.encode(crop[None], raw[None])
+        error = reconstruction_errors(self.model, crop[None], code, raw[None])[0]
+        return Photo(photo_id, crop, raw.astype(np.float32), code[0], source, float(error))
+
+    def familiarity(self, photo: Photo) -> dict:
+        """How the photo's reconstruction error compares with the test faces': ``unfamiliar`` is
+        True beyond their 99th percentile (the model has seen few faces like it, so its edits
+        may come out generic), None where the server has no test faces to compare with."""
+        limit = self._error_limit()
+        return {"reconstruction_error": round(photo.reconstruction_error, 5),
+                "typical_error_limit": None if limit is None else round(limit, 5),
+                "unfamiliar": None if limit is None else photo.reconstruction_error > limit}
+
+    def _error_limit(self) -> float | None:
+        """The test faces' 99th-percentile reconstruction error, computed once."""
+        if self._error_quantile is None and len(self._test_rows) and self.model.has_encoder:
+            rows = self._test_rows[np.unique(np.linspace(0, len(self._test_rows) - 1, FAMILIARITY_FACES).astype(int))]
+            with self._compute():
+                crops = load_images(self.dataset, rows, self.model.image_size)
+                labelled = self.dataset.index["labelled"].to_numpy()[rows]
+                raw = self._estimate(crops)[0]
+                if labelled.any():
+                    raw[labelled] = self.dataset.attributes(rows[labelled], self.model.attribute_names)
+                errors = reconstruction_errors(self.model, crops, self.model.encode(crops, raw), raw)
+                self._error_quantile = float(np.quantile(errors, FAMILIAR_QUANTILE))
+        return self._error_quantile
 
     def _check_settings(self, settings: dict[str, float], latent: bool) -> None:
         for name, value in settings.items():
@@ -248,6 +289,13 @@ class Studio:
                 raise StudioError(exc.args[0]) from None
             if not np.isfinite(value) or abs(value) > VALUE_LIMIT:
                 raise StudioError(f"{name}={value}: values must lie in [-{VALUE_LIMIT:g}, {VALUE_LIMIT:g}]")
+
+
+def reconstruction_errors(model: ConditionalModel, crops: torch.Tensor, codes: torch.Tensor,
+                          raw: np.ndarray) -> np.ndarray:
+    """Mean squared pixel error (in [-1, 1] units) of each uint8 crop's decoding from its code."""
+    decoded = model.decode(codes, raw).cpu()
+    return (decoded - to_model_range(crops)).pow(2).flatten(1).mean(1).numpy()
 
 
 def check_int(name: str, value: int, low: int, high: int) -> None:

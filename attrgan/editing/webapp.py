@@ -121,8 +121,9 @@ def is_loopback(host: str) -> bool:
 
 def photo_info(studio: Studio, photo) -> dict:
     """What the page needs of a photo: its id, where its attributes came from, their values
-    (standard deviations from the training mean)."""
-    return {"id": photo.id, "attributes_from": photo.attributes_from, "attributes": photo.standardized(studio.model)}
+    (standard deviations from the training mean) and how familiar its face is to the model."""
+    return {"id": photo.id, "attributes_from": photo.attributes_from, "attributes": photo.standardized(studio.model),
+            **studio.familiarity(photo)}
 
 
 def png(data: bytes) -> Response:
