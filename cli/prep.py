@@ -82,8 +82,9 @@ def prep_lfw(
 
 
 def prep_celeba(
-    root: Path = typer.Option(..., help="CelebA as released: img_align_celeba/ (or img_align_celeba.zip, read without "
-                              "extracting), list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt."),
+    root: Path = typer.Option(..., help="The CelebA folder in any layout: flat (img_align_celeba/ or .zip read without "
+                              "extracting, list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt), the "
+                              "Drive download (Img/, Anno/, Eval/), torchvision's root or Kaggle's copy (CSV files)."),
     out: Path = DATASET_OUT_OPTION,
     size: int = CROP_SIZE_OPTION,
     align: str = typer.Option("celeba", help="celeba: the authors' CelebA box; mtcnn: the 5-point template of "
@@ -92,13 +93,18 @@ def prep_celeba(
     device: str = MTCNN_DEVICE_OPTION,
     batch_size: int = IMAGE_BATCH_OPTION,
     limit: Optional[int] = LIMIT_OPTION,
+    subset: bool = typer.Option(False, help="A partial copy: list rows whose image is not here are skipped and "
+                                "counted (without it they are an error, so a truncated download is never used)."),
     force: bool = DATASET_FORCE_OPTION,
     progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Crop CelebA (the official split kept), join its 40 binary attributes, write a dataset."""
     from data_prep.celeba import celeba_source
+    from data_prep.celeba_layout import format_layout
 
-    _prepare(celeba_source(root), out, size, align, device, batch_size, limit, force, progress)
+    source = celeba_source(root, subset=subset)
+    typer.echo(format_layout(source.details))
+    _prepare(source, out, size, align, device, batch_size, limit, force, progress)
 
 
 def prep_folder(
@@ -145,12 +151,15 @@ def synth_celeba(
     images: int = typer.Option(200, help="Number of images."),
     seed: int = typer.Option(0, help="Random seed; the same seed writes the same files."),
     zip_images: bool = typer.Option(False, "--zip", help="Ship the images as img_align_celeba.zip instead of a folder."),
+    layout: str = typer.Option("flat", help="flat: the release's files in one folder; drive: the Google Drive tree "
+                               "(Img/, Anno/, Eval/); torchvision: its root (celeba/, the folder and the zip); kaggle: "
+                               "Kaggle's copy (nested folder, CSV files)."),
     force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new one is complete)."),
 ) -> None:
-    """Write a synthetic CelebA (synth-lfw's faces under CelebA's attribute names) in the official layout."""
-    from data_prep.synth import CELEBA_RENDERED, write_synthetic_celeba
+    """Write a synthetic CelebA (synth-lfw's faces under CelebA's attribute names) in the release's bytes and layouts."""
+    from data_prep.synth_celeba import CELEBA_RENDERED, write_synthetic_celeba
 
-    summary = write_synthetic_celeba(out, images, seed, zip_images, force=force)
+    summary = write_synthetic_celeba(out, images, seed, zip_images, force=force, layout=layout)
     typer.echo(f"wrote {summary.images} images of {summary.people} people to {out} "
                f"(rendered: {', '.join(CELEBA_RENDERED)}; the other 30 attributes are random)")
 

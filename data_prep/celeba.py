@@ -1,15 +1,18 @@
 """The CelebA reader: the official release as distributed, for the shared writer (data_prep.prep).
 
-``ROOT/img_align_celeba/NNNNNN.jpg`` (or ``ROOT/img_align_celeba.zip``, read member by member,
-never extracted), ``list_attr_celeba.txt`` (line 1: the image count; line 2: the 40 attribute
-names; then ``000001.jpg -1 1 ...``, split on any whitespace, values -1/1),
-``list_eval_partition.txt`` (0/1/2 = train/val/test: the official split is kept) and, when
-present, ``identity_CelebA.txt`` (the person of each image; without it every image is its own
-person). Mismatches between the files are errors that name the file and line; an unreadable
-image is listed by the writer, never fatal.
+Found in any layout of :mod:`data_prep.celeba_layout` (flat, the Drive tree, torchvision's root,
+Kaggle's copy): ``img_align_celeba/NNNNNN.jpg`` (or ``img_align_celeba.zip``, read member by
+member, never extracted), ``list_attr_celeba.txt`` (line 1: the image count; line 2: the 40
+attribute names, with the release's trailing space; then ``000001.jpg -1  1 ...``, split on any
+whitespace, values -1/1) or Kaggle's ``list_attr_celeba.csv`` (``image_id`` and the 40 names),
+``list_eval_partition`` (0/1/2 = train/val/test: the official split is kept) and, when present,
+``identity_CelebA.txt`` (the person of each image; without it every image is its own person).
+Mismatches between the files are errors that name the file and line; an unreadable image is
+listed by the writer, never fatal.
 """
 from __future__ import annotations
 
+import csv
 import re
 import zipfile
 from pathlib import Path
@@ -19,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from data_prep.attributes import AttributeTable
+from data_prep.celeba_layout import find_layout
 from data_prep.sources import Source, SourceImage
 
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
@@ -29,10 +33,7 @@ CELEBA_ATTRIBUTES: tuple[str, ...] = (
     "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace",
     "Wearing_Necktie", "Young",
 )
-IMAGES_DIR = "img_align_celeba"
-ATTRIBUTES_FILE = "list_attr_celeba.txt"
-PARTITION_FILE = "list_eval_partition.txt"
-IDENTITY_FILE = "identity_CelebA.txt"
+IMAGES_DIR = "img_align_celeba"  # the folder the index's source paths name, in every layout
 PARTITION_SPLITS = {"0": "train", "1": "val", "2": "test"}
 IMAGE_NAME = re.compile(r"^(\d{1,6})\.(?:jpe?g|png)$", re.IGNORECASE)
 
@@ -41,22 +42,25 @@ class CelebAError(ValueError):
     """A CelebA file that does not follow the release's format, or files that disagree."""
 
 
-def celeba_source(root: str | Path) -> Source:
-    """The CelebA release under ``root`` as a :class:`Source` (checked across its files up front)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder (the CelebA root: {IMAGES_DIR}/ or {IMAGES_DIR}.zip and "
-                                f"{ATTRIBUTES_FILE}, {PARTITION_FILE})")
-    folder, archive = root / IMAGES_DIR, root / f"{IMAGES_DIR}.zip"
-    if not folder.is_dir() and not archive.is_file():
-        raise FileNotFoundError(f"{root}: neither {IMAGES_DIR}/ nor {IMAGES_DIR}.zip is here")
-    images = folder if folder.is_dir() else archive
+def celeba_source(root: str | Path, subset: bool = False) -> Source:
+    """The CelebA release under ``root``, in any layout of :mod:`data_prep.celeba_layout`, as a
+    :class:`Source` (checked across its files up front). ``subset``: a partial copy, whose list
+    rows without an image are skipped and counted (without it they are an error)."""
+    layout = find_layout(root)
+    files = layout.files
+    images = files["images"]
     listing = _list_images(images)
-    names, rows = read_attribute_list(root / ATTRIBUTES_FILE)
-    partition = read_file_column(root / PARTITION_FILE, "partition", allowed=set(PARTITION_SPLITS))
-    identity_path = root / IDENTITY_FILE
-    identity = read_file_column(identity_path, "identity") if identity_path.is_file() else None
-    _check_agreement(listing, rows, partition, identity, root)
+    names, rows, count = read_attribute_list(files["attributes"])
+    partition = read_file_column(files["partition"], "partition", allowed=set(PARTITION_SPLITS))
+    identity = read_file_column(files["identity"], "identity") if files["identity"] else None
+    tables = {"attributes": rows, "partition": partition, "identity": identity}
+    _check_images_listed(listing, tables, files)
+    listed = len(rows)
+    absent = [file for file in rows if file not in set(listing)]
+    if not subset:
+        _check_complete(absent, rows, count, listing, files)
+    rows, partition, identity = ({f: entry for f, entry in table.items() if f in set(listing)} if table else table
+                                 for table in (rows, partition, identity))
 
     def person(file: str) -> str:
         return identity[file][0] if identity else f"celeba_{_number(file):06d}"
@@ -66,32 +70,40 @@ def celeba_source(root: str | Path) -> Source:
                          columns=names)
     frame.insert(0, "imagenum", [keys[f][1] for f in listing])
     frame.insert(0, "person", [keys[f][0] for f in listing])
+    details = layout.record()
+    if subset:
+        details["subset"] = {"listed": listed, "present": len(listing)}
     return Source(
         kind="celeba",
-        inputs={"images": images, "attributes": root / ATTRIBUTES_FILE, "partition": root / PARTITION_FILE,
-                "identity": identity_path if identity else None},
+        inputs={"images": images, "attributes": files["attributes"], "partition": files["partition"],
+                "identity": files["identity"]},
         images=lambda: _iter_images(images, listing, keys), count=lambda: len(listing),
         table=AttributeTable(names=names, frame=frame),
         splits={keys[f]: PARTITION_SPLITS[partition[f][0]] for f in listing},
-        attribute_kinds={name: "binary" for name in names}, crop="celeba", roots=(root,),
+        attribute_kinds={name: "binary" for name in names}, crop="celeba", roots=(layout.root,), details=details,
     )
 
 
-def read_attribute_list(path: Path) -> tuple[list[str], dict[str, tuple[int, list[float]]]]:
-    """``list_attr_celeba.txt``: the attribute names and, per image file, (line, values)."""
-    lines = _lines(path)
-    if len(lines) < 2:
-        raise CelebAError(f"{path}: expected the image count on line 1 and the attribute names on line 2")
-    try:
-        count = int(lines[0][1].strip())
-    except ValueError:
-        raise CelebAError(f"{path}:1: expected the image count, found {lines[0][1].strip()[:40]!r}") from None
-    names = lines[1][1].split()
+def read_attribute_list(path: Path) -> tuple[list[str], dict[str, tuple[int, list[float]]], int | None]:
+    """The attribute list (the release's ``.txt`` or Kaggle's ``.csv``): the names, per image file
+    (line, values), and the image count line 1 of the ``.txt`` states (None for the CSV)."""
+    lines = _csv_lines(path) if path.suffix.lower() == ".csv" else _lines(path)
+    is_csv = path.suffix.lower() == ".csv"
+    if len(lines) < (1 if is_csv else 2):
+        raise CelebAError(f"{path}: expected " + ("a header row" if is_csv else
+                                                  "the image count on line 1 and the attribute names on line 2"))
+    count = None
+    if not is_csv:
+        try:
+            count = int(lines[0][1][0])
+        except ValueError:
+            raise CelebAError(f"{path}:1: expected the image count, found {' '.join(lines[0][1])[:40]!r}") from None
+        lines = lines[1:]
+    names = lines[0][1][1:] if is_csv else lines[0][1]  # the CSV's first column is image_id
     if not names or len(set(names)) != len(names):
-        raise CelebAError(f"{path}:2: empty or repeated attribute names")
+        raise CelebAError(f"{path}:{lines[0][0]}: empty or repeated attribute names")
     rows: dict[str, tuple[int, list[float]]] = {}
-    for lineno, line in lines[2:]:
-        fields = line.split()
+    for lineno, fields in lines[1:]:
         if len(fields) != 1 + len(names):
             raise CelebAError(f"{path}:{lineno}: expected a file name and {len(names)} values, found {len(fields)} fields")
         if fields[1:] and set(fields[1:]) - {"-1", "1"}:
@@ -101,18 +113,16 @@ def read_attribute_list(path: Path) -> tuple[list[str], dict[str, tuple[int, lis
             raise CelebAError(f"{path}:{lineno}: a second row for {fields[0]} (first on line {rows[fields[0]][0]})")
         _number(fields[0], f"{path}:{lineno}")
         rows[fields[0]] = (lineno, [float(v) for v in fields[1:]])
-    if len(rows) != count:
-        raise CelebAError(f"{path}:1: says {count} images, the file has {len(rows)} rows")
-    return names, rows
+    return names, rows, count
 
 
 def read_file_column(path: Path, what: str, allowed: set[str] | None = None) -> dict[str, tuple[str, int]]:
-    """A ``<file> <value>`` list (the partition or the identities): file -> (value, line)."""
+    """A ``<file> <value>`` list or a two-column CSV (the partition or the identities): file -> (value, line)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the CelebA {what} file is missing")
+    lines = _csv_lines(path)[1:] if path.suffix.lower() == ".csv" else _lines(path)  # the CSV: its header skipped
     table: dict[str, tuple[str, int]] = {}
-    for lineno, line in _lines(path):
-        fields = line.split()
+    for lineno, fields in lines:
         if len(fields) != 2:
             raise CelebAError(f"{path}:{lineno}: expected '<file> <{what}>', found {len(fields)} fields")
         if allowed is not None and fields[1] not in allowed:
@@ -123,28 +133,45 @@ def read_file_column(path: Path, what: str, allowed: set[str] | None = None) -> 
     return table
 
 
-def _check_agreement(listing: list[str], rows: dict, partition: dict, identity: dict | None, root: Path) -> None:
-    """Every image has an attribute, partition (and identity) row, and every row an image."""
-    present = set(listing)
+def _check_images_listed(listing: list[str], tables: dict[str, dict | None], files: dict[str, Path | None]) -> None:
+    """Every image has an attribute, partition (and identity) row."""
     for file in listing:
-        for table, name in ((rows, ATTRIBUTES_FILE), (partition, PARTITION_FILE), (identity, IDENTITY_FILE)):
+        for role, table in tables.items():
             if table is not None and file not in table:
-                raise CelebAError(f"{root / IMAGES_DIR}/{file}: no row in {name}")
-    for table, name in ((rows, ATTRIBUTES_FILE), (partition, PARTITION_FILE), (identity, IDENTITY_FILE)):
-        for file, entry in (table or {}).items():
-            if file not in present:
-                line = entry[0] if name == ATTRIBUTES_FILE else entry[1]
-                raise CelebAError(f"{root / name}:{line}: {file} has no image in {IMAGES_DIR}")
+                raise CelebAError(f"{files['images']}/{file}: no row in {files[role].name}")
 
 
-def _lines(path: Path) -> list[tuple[int, str]]:
+def _check_complete(absent: list[str], rows: dict, count: int | None, listing: list[str],
+                    files: dict[str, Path | None]) -> None:
+    """Without --subset, every listed image is here and line 1 counts the rows."""
+    if absent:
+        raise CelebAError(f"{files['attributes']}:{rows[absent[0]][0]}: {absent[0]} has no image in {files['images']} "
+                          f"({len(listing):,} of {len(rows):,} listed images present); for a partial copy, pass "
+                          "--subset to prepare the images that are here")
+    if count is not None and count != len(rows):
+        raise CelebAError(f"{files['attributes']}:1: says {count} images, the file has {len(rows)} rows; for a "
+                          "partial copy of the list, pass --subset")
+
+
+def _csv_lines(path: Path) -> list[tuple[int, list[str]]]:
+    """A CSV's non-empty rows as (line, fields), the header included, the fields stripped."""
+    return [(lineno, [f.strip() for f in next(csv.reader([line]))]) for lineno, line in _text_lines(path)]
+
+
+def _lines(path: Path) -> list[tuple[int, list[str]]]:
+    """A whitespace-separated text file's non-empty lines as (line, fields)."""
+    return [(lineno, line.split()) for lineno, line in _text_lines(path)]
+
+
+def _text_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-empty lines (CRLF or LF, a UTF-8 BOM dropped) as (line number, stripped text)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the CelebA file is missing")
     with path.open("rb") as handle:
         out = []
         for lineno, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8").strip()
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
             except UnicodeDecodeError:
                 raise CelebAError(f"{path}:{lineno}: not UTF-8 text") from None
             if line:

@@ -300,6 +300,7 @@ def _manifest(
         "package_version": package_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": source.kind,
+        **({"source_details": source.details} if source.details else {}),
         "inputs": {name: None if path is None else {"path": str(Path(path).resolve()), "sha256": sha256_of(path)}
                    for name, path in source.inputs.items()},
         "size": config.size,
@@ -374,6 +375,9 @@ def format_prep_summary(out: Path, manifest: dict) -> str:
         f"  unreadable  {c['unreadable']}" + (" (listed in manifest.json)" if c["unreadable"] else ""),
         f"  labelled    {c['labelled']}; attribute rows without an image: {c['attribute_rows_without_image']}",
     ]
+    subset = manifest.get("source_details", {}).get("subset")
+    if subset:
+        lines.append(f"  subset      {subset['present']:,} of {subset['listed']:,} listed images present (--subset)")
     for split, s in c["per_split"].items():
         lines.append(f"  {split:<5}       {s['images']} images, {s['labelled']} labelled, {s['people']} people")
     lines.append(f"  time        {manifest['wall_time_s']:.1f} s ({manifest['images_per_s']} img/s)")

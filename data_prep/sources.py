@@ -51,6 +51,7 @@ class Source:
     attribute_kinds: dict[str, str] = field(default_factory=dict)  # name -> binary | continuous
     crop: str = "mtcnn"  # the default crop of this source: mtcnn | celeba | none
     roots: tuple[Path, ...] = ()  # folders the inputs were found in: guarded (no output inside), not fingerprinted
+    details: dict = field(default_factory=dict)  # what the reader found (a layout, a subset), for the manifest
 
 
 def attribute_kinds(table: "AttributeTable") -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""Synthetic LFW (and CelebA): procedural face-like photos with known attributes, in LFW's
-exact layout (and CelebA's official one, ``write_synthetic_celeba``).
+"""Synthetic LFW: procedural face-like photos with known attributes, in LFW's exact layout
+(the same faces in CelebA's layouts: :mod:`data_prep.synth_celeba`).
 
 `attrgan synth-lfw OUT` writes ``OUT/lfw/<Name>/<Name>_NNNN.jpg`` (250x250 RGB JPEG) and
 ``OUT/lfw_attributes.txt`` in the original format, so every stage runs on it unchanged.
@@ -10,7 +10,6 @@ random per person), as a regressor would find in real data.
 from __future__ import annotations
 
 import io
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from attrgan.runtime.files import atomic_directory, guard_output
 from attrgan.runtime.limits import check_memory, require
-from data_prep.align import CELEBA_SIZE, TEMPLATE
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, write_attribute_file
-from data_prep.celeba import CELEBA_ATTRIBUTES
 
 SYNTH_BYTES_PER_IMAGE = 73 * 8 * 4  # the attribute table in memory (pandas, with copies), per photo
 
@@ -200,60 +197,3 @@ def write_synthetic_lfw(
             tmp / "lfw_attributes.txt", table, comment=f"synthetic LFW attributes written by attrgan synth-lfw (seed {seed})"
         )
     return SynthSummary(people=people, images=len(frame), labelled=int(labelled.sum()), root=out)
-
-
-# CelebA's names of the attributes the synthetic faces render (synth-celeba); the other 30 columns are random.
-CELEBA_RENDERED = {
-    "Male": "Male", "Smiling": "Smiling", "Eyeglasses": "Eyeglasses", "Blond_Hair": "Blond Hair",
-    "Black_Hair": "Black Hair", "Bald": "Bald", "Pale_Skin": "Pale Skin", "Mustache": "Mustache",
-    "Wearing_Lipstick": "Wearing Lipstick", "Mouth_Slightly_Open": "Mouth Wide Open",
-}
-LFW_CROP_CORNER = (35, 10)  # where a 178x218 CelebA frame sits in a 250x250 synthetic LFW photo (face box on CelebA's)
-
-
-def write_synthetic_celeba(out: str | Path, images: int = 200, seed: int = 0, zip_images: bool = False,
-                           force: bool = False) -> SynthSummary:
-    """Write a synthetic CelebA in the official layout as the folder ``out``, atomically:
-    ``img_align_celeba/NNNNNN.jpg`` (178x218; or ``img_align_celeba.zip`` with ``zip_images``),
-    ``list_attr_celeba.txt`` (-1/1), ``list_eval_partition.txt`` (identity-disjoint 0/1/2),
-    ``identity_CelebA.txt`` and ``list_landmarks_align_celeba.txt``. The faces are synth-lfw's,
-    so the same drawn attributes appear under their CelebA names (CELEBA_RENDERED)."""
-    out = Path(out)
-    guard_output(out, [], force)
-    require("--images", images, 1, 999_999)
-    rng = np.random.default_rng(seed)
-    frame = sample_attributes(rng, people=images, max_images=4)[:images]  # people with 1..4 photos
-    people = {person: i + 1 for i, person in enumerate(dict.fromkeys(frame["person"]))}
-    partition = {person: int(rng.choice(3, p=(0.8, 0.1, 0.1))) for person in people}
-    x0, y0 = LFW_CROP_CORNER
-    landmarks = np.round(TEMPLATE_IN_CELEBA).astype(int)
-    with atomic_directory(out, force=force) as tmp:
-        folder = tmp / "img_align_celeba"
-        folder.mkdir()
-        attr_lines = [str(len(frame)), " ".join(CELEBA_ATTRIBUTES)]
-        part_lines, identity_lines, landmark_lines = [], [], [str(len(frame)), " ".join(LANDMARK_COLUMNS)]
-        for number, row in enumerate(frame.itertuples(index=False), start=1):
-            values = dict(zip(LFW_ATTRIBUTE_NAMES, row[2:]))
-            face = render_face(values, rng).crop((x0, y0, x0 + CELEBA_SIZE[0], y0 + CELEBA_SIZE[1]))
-            file = f"{number:06d}.jpg"
-            face.save(folder / file, format="JPEG", quality=92)
-            signs = [(1 if values[CELEBA_RENDERED[name]] > 0 else -1) if name in CELEBA_RENDERED
-                     else int(rng.choice((-1, 1))) for name in CELEBA_ATTRIBUTES]
-            attr_lines.append(f"{file} " + " ".join(f"{s:2d}" for s in signs))
-            part_lines.append(f"{file} {partition[row[0]]}")
-            identity_lines.append(f"{file} {people[row[0]]}")
-            landmark_lines.append(f"{file} " + " ".join(f"{v:4d}" for v in landmarks.ravel()))
-        for name, lines in (("list_attr_celeba.txt", attr_lines), ("list_eval_partition.txt", part_lines),
-                            ("identity_CelebA.txt", identity_lines), ("list_landmarks_align_celeba.txt", landmark_lines)):
-            (tmp / name).write_text("\n".join(lines) + "\n")
-        if zip_images:
-            shutil.make_archive(str(tmp / "img_align_celeba"), "zip", tmp, "img_align_celeba")
-            shutil.rmtree(folder)
-    labelled = len(frame)
-    return SynthSummary(people=len(people), images=len(frame), labelled=labelled, root=out)
-
-
-LANDMARK_COLUMNS = ("lefteye_x", "lefteye_y", "righteye_x", "righteye_y", "nose_x", "nose_y",
-                    "leftmouth_x", "leftmouth_y", "rightmouth_x", "rightmouth_y")
-# The alignment template (fractions of LFW's 150-px centre crop) in the pixels of a 178x218 synthetic CelebA image.
-TEMPLATE_IN_CELEBA = TEMPLATE * 150 + np.array([50 - LFW_CROP_CORNER[0], 50 - LFW_CROP_CORNER[1]])

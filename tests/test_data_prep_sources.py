@@ -3,6 +3,7 @@ folder, through the one shared writer; synth-celeba as the test data."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,93 @@ def test_synth_celeba_writes_the_official_layout(celeba, tmp_path):
     assert (tmp_path / "again" / "list_attr_celeba.txt").read_text() == (celeba / "list_attr_celeba.txt").read_text()
 
 
+def test_synth_celeba_writes_the_release_bytes(celeba):
+    attr = (celeba / "list_attr_celeba.txt").read_bytes()
+    assert attr.count(b"\r\n") == attr.count(b"\n") == 82  # CRLF, as released
+    header = attr.split(b"\r\n")[1]
+    assert header.endswith(b"Wearing_Necktie Young ")  # the release's trailing space
+    assert re.fullmatch(rb"000001\.jpg( (-1| 1)){40}", attr.split(b"\r\n")[2])
+    from data_prep.celeba import read_attribute_list
+
+    names, rows, count = read_attribute_list(celeba / "list_attr_celeba.txt")
+    assert len(names) == 40 and names[-1] == "Young" and count == len(rows) == 80  # not torchvision's 41
+    landmarks = (celeba / "list_landmarks_align_celeba.txt").read_bytes().split(b"\r\n")
+    assert re.fullmatch(rb"000001\.jpg [ 0-9]{2}( {2}[ 0-9]{3}){9}", landmarks[2]), landmarks[2]
+    bbox = (celeba / "list_bbox_celeba.txt").read_bytes().split(b"\r\n")
+    assert bbox[1] == b"image_id x_1 y_1 width height" and re.fullmatch(rb"000001\.jpg {4}35  10 178 218", bbox[2])
+    for name in ("list_eval_partition.txt", "identity_CelebA.txt"):
+        assert (celeba / name).read_bytes().startswith(b"000001.jpg ") and b"\r\n" in (celeba / name).read_bytes()
+
+
+def test_every_layout_gives_the_flat_layouts_dataset(celeba, celeba_dataset, tmp_path):
+    """synth-celeba's four layouts (the Drive tree zipped, torchvision's root with the folder and the
+    zip, Kaggle's nested folder and CSVs without identities) through prep-celeba: the flat layout's
+    images.npy and index.csv byte for byte (Kaggle's: every image its own person)."""
+    flat_index = pd.read_csv(celeba_dataset / "index.csv")
+    for layout, extra, found in (("drive", ["--zip"], "Img/img_align_celeba.zip"),
+                                 ("torchvision", [], "celeba/img_align_celeba/"),
+                                 ("kaggle", [], "img_align_celeba/img_align_celeba/")):
+        root = tmp_path / layout
+        made = invoke(["synth-celeba", root, "--images", "80", "--seed", "4", "--layout", layout, *extra])
+        assert made.exit_code == 0, made.output
+        result = invoke(["prep-celeba", "--root", root, "--out", tmp_path / f"{layout}-ds", "--size", "32",
+                         "--no-progress"])
+        assert result.exit_code == 0, result.output
+        assert f"CelebA layout: {layout} ({root})" in result.output and f"images      {found}" in result.output
+        ds = tmp_path / f"{layout}-ds"
+        assert np.array_equal(np.load(ds / "images.npy"), np.load(celeba_dataset / "images.npy")), layout
+        if layout == "kaggle":  # no identity file: the same rows, each image its own person
+            index = pd.read_csv(ds / "index.csv")
+            assert index.drop(columns="person").equals(flat_index.drop(columns="person"))
+            assert index["person"].nunique() == len(index)
+        else:
+            assert (ds / "index.csv").read_bytes() == (celeba_dataset / "index.csv").read_bytes(), layout
+        manifest = json.loads((ds / "manifest.json").read_text())
+        assert manifest["source_details"]["layout"] == layout
+
+
+def test_a_partial_copy_needs_subset_and_is_counted(celeba, celeba_dataset, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(celeba, partial)
+    for number in range(61, 81):  # the last 20 images were never copied; the lists still name all 80
+        (partial / "img_align_celeba" / f"{number:06d}.jpg").unlink()
+    refused = invoke(["prep-celeba", "--root", partial, "--out", tmp_path / "never", "--no-progress"])
+    one_error(refused, "000061.jpg has no image")
+    assert "60 of 80 listed images present" in refused.output and "--subset" in refused.output
+    result = invoke(["prep-celeba", "--root", partial, "--out", tmp_path / "ds", "--size", "32", "--subset",
+                     "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "subset      60 of 80 listed images present (--subset)" in result.output
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert manifest["source_details"]["subset"] == {"listed": 80, "present": 60}
+    assert np.array_equal(np.load(tmp_path / "ds" / "images.npy"), np.load(celeba_dataset / "images.npy")[:60])
+    # a public copy of the list with fewer rows whose line 1 still counts the full release
+    short = tmp_path / "short"
+    shutil.copytree(partial, short)
+    lines = (short / "list_attr_celeba.txt").read_bytes().split(b"\r\n")
+    (short / "list_attr_celeba.txt").write_bytes(b"\r\n".join([b"202599", *lines[1:62], b""]))
+    one_error(invoke(["prep-celeba", "--root", short, "--out", tmp_path / "never", "--no-progress"]),
+              "says 202599 images, the file has 60 rows; for a partial copy of the list, pass --subset")
+    result = invoke(["prep-celeba", "--root", short, "--out", tmp_path / "short-ds", "--size", "32", "--subset",
+                     "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "short-ds" / "images.npy").read_bytes() == (tmp_path / "ds" / "images.npy").read_bytes()
+
+
+def test_no_layout_fits_names_the_layouts_and_the_nearest(celeba, tmp_path):
+    drive = tmp_path / "drive"
+    assert invoke(["synth-celeba", drive, "--images", "8", "--layout", "drive", "--zip"]).exit_code == 0
+    (drive / "Eval" / "list_eval_partition.txt").unlink()
+    result = invoke(["prep-celeba", "--root", drive, "--out", tmp_path / "never", "--no-progress"])
+    one_error(result, "no CelebA layout fits")
+    assert all(name in result.output for name in ("flat:", "torchvision:", "drive:", "kaggle:"))
+    assert "nearest: drive, which lacks Eval/list_eval_partition.txt" in result.output
+    whole = tmp_path / "whole"
+    assert invoke(["synth-celeba", whole, "--images", "8", "--layout", "drive", "--zip"]).exit_code == 0
+    one_error(invoke(["prep-celeba", "--root", whole / "Img", "--out", tmp_path / "never", "--no-progress"]),
+              f"its parent {whole.resolve()} fits the drive layout: pass --root {whole.resolve()}")
+
+
 def test_prep_celeba_keeps_the_official_split_and_the_values(celeba, celeba_dataset):
     dataset = open_dataset(celeba_dataset)
     manifest = dataset.manifest
@@ -117,7 +205,7 @@ def test_malformed_celeba_files_are_named_with_file_and_line(celeba, tmp_path):
          "000200.jpg: no row in list_attr_celeba.txt"),
         (rewrite("list_eval_partition.txt", lambda l: l[:1] + [l[1].split()[0] + " 3"] + l[2:]),
          "list_eval_partition.txt:2: partition '3' is not one of 0, 1, 2"),
-        (lambda root: (root / "list_eval_partition.txt").unlink(), "list_eval_partition.txt: the CelebA partition file is missing"),
+        (lambda root: (root / "list_eval_partition.txt").unlink(), "nearest: flat, which lacks list_eval_partition.txt"),
     ]
     for edit, fragment in cases:
         root = broken("case", edit)

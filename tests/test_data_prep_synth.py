@@ -74,7 +74,7 @@ def test_seeded_commands_are_byte_identical_across_hash_seeds(tmp_path):
                            env={**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"})
 
         run("synth-lfw", str(out / "lfw-root"), "--people", "12", "--max-images", "3")
-        run("synth-celeba", str(out / "celeba"), "--images", "20")
+        run("synth-celeba", str(out / "celeba"), "--images", "20", "--layout", "torchvision")  # folder and zip
         run("prep-lfw", "--images", str(out / "lfw-root" / "lfw"), "--attributes", str(out / "lfw-root" / "lfw_attributes.txt"),
             "--out", str(out / "data"), "--size", "32", "--device", "cpu", "--no-progress")
         run("train-conditional", "--data", str(out / "data"), "--config", str(config), "--out", str(out / "run"),
