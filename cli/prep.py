@@ -112,7 +112,11 @@ def prep_folder(
     attributes: Path = typer.Option(..., help="CSV (or .tsv) with a file-name column (paths relative to --images), "
                                     "numeric attribute columns, optional split and identity columns."),
     out: Path = DATASET_OUT_OPTION,
-    file_column: Optional[str] = typer.Option(None, help="The file-name column (default: file, filename, image or path)."),
+    file_column: Optional[str] = typer.Option(None, help="The file-name column (default: file, filename, file_name, "
+                                              "image, image_id or path)."),
+    split_file: Optional[Path] = typer.Option(None, help="Each image's split, kept as given: '<file> <split>' lines or "
+                                              "a two-column CSV (e.g. CelebA's list_eval_partition), values 0/1/2 or "
+                                              "train/val/test. Without it or a split column the split is seeded."),
     size: int = CROP_SIZE_OPTION,
     align: str = typer.Option("mtcnn", help="mtcnn: the 5-point template of prep-lfw; none: already aligned crops "
                               "(the centred square, resized)."),
@@ -128,7 +132,7 @@ def prep_folder(
     """Any labelled image folder: align (or take as is), join the CSV's attributes, split, write a dataset."""
     from data_prep.folder import folder_source
 
-    _prepare(folder_source(images, attributes, file_column), out, size, align, device, batch_size, limit, force,
+    _prepare(folder_source(images, attributes, file_column, split_file), out, size, align, device, batch_size, limit, force,
              progress, seed=seed, fractions=(1 - val_fraction - test_fraction, val_fraction, test_fraction))
 
 

@@ -12,7 +12,6 @@ listed by the writer, never fatal.
 """
 from __future__ import annotations
 
-import csv
 import re
 import zipfile
 from pathlib import Path
@@ -23,6 +22,7 @@ import pandas as pd
 
 from data_prep.attributes import AttributeTable
 from data_prep.celeba_layout import find_layout
+from data_prep.list_files import ListFileError, csv_lines, read_file_column, whitespace_lines
 from data_prep.sources import Source, SourceImage
 
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
@@ -38,7 +38,7 @@ PARTITION_SPLITS = {"0": "train", "1": "val", "2": "test"}
 IMAGE_NAME = re.compile(r"^(\d{1,6})\.(?:jpe?g|png)$", re.IGNORECASE)
 
 
-class CelebAError(ValueError):
+class CelebAError(ListFileError):
     """A CelebA file that does not follow the release's format, or files that disagree."""
 
 
@@ -87,7 +87,7 @@ def celeba_source(root: str | Path, subset: bool = False) -> Source:
 def read_attribute_list(path: Path) -> tuple[list[str], dict[str, tuple[int, list[float]]], int | None]:
     """The attribute list (the release's ``.txt`` or Kaggle's ``.csv``): the names, per image file
     (line, values), and the image count line 1 of the ``.txt`` states (None for the CSV)."""
-    lines = _csv_lines(path) if path.suffix.lower() == ".csv" else _lines(path)
+    lines = csv_lines(path) if path.suffix.lower() == ".csv" else whitespace_lines(path)
     is_csv = path.suffix.lower() == ".csv"
     if len(lines) < (1 if is_csv else 2):
         raise CelebAError(f"{path}: expected " + ("a header row" if is_csv else
@@ -116,23 +116,6 @@ def read_attribute_list(path: Path) -> tuple[list[str], dict[str, tuple[int, lis
     return names, rows, count
 
 
-def read_file_column(path: Path, what: str, allowed: set[str] | None = None) -> dict[str, tuple[str, int]]:
-    """A ``<file> <value>`` list or a two-column CSV (the partition or the identities): file -> (value, line)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: the CelebA {what} file is missing")
-    lines = _csv_lines(path)[1:] if path.suffix.lower() == ".csv" else _lines(path)  # the CSV: its header skipped
-    table: dict[str, tuple[str, int]] = {}
-    for lineno, fields in lines:
-        if len(fields) != 2:
-            raise CelebAError(f"{path}:{lineno}: expected '<file> <{what}>', found {len(fields)} fields")
-        if allowed is not None and fields[1] not in allowed:
-            raise CelebAError(f"{path}:{lineno}: {what} {fields[1]!r} is not one of {', '.join(sorted(allowed))}")
-        if fields[0] in table:
-            raise CelebAError(f"{path}:{lineno}: a second row for {fields[0]} (first on line {table[fields[0]][1]})")
-        table[fields[0]] = (fields[1], lineno)
-    return table
-
-
 def _check_images_listed(listing: list[str], tables: dict[str, dict | None], files: dict[str, Path | None]) -> None:
     """Every image has an attribute, partition (and identity) row."""
     for file in listing:
@@ -151,32 +134,6 @@ def _check_complete(absent: list[str], rows: dict, count: int | None, listing: l
     if count is not None and count != len(rows):
         raise CelebAError(f"{files['attributes']}:1: says {count} images, the file has {len(rows)} rows; for a "
                           "partial copy of the list, pass --subset")
-
-
-def _csv_lines(path: Path) -> list[tuple[int, list[str]]]:
-    """A CSV's non-empty rows as (line, fields), the header included, the fields stripped."""
-    return [(lineno, [f.strip() for f in next(csv.reader([line]))]) for lineno, line in _text_lines(path)]
-
-
-def _lines(path: Path) -> list[tuple[int, list[str]]]:
-    """A whitespace-separated text file's non-empty lines as (line, fields)."""
-    return [(lineno, line.split()) for lineno, line in _text_lines(path)]
-
-
-def _text_lines(path: Path) -> list[tuple[int, str]]:
-    """Non-empty lines (CRLF or LF, a UTF-8 BOM dropped) as (line number, stripped text)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: the CelebA file is missing")
-    with path.open("rb") as handle:
-        out = []
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
-            except UnicodeDecodeError:
-                raise CelebAError(f"{path}:{lineno}: not UTF-8 text") from None
-            if line:
-                out.append((lineno, line))
-        return out
 
 
 def _number(file: str, where: str | None = None) -> int:

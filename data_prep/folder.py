@@ -2,8 +2,9 @@
 
 A folder of images (any depth) and a CSV or TSV with one row per image: a file-name column
 (the path relative to the folder), numeric attribute columns (binary -1/1 or 0/1, or
-continuous, kept as given) and, optionally, ``split`` (train/val/test: kept) and ``identity``
-(then the seeded split keeps each identity in one split). An image without a row, a row without
+continuous, kept as given) and, optionally, ``split`` (train/val/test: kept; or a separate split
+file such as CelebA's partition list) and ``identity`` (then the seeded split keeps each
+identity in one split). An image without a row, a row without
 an image, a repeated row and a non-numeric value are errors naming the file and line.
 """
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Iterator
 import pandas as pd
 
 from data_prep.attributes import AttributeTable
+from data_prep.list_files import read_file_column
 from data_prep.sources import Source, SourceImage, attribute_kinds, files_under
 
-FILE_COLUMNS = ("file", "filename", "file_name", "image", "path")  # recognised names of the file column
+FILE_COLUMNS = ("file", "filename", "file_name", "image", "image_id", "path")  # recognised names of the file column
 SPLIT_VALUES = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -25,8 +27,13 @@ class LabelFileError(ValueError):
     """A label file that does not fit its image folder."""
 
 
-def folder_source(images: str | Path, attributes: str | Path, file_column: str | None = None) -> Source:
-    """The folder ``images`` labelled by the CSV/TSV ``attributes`` as a :class:`Source`."""
+SPLIT_FILE_VALUES = {"0": "train", "1": "val", "2": "test", **{name: name for name in SPLIT_VALUES}}
+
+
+def folder_source(images: str | Path, attributes: str | Path, file_column: str | None = None,
+                  split_file: str | Path | None = None) -> Source:
+    """The folder ``images`` labelled by the CSV/TSV ``attributes`` as a :class:`Source`;
+    ``split_file`` (e.g. CelebA's partition list): each image's split, kept as given."""
     images, attributes = Path(images), Path(attributes)
     if not images.is_dir():
         raise FileNotFoundError(f"{images}: no such image folder")
@@ -69,10 +76,30 @@ def folder_source(images: str | Path, attributes: str | Path, file_column: str |
         [pd.DataFrame({"person": persons, "imagenum": numbers}), values], axis=1).reset_index(drop=True))
     splits = None if split_column is None else {
         keys[f]: frame.loc[i, split_column].strip() for i, f in files.items()}
+    if split_file is not None:
+        if split_column is not None:
+            raise LabelFileError(f"{attributes}: has a {split_column!r} column, and --split-file {split_file} gives the "
+                                 "split too; keep one")
+        splits = {keys[f]: split for f, split in _splits_from_file(Path(split_file), files, images).items()}
     order = sorted(files)
-    return Source(kind="folder", inputs={"images": images, "attributes": attributes},
+    return Source(kind="folder", inputs={"images": images, "attributes": attributes,
+                                         "split_file": None if split_file is None else Path(split_file)},
                   images=lambda: _iter_images(images, order, keys), count=lambda: len(order), table=table,
                   splits=splits, attribute_kinds=attribute_kinds(table), crop="mtcnn")
+
+
+def _splits_from_file(path: Path, files: pd.Series, images: Path) -> dict[str, str]:
+    """Each labelled file's split from a ``<file> <split>`` list or a two-column CSV (values
+    0/1/2 or train/val/test), matched on the relative path, else the file name; entries for
+    other files are ignored (a partition list of a whole release for part of it)."""
+    table = read_file_column(path, "split", allowed=set(SPLIT_FILE_VALUES))
+    splits = {}
+    for file in files:
+        entry = table.get(file) or table.get(file.rsplit("/", 1)[-1])
+        if entry is None:
+            raise LabelFileError(f"{images / file}: no entry in {path} (the split file names every image)")
+        splits[file] = SPLIT_FILE_VALUES[entry[0]]
+    return splits
 
 
 def _read_table(path: Path) -> pd.DataFrame:

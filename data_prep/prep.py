@@ -378,8 +378,12 @@ def format_prep_summary(out: Path, manifest: dict) -> str:
     subset = manifest.get("source_details", {}).get("subset")
     if subset:
         lines.append(f"  subset      {subset['present']:,} of {subset['listed']:,} listed images present (--subset)")
-    for split, s in c["per_split"].items():
-        lines.append(f"  {split:<5}       {s['images']} images, {s['labelled']} labelled, {s['people']} people")
+    split = manifest["split"]
+    lines.append("  split       the source's own, kept as given" if split["from"] == "source" else
+                 f"  split       seeded (--seed {split['seed']}, fractions "
+                 f"{'/'.join(f'{v:g}' for v in split['fractions'].values())}, by identity): the source gives none")
+    for name, s in c["per_split"].items():
+        lines.append(f"  {name:<5}       {s['images']} images, {s['labelled']} labelled, {s['people']} people")
     lines.append(f"  time        {manifest['wall_time_s']:.1f} s ({manifest['images_per_s']} img/s)")
     if manifest["split"]["from"] == "seed" and c["people"] == c["images"] > 1:
         lines.append("  note        every image counts as its own person, so photos of one person can land in "

@@ -254,6 +254,32 @@ def test_prep_folder_from_a_csv_of_the_synthetic_celeba(celeba, celeba_dataset, 
     assert index.set_index("source")["split"].to_dict() == dict(zip(with_split["file"], with_split["split"]))
 
 
+def test_prep_folder_reads_kaggles_csv_and_keeps_a_split_file(celeba, tmp_path):
+    kaggle = tmp_path / "kaggle"
+    assert invoke(["synth-celeba", kaggle, "--images", "80", "--seed", "4", "--layout", "kaggle"]).exit_code == 0
+    argv = ["prep-folder", "--images", kaggle / "img_align_celeba" / "img_align_celeba", "--attributes",
+            kaggle / "list_attr_celeba.csv", "--align", "none", "--size", "32", "--no-progress"]
+    seeded = invoke([*argv, "--out", tmp_path / "seeded"])  # image_id is a file-name column
+    assert seeded.exit_code == 0, seeded.output
+    assert "split       seeded (--seed 0, fractions 0.8/0.1/0.1, by identity): the source gives none" in seeded.output
+    for split_file in (kaggle / "list_eval_partition.csv", celeba / "list_eval_partition.txt"):
+        kept = invoke([*argv, "--split-file", split_file, "--out", tmp_path / split_file.suffix[1:], "--force"])
+        assert kept.exit_code == 0, kept.output
+        assert "split       the source's own, kept as given" in kept.output
+        index = open_dataset(tmp_path / split_file.suffix[1:]).index
+        partition = dict(line.split() for line in (celeba / "list_eval_partition.txt").read_text().splitlines())
+        assert index["split"].tolist() == [("train", "val", "test")[int(partition[s])] for s in index["source"]]
+    words = tmp_path / "words.txt"  # train/val/test words, and entries for images that are not here
+    words.write_text("".join(f"{n:06d}.jpg {('train', 'val', 'test')[n % 3]}\n" for n in range(1, 201)))
+    assert invoke([*argv, "--split-file", words, "--out", tmp_path / "words"]).exit_code == 0
+    assert open_dataset(tmp_path / "words").index["split"].tolist()[:3] == ["val", "test", "train"]
+    words.write_text("".join(f"{n:06d}.jpg 1\n" for n in range(2, 81)))
+    one_error(invoke([*argv, "--split-file", words, "--out", tmp_path / "never"]), "000001.jpg: no entry in")
+    words.write_text("000001.jpg holdout\n")
+    one_error(invoke([*argv, "--split-file", words, "--out", tmp_path / "never"]),
+              "words.txt:1: split 'holdout' is not one of")
+
+
 def test_prep_folder_errors_name_the_file_and_line(celeba, tmp_path):
     images = celeba / "img_align_celeba"
     files = sorted(p.name for p in images.iterdir())
