@@ -87,9 +87,10 @@ def prep_celeba(
                               "Drive download (Img/, Anno/, Eval/), torchvision's root or Kaggle's copy (CSV files)."),
     out: Path = DATASET_OUT_OPTION,
     size: int = CROP_SIZE_OPTION,
-    align: str = typer.Option("celeba", help="celeba: the authors' CelebA box; mtcnn: the 5-point template of "
-                              "prep-lfw and align (so a model edits photos aligned by `attrgan align`); none: the "
-                              "centred square."),
+    align: str = typer.Option("celeba", help="celeba: the authors' CelebA box; landmarks: the release's 5 landmarks "
+                              "(list_landmarks_align_celeba) warped onto prep-lfw's template, so a model edits photos "
+                              "aligned by `attrgan align` with the same framing; mtcnn: that template from detected "
+                              "landmarks; none: the centred square."),
     device: str = MTCNN_DEVICE_OPTION,
     batch_size: int = IMAGE_BATCH_OPTION,
     limit: Optional[int] = LIMIT_OPTION,
@@ -102,7 +103,8 @@ def prep_celeba(
     from data_prep.celeba import celeba_source
     from data_prep.celeba_layout import format_layout
 
-    source = celeba_source(root, subset=subset)
+    _check_align(align, ("celeba", "landmarks", "mtcnn", "none"))
+    source = celeba_source(root, subset=subset, landmarks=align == "landmarks")
     typer.echo(format_layout(source.details))
     _prepare(source, out, size, align, device, batch_size, limit, force, progress)
 
@@ -132,8 +134,14 @@ def prep_folder(
     """Any labelled image folder: align (or take as is), join the CSV's attributes, split, write a dataset."""
     from data_prep.folder import folder_source
 
+    _check_align(align, ("celeba", "mtcnn", "none"))
     _prepare(folder_source(images, attributes, file_column, split_file), out, size, align, device, batch_size, limit, force,
              progress, seed=seed, fractions=(1 - val_fraction - test_fraction, val_fraction, test_fraction))
+
+
+def _check_align(align: str, allowed: tuple[str, ...]) -> None:
+    if align not in allowed:
+        raise ValueError(f"--align must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {align!r}")
 
 
 def _prepare(source, out: Path, size: int, align: str, device: str, batch_size: int, limit: Optional[int],
@@ -142,8 +150,6 @@ def _prepare(source, out: Path, size: int, align: str, device: str, batch_size: 
     from attrgan.runtime.device import resolve_device
     from data_prep.prep import PrepConfig, format_prep_summary, prepare_dataset
 
-    if align not in ("celeba", "mtcnn", "none"):
-        raise ValueError(f"--align must be celeba, mtcnn or none, got {align!r}")
     manifest = prepare_dataset(PrepConfig(
         images=None, out=out, source=source, crop=align, size=size, batch_size=batch_size, limit=limit, force=force,
         device=str(resolve_device(device)) if align == "mtcnn" else "cpu", **split), progress=progress)

@@ -192,6 +192,30 @@ class BoxCropper:
         return by_shape(images, self.align, self.size)
 
 
+class LandmarkAligner:
+    """Alignment from given landmarks (CelebA's ``list_landmarks_align_celeba``): FaceAligner's
+    similarity warp onto the same template, without a detector, so the crops frame faces as
+    ``prep-lfw`` and ``attrgan align`` do. Every crop is flagged ``aligned=True``."""
+
+    def __init__(self, size: int, template: np.ndarray = TEMPLATE) -> None:
+        self.size = size
+        self.destination = template_pixels(size, template)
+
+    def align_images(self, images: list[np.ndarray], landmarks: list[np.ndarray]) -> AlignedBatch:
+        """Crops of ``images`` (uint8 ``[H, W, 3]``) warped so that ``landmarks`` (``[5, 2]`` each,
+        in the aligner's order) land on the template."""
+        transforms = [similarity_transform(points, self.destination) for points in landmarks]
+        crops = np.zeros((len(images), 3, self.size, self.size), dtype=np.uint8)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(image.shape, []).append(i)
+        for indices in groups.values():
+            batch = torch.as_tensor(np.stack([images[i] for i in indices]))
+            crops[indices] = warp_images(batch, np.stack([transforms[i] for i in indices]), self.size).numpy()
+        return AlignedBatch(crops=crops, aligned=np.ones(len(images), dtype=bool),
+                            landmarks=np.stack(landmarks) if landmarks else np.zeros((0, 5, 2)))
+
+
 def by_shape(images: list[np.ndarray], align, size: int) -> AlignedBatch:
     """Run ``align`` on each group of same-size images and put the results back in order."""
     crops = np.zeros((len(images), 3, size, size), dtype=np.uint8)

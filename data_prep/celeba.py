@@ -42,18 +42,23 @@ class CelebAError(ListFileError):
     """A CelebA file that does not follow the release's format, or files that disagree."""
 
 
-def celeba_source(root: str | Path, subset: bool = False) -> Source:
+def celeba_source(root: str | Path, subset: bool = False, landmarks: bool = False) -> Source:
     """The CelebA release under ``root``, in any layout of :mod:`data_prep.celeba_layout`, as a
     :class:`Source` (checked across its files up front). ``subset``: a partial copy, whose list
-    rows without an image are skipped and counted (without it they are an error)."""
+    rows without an image are skipped and counted (without it they are an error); ``landmarks``:
+    read the aligned images' landmarks too (for ``--align landmarks``)."""
     layout = find_layout(root)
     files = layout.files
+    if landmarks and files["landmarks"] is None:
+        raise FileNotFoundError(f"{root}: --align landmarks needs list_landmarks_align_celeba.txt (or Kaggle's .csv), "
+                                f"which this {layout.name} layout lacks")
     images = files["images"]
     listing = _list_images(images)
     names, rows, count = read_attribute_list(files["attributes"])
     partition = read_file_column(files["partition"], "partition", allowed=set(PARTITION_SPLITS))
     identity = read_file_column(files["identity"], "identity") if files["identity"] else None
-    tables = {"attributes": rows, "partition": partition, "identity": identity}
+    points = read_landmarks(files["landmarks"]) if landmarks else None
+    tables = {"attributes": rows, "partition": partition, "identity": identity, "landmarks": points}
     _check_images_listed(listing, tables, files)
     listed = len(rows)
     absent = [file for file in rows if file not in set(listing)]
@@ -76,11 +81,12 @@ def celeba_source(root: str | Path, subset: bool = False) -> Source:
     return Source(
         kind="celeba",
         inputs={"images": images, "attributes": files["attributes"], "partition": files["partition"],
-                "identity": files["identity"]},
+                "identity": files["identity"], **({"landmarks": files["landmarks"]} if landmarks else {})},
         images=lambda: _iter_images(images, listing, keys), count=lambda: len(listing),
         table=AttributeTable(names=names, frame=frame),
         splits={keys[f]: PARTITION_SPLITS[partition[f][0]] for f in listing},
         attribute_kinds={name: "binary" for name in names}, crop="celeba", roots=(layout.root,), details=details,
+        landmarks={keys[f]: points[f][0] for f in listing} if points else None,
     )
 
 
@@ -114,6 +120,27 @@ def read_attribute_list(path: Path) -> tuple[list[str], dict[str, tuple[int, lis
         _number(fields[0], f"{path}:{lineno}")
         rows[fields[0]] = (lineno, [float(v) for v in fields[1:]])
     return names, rows, count
+
+
+def read_landmarks(path: Path) -> dict[str, tuple[np.ndarray, int]]:
+    """``list_landmarks_align_celeba`` (the release's ``.txt``: the count, the 10 column names, then
+    ``000001.jpg 69  109 ...``; or Kaggle's ``.csv``): file -> (``[5, 2]`` x, y in pixels, line)."""
+    is_csv = path.suffix.lower() == ".csv"
+    lines = csv_lines(path) if is_csv else whitespace_lines(path)[1:]  # the .txt's count line skipped
+    if not lines or len(lines[0][1]) != (11 if is_csv else 10):
+        raise CelebAError(f"{path}: expected a header of the 10 landmark columns (lefteye_x ... rightmouth_y)")
+    table: dict[str, tuple[np.ndarray, int]] = {}
+    for lineno, fields in lines[1:]:
+        try:
+            values = np.array([float(v) for v in fields[1:]])
+        except ValueError:
+            values = np.array([])
+        if len(values) != 10 or not np.isfinite(values).all():
+            raise CelebAError(f"{path}:{lineno}: expected a file name and 10 landmark coordinates")
+        if fields[0] in table:
+            raise CelebAError(f"{path}:{lineno}: a second row for {fields[0]} (first on line {table[fields[0]][1]})")
+        table[fields[0]] = (values.reshape(5, 2), lineno)
+    return table
 
 
 def _check_images_listed(listing: list[str], tables: dict[str, dict | None], files: dict[str, Path | None]) -> None:

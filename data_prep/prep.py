@@ -30,14 +30,17 @@ from data_prep.align import (
     DEFAULT_MIN_FACE_FRACTION,
     FALLBACK_CROP_FRACTION,
     TEMPLATE,
+    AlignedBatch,
     BoxCropper,
     FaceAligner,
+    LandmarkAligner,
 )
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES, AttributeTable
 from data_prep.sources import Source, SourceImage, lfw_source, sha256_of
 from data_prep.split import SPLITS, check_fractions, split_by_identity
 
 FORMAT_VERSION = 1
+LANDMARK_ORDER = ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"]  # as seen in the image
 
 
 @dataclass
@@ -48,7 +51,7 @@ class PrepConfig:
     out: Path
     attributes: Path | None = None
     source: Source | None = None  # any reader's Source (CelebA, a folder); None: LFW from images and attributes
-    crop: str | None = None  # mtcnn | celeba | none (None: the source's default)
+    crop: str | None = None  # mtcnn | celeba | landmarks | none (None: the source's default)
     test_people_file: Path | None = None  # read by the caller into test_people; an input the output may not overlap
     size: int = 64
     device: str = "cpu"
@@ -177,8 +180,7 @@ def _prepare(config: PrepConfig, source: Source, progress: bool, started: float)
         raise ValueError("--labelled-only needs --attributes")
     keep = (lambda im: (im.person, im.imagenum) in labels) if config.labelled_only else (lambda im: True)
     crop = config.crop or source.crop
-    aligner = FaceAligner(config.size, device=config.device, min_face_fraction=config.min_face_fraction) \
-        if crop == "mtcnn" else BoxCropper(config.size, crop)
+    align = _crop_function(crop, config, source)
     # one listing pass up front (seconds; an archive is read to its end, so a truncated one fails
     # here, not after the alignment pass): the progress total and the disk check
     total = source.count()
@@ -195,7 +197,7 @@ def _prepare(config: PrepConfig, source: Source, progress: bool, started: float)
                 good = [d for d in batch if d.pixels is not None]
                 unreadable += [{"source": d.image.source, "error": d.error} for d in batch if d.pixels is None]
                 if good:
-                    aligned = aligner.align_images([d.pixels for d in good])
+                    aligned = align(good)
                     raw.write(np.ascontiguousarray(aligned.crops).tobytes())
                     rows += [_index_row(d.image, ok) for d, ok in zip(good, aligned.aligned)]
                 release_freed_memory()
@@ -217,6 +219,19 @@ def _prepare(config: PrepConfig, source: Source, progress: bool, started: float)
         manifest = _manifest(config, source, crop, index, names, labels, unreadable, wall)
         write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+def _crop_function(crop: str, config: PrepConfig, source: Source) -> Callable[[list[_Decoded]], AlignedBatch]:
+    """The crop of decoded images: MTCNN's landmarks, the source's own landmarks, or a fixed box."""
+    if crop == "landmarks":
+        if source.landmarks is None:
+            raise ValueError(f"--align landmarks needs landmarks, which a {source.kind} source does not give")
+        aligner = LandmarkAligner(config.size)
+        return lambda good: aligner.align_images([d.pixels for d in good],
+                                                 [source.landmarks[(d.image.person, d.image.imagenum)] for d in good])
+    boxed = FaceAligner(config.size, device=config.device, min_face_fraction=config.min_face_fraction) \
+        if crop == "mtcnn" else BoxCropper(config.size, crop)
+    return lambda good: boxed.align_images([d.pixels for d in good])
 
 
 ALIGN_BYTES_PER_CROP_VALUE = 64  # an estimate for the float32 supersampled warp and its sampling grid, per crop value
@@ -340,12 +355,16 @@ def _crop_record(crop: str, config: PrepConfig) -> dict:
                 "reference": "andersbll/autoencoding_beyond_pixels, dataset/celeba.py (bbox 40:188, 15:163 of 218x178)"}
     if crop == "none":
         return {"method": "none", "box": "the centred square of each image, resized"}
+    if crop == "landmarks":
+        return {"method": "landmarks", "landmarks": "the source's 5 points (list_landmarks_align_celeba)",
+                "template": TEMPLATE.tolist(), "template_order": LANDMARK_ORDER,
+                "template_units": "fraction of the crop side, (x, y), origin top-left"}
     return {
         "method": "mtcnn",
         "detector": "facenet-pytorch MTCNN, 5 landmarks",
         "min_face_fraction": config.min_face_fraction,
         "template": TEMPLATE.tolist(),
-        "template_order": ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"],
+        "template_order": LANDMARK_ORDER,
         "template_units": "fraction of the crop side, (x, y), origin top-left",
         "fallback": f"centre crop of {FALLBACK_CROP_FRACTION:.2f} x the shorter side (150 of 250 px)",
     }
@@ -371,6 +390,8 @@ def format_prep_summary(out: Path, manifest: dict) -> str:
         f"  images      {c['images']} of {c['read']} read ({c['people']} people), {manifest['size']}x{manifest['size']}",
         f"  aligned     {c['aligned']} ({c['aligned'] / max(1, c['images']):.1%}); fallback centre crop {c['fallback']}"
         if manifest["alignment"].get("method", "mtcnn") == "mtcnn" else
+        "  crop        landmarks (the source's 5 points warped onto prep-lfw's template, no detector)"
+        if manifest["alignment"]["method"] == "landmarks" else
         f"  crop        {manifest['alignment']['method']} (the same box for every image, no detector)",
         f"  unreadable  {c['unreadable']}" + (" (listed in manifest.json)" if c["unreadable"] else ""),
         f"  labelled    {c['labelled']}; attribute rows without an image: {c['attribute_rows_without_image']}",

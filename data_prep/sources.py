@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 from data_prep.attributes import MAX_IMAGE_NUMBER, AttributeTable, read_attribute_file
 
 IMAGE_PATTERN = re.compile(r"(?:^|/)([^/]+)/\1_(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
@@ -52,6 +54,7 @@ class Source:
     crop: str = "mtcnn"  # the default crop of this source: mtcnn | celeba | none
     roots: tuple[Path, ...] = ()  # folders the inputs were found in: guarded (no output inside), not fingerprinted
     details: dict = field(default_factory=dict)  # what the reader found (a layout, a subset), for the manifest
+    landmarks: dict[tuple[str, int], np.ndarray] | None = None  # given 5-point landmarks [5, 2] (--align landmarks)
 
 
 def attribute_kinds(table: "AttributeTable") -> dict[str, str]:

@@ -87,6 +87,13 @@ def sample_attributes(rng: np.random.Generator, people: int, max_images: int) ->
 
 def render_face(attributes: dict[str, float], rng: np.random.Generator) -> Image.Image:
     """Draw one 250x250 face-like photo whose look follows :data:`RENDERED` attributes."""
+    return render_face_and_landmarks(attributes, rng)[0]
+
+
+def render_face_and_landmarks(attributes: dict[str, float], rng: np.random.Generator) -> tuple[Image.Image, np.ndarray]:
+    """:func:`render_face`'s photo and where its 5 landmarks landed (``[5, 2]`` x, y in pixels of
+    the 250x250 photo; the eyes' pupils, the nose's tip, the mouth's corners, in the aligner's
+    order), after the pose jitter: the truth a landmark file of these photos holds."""
     a = {name: _strength(attributes[name]) for name in RENDERED}
     img = Image.new("RGB", (CANVAS, CANVAS), _mix((40, 60, 90), (200, 190, 170), rng.random()))
     draw = ImageDraw.Draw(img)
@@ -145,13 +152,29 @@ def render_face(attributes: dict[str, float], rng: np.random.Generator) -> Image
             ex = cx + side * eye_dx
             draw.rounded_rectangle([ex - 25, eye_y - 17, ex + 25, eye_y + 17], radius=8, outline=frame, width=width)
         draw.line([cx - eye_dx + 25, eye_y - 4, cx + eye_dx - 25, eye_y - 4], fill=frame, width=width)
+    drawn = np.array([[cx - eye_dx, eye_y], [cx + eye_dx, eye_y], [cx - 3, cy + 35],
+                      [cx - half, mouth_y - bend], [cx + half, mouth_y - bend]])
     # pose jitter (roll, scale, shift), then 2x downsample, a little blur and noise
     angle, zoom = rng.normal(0, 6), 1 + abs(rng.normal(0, 0.06))  # zoom in only: the crop box stays inside
-    img = img.rotate(angle, resample=Image.BILINEAR, center=(cx, cy), translate=tuple(rng.normal(0, 8, 2)))
+    shift = tuple(rng.normal(0, 8, 2))
+    img = img.rotate(angle, resample=Image.BILINEAR, center=(cx, cy), translate=shift)
     img = img.resize((SIZE, SIZE), Image.LANCZOS, box=_zoom_box(zoom))
     img = img.filter(ImageFilter.GaussianBlur(0.6))
     pixels = np.asarray(img, dtype=np.float32) + rng.normal(0, 4, (SIZE, SIZE, 3))
-    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8)), _jittered(drawn, (cx, cy), angle, shift, zoom)
+
+
+def _jittered(points: np.ndarray, centre: tuple[float, float], angle: float, shift: tuple[float, float],
+              zoom: float) -> np.ndarray:
+    """``points`` (pixel centres of the 2x canvas) moved as render_face moves the drawing: PIL's
+    rotation by ``angle`` degrees about ``centre`` (counter-clockwise on screen) and ``shift``, then
+    the zoom box resized to SIZE."""
+    theta = np.radians(angle)
+    d = points - np.asarray(centre)
+    rotated = np.stack([d[:, 0] * np.cos(theta) + d[:, 1] * np.sin(theta),
+                        -d[:, 0] * np.sin(theta) + d[:, 1] * np.cos(theta)], 1) + np.asarray(centre) + np.asarray(shift)
+    left, top, right, _ = _zoom_box(zoom)
+    return (rotated + 0.5 - np.array([left, top])) * SIZE / (right - left) - 0.5
 
 
 def _zoom_box(zoom: float) -> tuple[float, float, float, float]:

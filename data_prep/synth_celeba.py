@@ -7,7 +7,8 @@ width 2 (``000001.jpg -1  1``); ``list_landmarks_align_celeba.txt`` pads its fir
 and the rest to 5, ``list_bbox_celeba.txt`` its first to 6 and the rest to 4. Kaggle's copy
 has CSV files with an ``image_id`` column (LF) and no identity file. The bounding boxes, which
 CelebA gives in its in-the-wild photos, are here the aligned frame's place in the synthetic
-photo it was cut from.
+photo it was cut from; the landmarks are where the drawn pupils, nose tip and mouth corners
+fell after the pose jitter, rounded to whole pixels as released.
 """
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ import numpy as np
 
 from attrgan.runtime.files import atomic_directory, guard_output
 from attrgan.runtime.limits import require
-from data_prep.align import CELEBA_SIZE, TEMPLATE
+from data_prep.align import CELEBA_SIZE
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES
 from data_prep.celeba import CELEBA_ATTRIBUTES, IMAGES_DIR
 from data_prep.celeba_layout import LAYOUTS
-from data_prep.synth import SynthSummary, render_face, sample_attributes
+from data_prep.synth import SynthSummary, render_face_and_landmarks, sample_attributes
 
 # CelebA's names of the attributes the synthetic faces render; the other 30 columns are random.
 CELEBA_RENDERED = {
@@ -35,8 +36,6 @@ LFW_CROP_CORNER = (35, 10)  # where a 178x218 CelebA frame sits in a 250x250 syn
 LANDMARK_COLUMNS = ("lefteye_x", "lefteye_y", "righteye_x", "righteye_y", "nose_x", "nose_y",
                     "leftmouth_x", "leftmouth_y", "rightmouth_x", "rightmouth_y")
 BBOX_COLUMNS = ("x_1", "y_1", "width", "height")
-# The alignment template (fractions of LFW's 150-px centre crop) in the pixels of a 178x218 synthetic CelebA image.
-TEMPLATE_IN_CELEBA = TEMPLATE * 150 + np.array([50 - LFW_CROP_CORNER[0], 50 - LFW_CROP_CORNER[1]])
 LAYOUT_NAMES = tuple(layout.name for layout in LAYOUTS)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # a fixed member time: the same seed writes the same zip bytes
 
@@ -60,11 +59,11 @@ def write_synthetic_celeba(out: str | Path, images: int = 200, seed: int = 0, zi
     people = {person: i + 1 for i, person in enumerate(dict.fromkeys(frame["person"]))}
     partition = {person: int(rng.choice(3, p=(0.8, 0.1, 0.1))) for person in people}
     x0, y0 = LFW_CROP_CORNER
-    landmarks = [int(v) for v in np.round(TEMPLATE_IN_CELEBA).astype(int).ravel()]
     faces, rows = {}, {"attributes": [], "partition": [], "identity": [], "landmarks": [], "bbox": []}
     for number, row in enumerate(frame.itertuples(index=False), start=1):
         values = dict(zip(LFW_ATTRIBUTE_NAMES, row[2:]))
-        face = render_face(values, rng).crop((x0, y0, x0 + CELEBA_SIZE[0], y0 + CELEBA_SIZE[1]))
+        photo, points = render_face_and_landmarks(values, rng)
+        face = photo.crop((x0, y0, x0 + CELEBA_SIZE[0], y0 + CELEBA_SIZE[1]))
         file = f"{number:06d}.jpg"
         buffer = io.BytesIO()
         face.save(buffer, format="JPEG", quality=92)
@@ -74,7 +73,7 @@ def write_synthetic_celeba(out: str | Path, images: int = 200, seed: int = 0, zi
         rows["attributes"].append((file, signs))
         rows["partition"].append((file, [partition[row[0]]]))
         rows["identity"].append((file, [people[row[0]]]))
-        rows["landmarks"].append((file, landmarks))
+        rows["landmarks"].append((file, [int(v) for v in np.round(points - (x0, y0)).ravel()]))  # where they fell
         rows["bbox"].append((file, [x0, y0, *CELEBA_SIZE]))
     paths = _layout_paths(layout)
     with atomic_directory(out, force=force) as tmp:

@@ -149,6 +149,35 @@ def test_no_layout_fits_names_the_layouts_and_the_nearest(celeba, tmp_path):
               f"its parent {whole.resolve()} fits the drive layout: pass --root {whole.resolve()}")
 
 
+def test_align_landmarks_puts_the_files_landmarks_on_prep_lfws_template(celeba, tmp_path):
+    from data_prep.align import TEMPLATE, LandmarkAligner, template_pixels
+
+    turn = np.radians(8)  # a CelebA-sized face: the template turned, scaled and moved
+    points = TEMPLATE @ (140 * np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])) + (25, 45)
+    ys, xs = np.mgrid[0:218, 0:178]
+    ramps = np.stack([xs, ys, np.zeros_like(xs)], -1).astype(np.uint8)  # each pixel holds its own (x, y)
+    crop = LandmarkAligner(64).align_images([ramps], [points]).crops[0].astype(float)
+    v, u = np.mgrid[8:56, 8:56]  # the crop's interior: which source pixel each crop pixel shows, fitted
+    grid = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], 1)
+    shown, *_ = np.linalg.lstsq(grid, np.stack([crop[0][8:56, 8:56].ravel(), crop[1][8:56, 8:56].ravel()], 1), rcond=None)
+    at_template = np.hstack([template_pixels(64), np.ones((5, 1))]) @ shown
+    assert np.abs(at_template - points).max() < 0.3  # each template point shows its landmark
+    kaggle = tmp_path / "kaggle"
+    assert invoke(["synth-celeba", kaggle, "--images", "80", "--seed", "4", "--layout", "kaggle"]).exit_code == 0
+    for root, out in ((celeba, tmp_path / "txt"), (kaggle, tmp_path / "csv")):  # the release's .txt, Kaggle's .csv
+        result = invoke(["prep-celeba", "--root", root, "--out", out, "--align", "landmarks", "--size", "32",
+                         "--no-progress"])
+        assert result.exit_code == 0, result.output
+        assert "crop        landmarks" in result.output
+    manifest = json.loads((tmp_path / "txt" / "manifest.json").read_text())
+    assert manifest["alignment"]["method"] == "landmarks" and "landmarks" in manifest["inputs"]
+    assert open_dataset(tmp_path / "txt").index["aligned"].all()
+    assert (tmp_path / "txt" / "images.npy").read_bytes() == (tmp_path / "csv" / "images.npy").read_bytes()
+    (kaggle / "list_landmarks_align_celeba.csv").unlink()
+    one_error(invoke(["prep-celeba", "--root", kaggle, "--out", tmp_path / "never", "--align", "landmarks"]),
+              "--align landmarks needs list_landmarks_align_celeba.txt")
+
+
 def test_prep_celeba_keeps_the_official_split_and_the_values(celeba, celeba_dataset):
     dataset = open_dataset(celeba_dataset)
     manifest = dataset.manifest
