@@ -6,10 +6,8 @@ the design's dataset contract, atomically.
 from __future__ import annotations
 
 import ctypes
-import io
 import shutil
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -18,7 +16,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
 
 from attrgan.runtime.files import atomic_directory, guard_output, write_json
 from attrgan.runtime.limits import check_disk, check_memory, require
@@ -36,6 +33,7 @@ from data_prep.align import (
     LandmarkAligner,
 )
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES, AttributeTable
+from data_prep.decode import decode_image
 from data_prep.sources import Source, SourceImage, lfw_source, sha256_of
 from data_prep.split import SPLITS, check_fractions, split_by_identity
 
@@ -70,51 +68,6 @@ class _Decoded:
     image: SourceImage
     pixels: np.ndarray | None  # uint8 [H, W, 3], None when unreadable
     error: str | None = None
-
-
-MIN_IMAGE_SIDE = 24  # px: MTCNN's 12-px P-Net finds nothing in smaller images (and crashes on them)
-MAX_IMAGE_SIDE = 2048  # px: larger photos are downscaled on decoding, which bounds memory
-MAX_FULL_DECODE_PIXELS = 50_000_000  # formats other than JPEG cannot be reduced while decoding: refused above this
-
-
-class ImageTooLargeError(ValueError):
-    """A non-JPEG image too large to decode within the memory bound."""
-
-
-class ImageTooSmallError(ValueError):
-    """An image too small to hold a detectable face."""
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """Decode JPEG/PNG bytes to uint8 RGB ``[H, W, 3]``, turned upright by its EXIF orientation
-    tag and downscaled to at most MAX_IMAGE_SIDE px (a JPEG at a reduced scale while decoding;
-    other formats over MAX_FULL_DECODE_PIXELS are refused); raise on corrupt, truncated, huge
-    or tiny files."""
-    with _open_bounded(data) as img:
-        if max(img.size) > MAX_IMAGE_SIDE:
-            img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at a reduced scale
-        if img.size[0] * img.size[1] > MAX_FULL_DECODE_PIXELS:  # not reduced by draft (a PNG, say)
-            raise ImageTooLargeError(f"{img.size[0]}x{img.size[1]} px is too large to decode "
-                                     f"(over {MAX_FULL_DECODE_PIXELS // 10**6} megapixels and not a JPEG); "
-                                     "downscale it first")
-        img.load()
-        upright = ImageOps.exif_transpose(img)
-        if max(upright.size) > MAX_IMAGE_SIDE:
-            upright.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
-        if min(upright.size) < MIN_IMAGE_SIDE:
-            raise ImageTooSmallError(f"{upright.size[0]}x{upright.size[1]} px is too small to align "
-                                     f"(under {MIN_IMAGE_SIDE} px)")
-        return np.asarray(upright.convert("RGB"))
-
-
-def _open_bounded(data: bytes) -> Image.Image:
-    """``Image.open`` without Pillow's decompression-bomb warning: decode_image applies its own bound."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            return Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLargeError(f"too large to decode ({exc.args[0].split(',')[0]}); downscale it first") from None
 
 
 def read_test_people(path: str | Path) -> list[str]:

@@ -16,7 +16,7 @@ from attrgan.nets.loaded import ConditionalModel
 from attrgan.runtime.files import atomic_file
 from attrgan.runtime.limits import require
 from data_prep.align import FaceAligner
-from data_prep.prep import ImageTooLargeError, decode_image
+from data_prep.decode import ImageTooLargeError, decode_image
 
 
 class ImageInputError(ValueError):

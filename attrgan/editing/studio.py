@@ -33,7 +33,7 @@ from attrgan.editing.edits import (
 from attrgan.evaluation.regressor import load_regressor
 from attrgan.nets.loaded import ConditionalModel
 from attrgan.runtime.limits import require
-from data_prep.prep import ImageTooLargeError
+from data_prep.decode import ImageTooLargeError
 
 VALUE_LIMIT = 5.0  # |slider value|: standard deviations of y (condition) or multiples of a vector (latent)
 MAX_SAMPLES = 64
