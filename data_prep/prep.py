@@ -19,9 +19,8 @@ import pandas as pd
 
 from attrgan.runtime.files import atomic_directory, guard_output, write_json
 from attrgan.runtime.limits import check_disk, check_memory, require
-from attrgan.runtime.lock import writer_lock
+from attrgan.runtime.lock import sole_writer
 from attrgan.runtime.progress import progress_bar
-from attrgan.runtime.signals import terminate_as_interrupt
 from data_prep.align import (
     CELEBA_BOX,
     DEFAULT_MIN_FACE_FRACTION,
@@ -118,7 +117,7 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
     guard_output(config.out, [*source.inputs.values(), *source.roots, config.test_people_file], config.force)
     check_prep_options(config)
     check_fractions(config.fractions)  # before the long alignment pass, not after it
-    with writer_lock(config.out), terminate_as_interrupt(f"nothing was written to {config.out}"):
+    with sole_writer(config.out):
         return _prepare(config, source, progress, started)
 
 

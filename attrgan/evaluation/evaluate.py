@@ -46,8 +46,7 @@ from attrgan.nets.loaded import ConditionalModel, load
 from attrgan.runtime.device import resolve_device, resolve_precision
 from attrgan.runtime.files import atomic_directory, guard_output
 from attrgan.runtime.limits import require
-from attrgan.runtime.lock import writer_lock
-from attrgan.runtime.signals import terminate_as_interrupt
+from attrgan.runtime.lock import sole_writer
 from data_prep.attributes import read_attribute_file
 
 
@@ -100,7 +99,7 @@ def evaluate_attributes(config: EvalConfig) -> dict:
     guard_output(config.out, [config.data, config.queries, checkpoint_file(config.regressor),
                               *(checkpoint_file(path) for path in config.checkpoints)], config.force)
     require("--seeds", config.seeds, 1)
-    with writer_lock(config.out), terminate_as_interrupt(f"nothing was written to {config.out}"):
+    with sole_writer(config.out):
         return _evaluate(config)
 
 

@@ -28,9 +28,8 @@ from attrgan.nets.models import down_block, fc_block, init_weights
 from attrgan.runtime.device import resolve_device, resolve_precision
 from attrgan.runtime.files import atomic_directory, guard_output, write_json
 from attrgan.runtime.limits import require
-from attrgan.runtime.lock import writer_lock
+from attrgan.runtime.lock import sole_writer
 from attrgan.runtime.progress import progress_bar
-from attrgan.runtime.signals import terminate_as_interrupt
 
 REGRESSOR_KIND = "regressor"
 REGRESSOR_FILE = "regressor.pt"
@@ -197,7 +196,7 @@ def train_regressor(config: RegressorConfig, out: str | Path, force: bool = Fals
     out = Path(out)
     guard_output(out, [config.data], force)
     check_regressor_config(config)
-    with writer_lock(out), terminate_as_interrupt(f"nothing was written to {out}"):
+    with sole_writer(out):
         return _train_regressor(config, out, force)
 
 

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from attrgan.runtime.signals import terminate_as_interrupt
+
 
 class OutputBusyError(RuntimeError):
     """Another process is writing the same output folder."""
@@ -57,6 +59,14 @@ def writer_lock(out: str | Path) -> Iterator[None]:
         with contextlib.suppress(OSError):
             path.unlink()
         handle.close()  # closing releases the lock
+
+
+@contextlib.contextmanager
+def sole_writer(out: str | Path) -> Iterator[None]:
+    """:func:`writer_lock` on ``out``, with SIGTERM handled as Ctrl-C inside (the atomic write then
+    cleans up and says that nothing was written)."""
+    with writer_lock(out), terminate_as_interrupt(f"nothing was written to {out}"):
+        yield
 
 
 def _holder(handle) -> str:
