@@ -60,11 +60,11 @@ def celeba_source(root: str | Path, subset: bool = False, landmarks: bool = Fals
     points = read_landmarks(files["landmarks"]) if landmarks else None
     tables = {"attributes": rows, "partition": partition, "identity": identity, "landmarks": points}
     _check_images_listed(listing, tables, files)
-    listed = len(rows)
-    absent = [file for file in rows if file not in set(listing)]
+    listed, present = len(rows), set(listing)
+    absent = [file for file in rows if file not in present]
     if not subset:
         _check_complete(absent, rows, count, listing, files)
-    rows, partition, identity = ({f: entry for f, entry in table.items() if f in set(listing)} if table else table
+    rows, partition, identity = ({f: entry for f, entry in table.items() if f in present} if table else table
                                  for table in (rows, partition, identity))
 
     def person(file: str) -> str:
@@ -93,8 +93,8 @@ def celeba_source(root: str | Path, subset: bool = False, landmarks: bool = Fals
 def read_attribute_list(path: Path) -> tuple[list[str], dict[str, tuple[int, list[float]]], int | None]:
     """The attribute list (the release's ``.txt`` or Kaggle's ``.csv``): the names, per image file
     (line, values), and the image count line 1 of the ``.txt`` states (None for the CSV)."""
-    lines = csv_lines(path) if path.suffix.lower() == ".csv" else whitespace_lines(path)
     is_csv = path.suffix.lower() == ".csv"
+    lines = csv_lines(path) if is_csv else whitespace_lines(path)
     if len(lines) < (1 if is_csv else 2):
         raise CelebAError(f"{path}: expected " + ("a header row" if is_csv else
                                                   "the image count on line 1 and the attribute names on line 2"))
