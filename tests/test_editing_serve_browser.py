@@ -141,6 +141,7 @@ def test_a_shared_link_whose_upload_is_gone_falls_back_and_narrow_pages_fit(cond
         slider = driver.find_element("css selector", 'input[data-attribute="Smiling"]')
         assert float(slider.get_attribute("value")) == 4.5
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        assert driver.execute_script("const s = $('sliders'); return s.scrollWidth <= s.clientWidth")  # values shown
         assert driver.find_element("id", "keep").is_selected()
         second = driver.find_elements("css selector", "#faces img")[1]
         second.click()  # keep is on: the edit moves to the next face with its slider
