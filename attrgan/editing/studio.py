@@ -254,32 +254,35 @@ class Studio:
         return raw.astype(np.float32), "regressor"
 
     def _encode(self, photo_id: str, crop: torch.Tensor, raw: np.ndarray, source: str) -> Photo:
+        """Encode a photo and measure its reconstruction error (compute lock held)."""
         code = self.model.encode(crop[None], raw[None])
         error = reconstruction_errors(self.model, crop[None], code, raw[None])[0]
+        if self._error_quantile is None:
+            self._error_quantile = self._test_error_quantile()
         return Photo(photo_id, crop, raw.astype(np.float32), code[0], source, float(error))
 
     def familiarity(self, photo: Photo) -> dict:
         """How the photo's reconstruction error compares with the test faces': ``unfamiliar`` is
         True beyond their 99th percentile (the model has seen few faces like it, so its edits
         may come out generic), None where the server has no test faces to compare with."""
-        limit = self._error_limit()
+        limit = self._error_quantile  # set by the first photo encoded
         return {"reconstruction_error": round(photo.reconstruction_error, 5),
                 "typical_error_limit": None if limit is None else round(limit, 5),
                 "unfamiliar": None if limit is None else photo.reconstruction_error > limit}
 
-    def _error_limit(self) -> float | None:
-        """The test faces' 99th-percentile reconstruction error, computed once."""
-        if self._error_quantile is None and len(self._test_rows) and self.model.has_encoder:
-            rows = self._test_rows[np.unique(np.linspace(0, len(self._test_rows) - 1, FAMILIARITY_FACES).astype(int))]
-            with self._compute():
-                crops = load_images(self.dataset, rows, self.model.image_size)
-                labelled = self.dataset.index["labelled"].to_numpy()[rows]
-                raw = self._estimate(crops)[0]
-                if labelled.any():
-                    raw[labelled] = self.dataset.attributes(rows[labelled], self.model.attribute_names)
-                errors = reconstruction_errors(self.model, crops, self.model.encode(crops, raw), raw)
-                self._error_quantile = float(np.quantile(errors, FAMILIAR_QUANTILE))
-        return self._error_quantile
+    def _test_error_quantile(self) -> float | None:
+        """The 99th percentile of the test faces' reconstruction errors (FAMILIARITY_FACES of them,
+        evenly spaced), or None without test faces (compute lock held)."""
+        if not len(self._test_rows):
+            return None
+        rows = self._test_rows[np.unique(np.linspace(0, len(self._test_rows) - 1, FAMILIARITY_FACES).astype(int))]
+        crops = load_images(self.dataset, rows, self.model.image_size)
+        labelled = self.dataset.index["labelled"].to_numpy()[rows]
+        raw = self._estimate(crops)[0]
+        if labelled.any():
+            raw[labelled] = self.dataset.attributes(rows[labelled], self.model.attribute_names)
+        errors = reconstruction_errors(self.model, crops, self.model.encode(crops, raw), raw)
+        return float(np.quantile(errors, FAMILIAR_QUANTILE))
 
     def _check_settings(self, settings: dict[str, float], latent: bool) -> None:
         for name, value in settings.items():
