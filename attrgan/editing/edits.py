@@ -120,10 +120,19 @@ def photos_with_attributes(model: ConditionalModel, paths: list[Path], regressor
                               + "".join(f"\n  {message}" for _, message in skipped))
     if regressor is not None and model.attribute_names:  # an unconditional model has no y to estimate
         regressor.check_fits(model.attribute_names, model.image_size, "the model")
-        raw, _ = regressor.predict_raw(crops, model.device)
-    else:
-        raw = np.repeat(model.scaler.mean[None], len(kept), 0)
-    return crops, raw.astype(np.float32), kept, skipped
+    raw, _ = estimate_attributes(model, crops, regressor)
+    return crops, raw, kept, skipped
+
+
+def estimate_attributes(model: ConditionalModel, crops: torch.Tensor, regressor=None) -> tuple[np.ndarray, str]:
+    """Raw attribute rows of aligned uint8 crops for ``model``, and where they came from: the
+    regressor's estimate, the training mean (no regressor) or none (an unconditional model)."""
+    if not model.attribute_names:
+        return np.zeros((len(crops), 0), np.float32), "none (an unconditional model)"
+    if regressor is None:
+        return np.repeat(model.scaler.mean[None], len(crops), 0).astype(np.float32), "training mean"
+    raw, _ = regressor.predict_raw(crops, model.device)
+    return raw.astype(np.float32), "regressor"
 
 
 def attribute_index(model: ConditionalModel, name: str) -> int:

@@ -25,6 +25,7 @@ from attrgan.editing.edits import (
     attribute_row,
     check_attribute,
     decode_photo,
+    estimate_attributes,
     interpolate,
     load_attribute_vectors,
     photo_aligner,
@@ -246,12 +247,7 @@ class Studio:
                               "serve a vaegan or vae run to edit, or draw samples", 400)
 
     def _estimate(self, crops: torch.Tensor) -> tuple[np.ndarray, str]:
-        if not self.model.attribute_names:
-            return np.zeros((len(crops), 0), np.float32), "none (an unconditional model)"
-        if self.regressor is None:
-            return np.repeat(self.model.scaler.mean[None], len(crops), 0).astype(np.float32), "training mean"
-        raw, _ = self.regressor.predict_raw(crops, self.model.device)
-        return raw.astype(np.float32), "regressor"
+        return estimate_attributes(self.model, crops, self.regressor)
 
     def _encode(self, photo_id: str, crop: torch.Tensor, raw: np.ndarray, source: str) -> Photo:
         """Encode a photo and measure its reconstruction error (compute lock held)."""
