@@ -60,12 +60,11 @@ def celeba_source(root: str | Path, subset: bool = False, landmarks: bool = Fals
     points = read_landmarks(files["landmarks"]) if landmarks else None
     tables = {"attributes": rows, "partition": partition, "identity": identity, "landmarks": points}
     _check_images_listed(listing, tables, files)
-    listed, present = len(rows), set(listing)
+    present = set(listing)
     absent = [file for file in rows if file not in present]
     if not subset:
         _check_complete(absent, rows, count, listing, files)
-    rows, partition, identity = ({f: entry for f, entry in table.items() if f in present} if table else table
-                                 for table in (rows, partition, identity))
+    # from here every table is read by the listing's files only, so rows without an image drop out
 
     def person(file: str) -> str:
         return identity[file][0] if identity else f"celeba_{_number(file):06d}"
@@ -77,7 +76,7 @@ def celeba_source(root: str | Path, subset: bool = False, landmarks: bool = Fals
     frame.insert(0, "person", [keys[f][0] for f in listing])
     details = layout.record()
     if subset:
-        details["subset"] = {"listed": listed, "present": len(listing)}
+        details["subset"] = {"listed": len(rows), "present": len(listing)}
     return Source(
         kind="celeba",
         inputs={"images": images, "attributes": files["attributes"], "partition": files["partition"],

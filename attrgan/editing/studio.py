@@ -174,12 +174,9 @@ class Studio:
         self._require_encoder()
         rows = np.array([int(row_text)])
         with self._compute():
-            crop = load_images(self.dataset, rows, self.model.image_size)[0]
-            if bool(self.dataset.index["labelled"].iloc[rows[0]]):
-                raw, source = self.dataset.attributes(rows, self.model.attribute_names), "labels"
-            else:
-                raw, source = self._estimate(crop[None])
-            return self._keep(self._encode(photo_id, crop, raw[0], source))
+            crops = load_images(self.dataset, rows, self.model.image_size)
+            raw, sources = self._test_attributes(rows, crops)
+            return self._keep(self._encode(photo_id, crops[0], raw[0], sources[0]))
 
     def _keep(self, photo: Photo) -> Photo:
         """Hold ``photo`` as the most recently used; drop the oldest beyond KEPT_PHOTOS (lock held)."""
@@ -249,6 +246,19 @@ class Studio:
     def _estimate(self, crops: torch.Tensor) -> tuple[np.ndarray, str]:
         return estimate_attributes(self.model, crops, self.regressor)
 
+    def _test_attributes(self, rows: np.ndarray, crops: torch.Tensor) -> tuple[np.ndarray, list[str]]:
+        """Raw attribute rows of test faces and where each came from: its labels, else the
+        estimate of its crop (the regressor's or the training mean), made for those faces only."""
+        labelled = self.dataset.index["labelled"].to_numpy()[rows]
+        raw = np.zeros((len(rows), len(self.model.attribute_names)), np.float32)
+        sources = ["labels"] * len(rows)
+        if labelled.any():
+            raw[labelled] = self.dataset.attributes(rows[labelled], self.model.attribute_names)
+        if not labelled.all():
+            raw[~labelled], source = self._estimate(crops[torch.from_numpy(~labelled)])
+            sources = [s if known else source for s, known in zip(sources, labelled)]
+        return raw, sources
+
     def _encode(self, photo_id: str, crop: torch.Tensor, raw: np.ndarray, source: str) -> Photo:
         """Encode a photo and measure its reconstruction error (compute lock held)."""
         code = self.model.encode(crop[None], raw[None])
@@ -273,10 +283,7 @@ class Studio:
             return None
         rows = self._test_rows[np.unique(np.linspace(0, len(self._test_rows) - 1, FAMILIARITY_FACES).astype(int))]
         crops = load_images(self.dataset, rows, self.model.image_size)
-        labelled = self.dataset.index["labelled"].to_numpy()[rows]
-        raw = self._estimate(crops)[0]
-        if labelled.any():
-            raw[labelled] = self.dataset.attributes(rows[labelled], self.model.attribute_names)
+        raw, _ = self._test_attributes(rows, crops)
         errors = reconstruction_errors(self.model, crops, self.model.encode(crops, raw), raw)
         return float(np.quantile(errors, FAMILIAR_QUANTILE))
 
