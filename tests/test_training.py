@@ -51,6 +51,7 @@ def test_exact_resume_matches_an_uninterrupted_run(synthetic_dataset, tmp_path):
     assert a["schedulers"]["decoder"] == b["schedulers"]["decoder"]
     metrics_a, metrics_b = pd.read_csv(tmp_path / "a" / "metrics.csv"), pd.read_csv(tmp_path / "b" / "metrics.csv")
     assert metrics_b["step"].tolist() == list(range(1, 7))
+    assert metrics_b["time_s"].is_monotonic_increasing  # the training time goes on across the resume
     np.testing.assert_array_equal(metrics_a["E/llike"].to_numpy(), metrics_b["E/llike"].to_numpy())
 
 

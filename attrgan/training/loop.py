@@ -150,7 +150,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             if tracker is not None and at.step % tc.eval_every == 0:
                 quality = tracker.measure(run.nets["decoder"], out / "samples", at.step)
             if at.step % tc.log_every == 0 or quality:
-                log.write({"step": at.step, "epoch": at.epoch, "time_s": round(time.perf_counter() - started, 3),
+                log.write({"step": at.step, "epoch": at.epoch, "time_s": round(log.elapsed + time.perf_counter() - started, 3),
                            "lr": run.lr, **result.logs, **quality})
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in result.logs.items() if "trained" not in k}, refresh=False)

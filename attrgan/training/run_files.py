@@ -73,19 +73,23 @@ class EpochGrids:
 
 
 class MetricsLog:
-    """metrics.csv, one row per logged step; on resume, rows after the checkpoint are dropped.
-    ``extra_fields`` are columns only some rows fill (the quality checks)."""
+    """metrics.csv, one row per logged step; on resume, rows after the checkpoint are dropped
+    (the file is replaced whole) and ``elapsed`` is the last kept row's ``time_s``, so the
+    training time goes on across resumes. ``extra_fields`` are columns only some rows fill
+    (the quality checks)."""
 
     def __init__(self, path: Path, truncate_after: int, enabled: bool, extra_fields: tuple[str, ...] = ()) -> None:
         self.path, self.enabled, self.handle, self.writer = path, enabled, None, None
         self.extra_fields = list(extra_fields)
         self.fields: list[str] | None = None
+        self.elapsed = 0.0
         if enabled and path.exists():
             with path.open(newline="") as f:
                 rows = list(csv.DictReader(f))
             keep = [r for r in rows if int(r["step"]) <= truncate_after]
             self.fields = list(rows[0].keys()) if rows else None
-            with path.open("w", newline="") as f:
+            self.elapsed = float(keep[-1].get("time_s") or 0.0) if keep else 0.0
+            with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
                 if self.fields:
                     w = csv.DictWriter(f, self.fields)
                     w.writeheader()
