@@ -29,7 +29,7 @@ from data_prep.attributes import LFW_ATTRIBUTE_NAMES
 from data_prep.celeba import celeba_source
 from data_prep.folder import folder_source
 from data_prep.prep import PrepConfig, prepare_dataset
-from data_prep.sources import lfw_source, sha256_of
+from data_prep.sources import check_alignment, lfw_source, sha256_of
 
 
 @dataclass
@@ -54,6 +54,8 @@ class ReproduceConfig:
     test_people: list[str] = field(default_factory=list)
     test_people_file: Path | None = None  # where test_people came from (an input the stages may not overlap)
     labelled_only: bool = False
+    subset: bool = False  # celeba: a partial copy, rows without an image skipped (prep-celeba --subset)
+    align: str | None = None  # the crop (prep-celeba / prep-folder --align); None: the source's default
     unlabelled: str = "use"  # data.unlabelled of every model
     eval_every: int = 250  # updates between tracked quality checks (0 = off)
     force: bool = False  # redo everything when OUT was made from other inputs
@@ -94,7 +96,7 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
     else:
         log(f"[1/4] prep-{cfg.dataset} -> {dataset}")
         prepare_dataset(PrepConfig(images=cfg.images, attributes=cfg.attributes_file, source=source, out=dataset,
-                                   size=cfg.size, device=cfg.device, test_people=cfg.test_people,
+                                   size=cfg.size, crop=cfg.align, device=cfg.device, test_people=cfg.test_people,
                                    labelled_only=cfg.labelled_only, force=True),
                         progress=cfg.progress)
         stages.done("dataset", dataset)
@@ -141,10 +143,14 @@ def dataset_source(cfg: ReproduceConfig):
     """The reader of ``cfg.dataset`` over ``cfg.images`` (and ``cfg.attributes_file``)."""
     if cfg.dataset not in DATASETS:
         raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
+    if cfg.align is not None:
+        check_alignment(cfg.dataset, cfg.align)
+    if cfg.subset and cfg.dataset != "celeba":
+        raise ValueError("--subset is for --dataset celeba (a partial copy of the release's list files)")
     if cfg.dataset == "celeba":
         if cfg.attributes_file is not None:
             raise ValueError("--dataset celeba reads its attributes from the root given as --images; drop --attributes")
-        return celeba_source(cfg.images)
+        return celeba_source(cfg.images, subset=cfg.subset, landmarks=cfg.align == "landmarks")
     if cfg.dataset == "folder":
         if cfg.attributes_file is None:
             raise ValueError("--dataset folder needs --attributes, the CSV that labels the images")
@@ -187,7 +193,7 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
 
 STAGES = ("dataset", "runs", "regressor", "report")
 RECORD = "reproduce.json"
-RECORD_DEFAULTS = {"train_seeds": 1, "regressor_ensemble": 1}  # options added after the record's first version: what older records meant
+RECORD_DEFAULTS = {"train_seeds": 1, "regressor_ensemble": 1, "subset": False, "align": None}  # options added after the record's first version: what older records meant
 
 
 def inputs_record(cfg: ReproduceConfig) -> dict:
@@ -208,7 +214,8 @@ def inputs_record(cfg: ReproduceConfig) -> dict:
         "regressor": [cfg.regressor_channels, cfg.regressor_fc, cfg.regressor_epochs], "seeds": cfg.seeds,
         "regressor_ensemble": cfg.regressor_ensemble,
         "train_seeds": cfg.train_seeds,
-        "test_people": sorted(cfg.test_people), "labelled_only": cfg.labelled_only, "unlabelled": cfg.unlabelled,
+        "test_people": sorted(cfg.test_people), "labelled_only": cfg.labelled_only, "subset": cfg.subset,
+        "align": cfg.align, "unlabelled": cfg.unlabelled,
         "eval_every": cfg.eval_every,
     }
 

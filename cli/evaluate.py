@@ -61,6 +61,9 @@ def reproduce_command(
                                     "(runs/<kind>, runs/<kind>-seed<N>); the report adds mean ± std across them and "
                                     "the paired difference VAE/GAN − other kind per training seed."),
     labelled_only: bool = typer.Option(False, help="Prep only images that have an attribute row."),
+    subset: bool = typer.Option(False, help="--dataset celeba: a partial copy (prep-celeba --subset)."),
+    align: Optional[str] = typer.Option(None, help="--dataset celeba or folder: the crop, as prep-celeba / prep-folder "
+                                        "--align (default: celeba's box; mtcnn for a folder)."),
     unlabelled: str = typer.Option("use", help="use: prep and train on unlabelled images too (y = 0, labelled = 0); "
                                    "skip: labelled images only."),
     eval_every: int = typer.Option(250, help="Updates between tracked quality checks (0 = off)."),
@@ -83,7 +86,8 @@ def reproduce_command(
         max_minutes=max_minutes, overrides=list(set), regressor_channels=parse_list("--regressor-channels", regressor_channels, int),
         regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, regressor_ensemble=regressor_ensemble, seeds=seeds, train_seeds=train_seeds,
         device=device, test_people=read_test_people(test_people) if test_people else [], test_people_file=test_people,
-        labelled_only=labelled_only or unlabelled_choice(unlabelled) == "skip", unlabelled=unlabelled,
+        labelled_only=labelled_only or unlabelled_choice(unlabelled) == "skip", subset=subset, align=align,
+        unlabelled=unlabelled,
         eval_every=eval_every, force=force, progress=progress,
     ), log=typer.echo, command=shlex.join(["attrgan", *sys.argv[1:]]))
     if "vector_scores" in metrics:  # --condition-on none

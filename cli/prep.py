@@ -102,8 +102,9 @@ def prep_celeba(
     """Crop CelebA (the official split kept), join its 40 binary attributes, write a dataset."""
     from data_prep.celeba import celeba_source
     from data_prep.celeba_layout import format_layout
+    from data_prep.sources import check_alignment
 
-    _check_align(align, ("celeba", "landmarks", "mtcnn", "none"))
+    check_alignment("celeba", align)
     source = celeba_source(root, subset=subset, landmarks=align == "landmarks")
     typer.echo(format_layout(source.details))
     _prepare(source, out, size, align, device, batch_size, limit, force, progress)
@@ -133,15 +134,11 @@ def prep_folder(
 ) -> None:
     """Any labelled image folder: align (or take as is), join the CSV's attributes, split, write a dataset."""
     from data_prep.folder import folder_source
+    from data_prep.sources import check_alignment
 
-    _check_align(align, ("celeba", "mtcnn", "none"))
+    check_alignment("folder", align)
     _prepare(folder_source(images, attributes, file_column, split_file), out, size, align, device, batch_size, limit, force,
              progress, seed=seed, fractions=(1 - val_fraction - test_fraction, val_fraction, test_fraction))
-
-
-def _check_align(align: str, allowed: tuple[str, ...]) -> None:
-    if align not in allowed:
-        raise ValueError(f"--align must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {align!r}")
 
 
 def _prepare(source, out: Path, size: int, align: str, device: str, batch_size: int, limit: Optional[int],

@@ -57,6 +57,18 @@ class Source:
     landmarks: dict[tuple[str, int], np.ndarray] | None = None  # given 5-point landmarks [5, 2] (--align landmarks)
 
 
+ALIGNMENTS = {"lfw": ("mtcnn",), "celeba": ("celeba", "landmarks", "mtcnn", "none"),
+              "folder": ("celeba", "mtcnn", "none")}  # the crops each source's --align offers
+
+
+def check_alignment(kind: str, align: str) -> None:
+    """One message for an ``--align`` that source ``kind`` does not offer."""
+    allowed = ALIGNMENTS[kind]
+    if align not in allowed:
+        choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
+        raise ValueError(f"--align for {kind} must be {choices}, got {align!r}")
+
+
 def attribute_kinds(table: "AttributeTable") -> dict[str, str]:
     """``binary`` for a column whose values are all -1/1 or 0/1, else ``continuous``."""
     kinds = {}

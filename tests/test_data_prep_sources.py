@@ -348,6 +348,38 @@ def test_reproduce_runs_the_pipeline_on_celeba(celeba, tmp_path):
               "--dataset celeba reads its attributes from the root")
 
 
+def test_reproduce_passes_subset_and_align_to_prep_celeba(celeba, tmp_path):
+    """A partial copy through reproduce: refused with the flag to pass, then prepared with the
+    release's landmarks as prep-celeba --subset --align landmarks does; --align is checked per source."""
+    root = Path(__file__).resolve().parents[1]
+    partial = tmp_path / "partial"
+    shutil.copytree(celeba, partial)
+    for number in range(61, 81):
+        (partial / "img_align_celeba" / f"{number:06d}.jpg").unlink()
+    base = ["reproduce", "--dataset", "celeba", "--images", partial, "--config", root / "configs" / "demo.yaml",
+            "--models", "vae", "--size", "32", "--condition-on", "Male,Smiling", "--regressor-channels", "8,16,32",
+            "--regressor-fc", "32", "--regressor-epochs", "1", "--seeds", "1", "--eval-every", "0", "--device", "cpu",
+            "--no-progress", "--set", "train.max_steps=1", "--set", "train.sample_every_epoch=false"]
+    one_error(invoke([*base, "--out", tmp_path / "refused"]), "pass --subset")
+    assert not (tmp_path / "refused" / "dataset").exists()
+    result = invoke([*base, "--out", tmp_path / "exp", "--subset", "--align", "landmarks"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "exp" / "dataset" / "manifest.json").read_text())
+    assert manifest["source_details"]["subset"] == {"listed": 80, "present": 60}
+    assert manifest["alignment"]["method"] == "landmarks"
+    prepped = invoke(["prep-celeba", "--root", partial, "--out", tmp_path / "ds", "--size", "32", "--subset",
+                      "--align", "landmarks", "--no-progress"])
+    assert prepped.exit_code == 0, prepped.output
+    assert (tmp_path / "ds" / "images.npy").read_bytes() == (tmp_path / "exp" / "dataset" / "images.npy").read_bytes()
+    one_error(invoke([*base, "--out", tmp_path / "exp", "--subset", "--align", "celeba"]), "align changed")
+    one_error(invoke(["reproduce", "--images", partial, "--attributes", partial / "list_attr_celeba.txt", "--config",
+                      root / "configs" / "demo.yaml", "--out", tmp_path / "lfw", "--align", "landmarks"]),
+              "--align for lfw must be mtcnn, got 'landmarks'")
+    one_error(invoke(["reproduce", "--dataset", "folder", "--images", partial, "--attributes", partial / "x.csv",
+                      "--config", root / "configs" / "demo.yaml", "--out", tmp_path / "f", "--subset"]),
+              "--subset is for --dataset celeba")
+
+
 def test_unconditional_model_edits_with_binary_attribute_vectors(celeba_dataset, photos, tmp_path):
     """--condition-on none: no attributes in any layer, trained on every train image; attribute
     vectors from CelebA's -1/1 labels (split at 0), applied by edit --mode latent and the studio."""
