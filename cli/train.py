@@ -11,7 +11,8 @@ from cli.common import DEFAULT_EVAL_EVERY, DEVICE_OPTION, PROGRESS_OPTION, condi
 
 
 def train_conditional(
-    data: Path = typer.Option(..., help="Dataset directory written by prep-lfw."),
+    data: Optional[Path] = typer.Option(None, help="Dataset directory written by prep-lfw (default: the config's "
+                                        "data.path, e.g. the run's own config.yaml on --resume)."),
     out: Path = typer.Option(..., help="Run directory (checkpoint.pt, config.yaml, metrics.csv, samples/)."),
     config: Optional[Path] = typer.Option(None, help="YAML config (configs/lfw64.yaml, lfw32.yaml, demo.yaml)."),
     model: Optional[str] = typer.Option(None, help="vaegan (default), vae or gan; overrides model.kind."),
@@ -44,7 +45,7 @@ def train_conditional(
     from attrgan.training.loop import train
 
     flags = {
-        "data.path": str(data), "model.kind": model, "train.epochs": epochs, "train.max_steps": max_steps,
+        "data.path": data and str(data), "model.kind": model, "train.epochs": epochs, "train.max_steps": max_steps,
         "train.batch_size": batch_size, "train.device": device, "train.precision": precision, "train.seed": seed,
         "train.progress": progress, "data.unlabelled": unlabelled and unlabelled_choice(unlabelled),
     }
@@ -57,6 +58,8 @@ def train_conditional(
     if resume and config is None and (out / "config.yaml").is_file():
         config = out / "config.yaml"
     cfg = load_config(config, overrides + list(set))
+    if not cfg.data.path:
+        raise ValueError("--data is needed: the dataset folder a prep command wrote (the config names none)")
     if regressor is not None and not cfg.train.eval_every:
         cfg.train.eval_every = DEFAULT_EVAL_EVERY
     checkpoint = train(cfg, out, resume=resume, argv=sys.argv, regressor=regressor, force=force,
@@ -86,7 +89,8 @@ def plot_quality(
 
 
 def train_regressor_command(
-    data: Path = typer.Option(..., help="Dataset directory written by prep-lfw."),
+    data: Optional[Path] = typer.Option(None, help="Dataset directory written by prep-lfw (default: the config's "
+                                        "data.path, e.g. the run's own config.yaml on --resume)."),
     out: Path = typer.Option(..., help="Run directory for regressor.pt and metrics.json."),
     image_size: Optional[int] = typer.Option(None, help="Input size (default: the dataset's); must match the generators scored."),
     epochs: int = typer.Option(30, help="Most epochs; training stops earlier when val error stops improving."),

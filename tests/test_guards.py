@@ -164,6 +164,10 @@ def test_train_conditional_may_not_rewrite_its_own_config_but_resumes_from_it(wo
     assert ok.exit_code == 0, ok.output
     resumed = train(tmp_path / "ok", "--resume", "--max-steps", "2")  # from the run's own config.yaml
     assert resumed.exit_code == 0, resumed.output
+    # the run's config.yaml names its dataset, so --resume needs no --data; a new run without one is refused
+    without_data = invoke(["train-conditional", "--out", tmp_path / "ok", "--resume", "--max-steps", "3", "--no-progress"])
+    assert without_data.exit_code == 0, without_data.output
+    one_error(invoke(["train-conditional", "--out", tmp_path / "new", "--max-steps", "1", "--no-progress"]), "--data is needed")
     one_error(train(tmp_path / "ok", "--config", config, "--max-steps", "1"), "already exists")
     replaced = train(tmp_path / "ok", "--config", config, "--max-steps", "1", "--force")
     assert replaced.exit_code == 0, replaced.output
