@@ -89,8 +89,7 @@ def plot_quality(
 
 
 def train_regressor_command(
-    data: Optional[Path] = typer.Option(None, help="Dataset directory written by prep-lfw (default: the config's "
-                                        "data.path, e.g. the run's own config.yaml on --resume)."),
+    data: Path = typer.Option(..., help="Dataset directory written by prep-lfw."),
     out: Path = typer.Option(..., help="Run directory for regressor.pt and metrics.json."),
     image_size: Optional[int] = typer.Option(None, help="Input size (default: the dataset's); must match the generators scored."),
     epochs: int = typer.Option(30, help="Most epochs; training stops earlier when val error stops improving."),

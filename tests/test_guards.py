@@ -168,6 +168,7 @@ def test_train_conditional_may_not_rewrite_its_own_config_but_resumes_from_it(wo
     without_data = invoke(["train-conditional", "--out", tmp_path / "ok", "--resume", "--max-steps", "3", "--no-progress"])
     assert without_data.exit_code == 0, without_data.output
     one_error(invoke(["train-conditional", "--out", tmp_path / "new", "--max-steps", "1", "--no-progress"]), "--data is needed")
+    assert invoke(["train-regressor", "--out", tmp_path / "reg"]).exit_code == 2  # no config to name a dataset: --data stays required
     one_error(train(tmp_path / "ok", "--config", config, "--max-steps", "1"), "already exists")
     replaced = train(tmp_path / "ok", "--config", config, "--max-steps", "1", "--force")
     assert replaced.exit_code == 0, replaced.output
