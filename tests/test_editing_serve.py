@@ -205,12 +205,25 @@ def test_concurrent_requests_give_the_images_of_sequential_ones(client, uploaded
     assert concurrent == sequential * 3
 
 
-def test_a_full_queue_answers_busy(conditional_run):
+def test_a_full_queue_answers_busy(conditional_run, monkeypatch):
     studio = load_studio(conditional_run, device="cpu")
     crowded = Studio(studio.model, max_waiting=1)
     client = create_app(crowded).test_client()
-    with crowded._compute():  # one request computing: the next is turned away, not queued without bound
-        refused(client.get("/api/sample.png?n=1"), 503, "busy")
+    computing, release = threading.Event(), threading.Event()
+    real_sample = crowded.model.sample
+
+    def held_sample(*args, **kwargs):  # the real sampler, held until the second request has been answered
+        computing.set()
+        assert release.wait(30)
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(crowded.model, "sample", held_sample)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(lambda: create_app(crowded).test_client().get("/api/sample.png?n=1"))
+        assert computing.wait(30)
+        refused(client.get("/api/sample.png?n=1"), 503, "busy")  # turned away, not queued without bound
+        release.set()
+        assert first.result().status_code == 200
     assert client.get("/api/sample.png?n=1").status_code == 200
 
 
