@@ -220,9 +220,11 @@ def test_a_full_queue_answers_busy(conditional_run, monkeypatch):
     monkeypatch.setattr(crowded.model, "sample", held_sample)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(lambda: create_app(crowded).test_client().get("/api/sample.png?n=1"))
-        assert computing.wait(30)
-        refused(client.get("/api/sample.png?n=1"), 503, "busy")  # turned away, not queued without bound
-        release.set()
+        try:
+            assert computing.wait(30)
+            refused(client.get("/api/sample.png?n=1"), 503, "busy")  # turned away, not queued without bound
+        finally:
+            release.set()
         assert first.result().status_code == 200
     assert client.get("/api/sample.png?n=1").status_code == 200
 
