@@ -219,7 +219,7 @@ def test_a_full_queue_answers_busy(conditional_run, monkeypatch):
 
     monkeypatch.setattr(crowded.model, "sample", held_sample)
     with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(lambda: create_app(crowded).test_client().get("/api/sample.png?n=1"))
+        first = pool.submit(lambda: client.application.test_client().get("/api/sample.png?n=1"))
         try:
             assert computing.wait(30)
             refused(client.get("/api/sample.png?n=1"), 503, "busy")  # turned away, not queued without bound
