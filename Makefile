@@ -10,7 +10,7 @@ DEMO_ATTRIBUTES := Male,Smiling,Mouth Wide Open,Eyeglasses,Blond Hair,Black Hair
 
 CELEBA_ATTRIBUTES := Male,Smiling,Eyeglasses,Blond_Hair,Black_Hair,Bald,Pale_Skin,Mustache,Wearing_Lipstick,Mouth_Slightly_Open
 
-.PHONY: demo demo-celeba test install clean
+.PHONY: demo demo-celeba test test-fast lint install clean
 
 install: $(STAMP)
 
@@ -39,6 +39,13 @@ demo-celeba: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The edit-and-test loop: everything but the tests that train a model (tests/conftest.py marks them slow).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check attrgan cli data_prep tests benchmarks
 
 clean:
 	rm -rf $(DEMO) $(DEMO)-celeba .pytest_cache

@@ -2,12 +2,14 @@
 atomically (temporary file, fsync, rename) so a crash never leaves a torn checkpoint."""
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_file
 
 FORMAT_VERSION = 1
@@ -18,14 +20,23 @@ REQUIRED_KEYS = ("format_version", "kind", "config", "nets", "image_size", "attr
                  "attribute_std")  # what every loader reads, generators and regressors alike
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A missing, unreadable or mismatched checkpoint."""
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically."""
+    """Write ``payload`` to ``path`` atomically, with the format version."""
+    save_torch_file(path, {"format_version": FORMAT_VERSION, **payload})
+
+
+def save_torch_file(path: str | Path, obj: Any) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (temporary file, fsync, rename). It is
+    serialised in memory first and then written as bytes, so a full disk is the OS's own error,
+    named by atomic_file, not torch's "enforce fail … unexpected pos"."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_file(path) as tmp, tmp.open("wb") as handle:
-        torch.save({"format_version": FORMAT_VERSION, **payload}, handle)
+        handle.write(buffer.getbuffer())
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -56,10 +67,12 @@ def run_name(path: str | Path) -> str:
     return f"{path.parent.name}@{int(step)}" if step != path.stem and step.isdigit() else path.parent.name
 
 
-def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = None,
+                    what: str = "an attrgan checkpoint") -> dict[str, Any]:
     """Load a checkpoint file (or a run directory holding ``checkpoint.pt`` or ``regressor.pt``) safely.
 
-    ``expect_kinds`` refuses checkpoints of other model kinds with a clear message.
+    ``expect_kinds`` refuses checkpoints of other model kinds with a clear message; ``what`` is
+    what a file that is none at all is said not to be ("not a regressor …").
     """
     path = checkpoint_file(path)
     if not path.is_file():
@@ -67,18 +80,18 @@ def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = Non
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn or foreign file (torch's own advice runs to many lines): one clear line
-        raise CheckpointError(f"{path}: not an attrgan checkpoint (it cannot be loaded as one: "
+        raise CheckpointError(f"{path}: not {what} (it cannot be loaded as one: "
                               f"{type(exc).__name__})") from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(payload, dict) or key not in payload]
     if missing:
-        raise CheckpointError(f"{path}: not an attrgan checkpoint (no {', '.join(missing)})")
+        raise CheckpointError(f"{path}: not {what} (no {', '.join(missing)})")
     version = payload["format_version"]
     if not isinstance(version, int) or isinstance(version, bool):
-        raise CheckpointError(f"{path}: not an attrgan checkpoint (format_version {version!r} is not a number)")
+        raise CheckpointError(f"{path}: not {what} (format_version {version!r} is not a number)")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {version} is newer than this attrgan")
     if not isinstance(payload["config"], dict) or not isinstance(payload["nets"], dict):
-        raise CheckpointError(f"{path}: not an attrgan checkpoint (its config or networks are not mappings)")
+        raise CheckpointError(f"{path}: not {what} (its config or networks are not mappings)")
     if expect_kinds is not None and payload["kind"] not in expect_kinds:
         raise CheckpointError(
             f"{path}: this is a {payload['kind']!r} checkpoint, expected {' or '.join(map(repr, expect_kinds))}"

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from attrgan.runtime.errors import UserError
+
 MODEL_KINDS = ("vaegan", "vae", "gan")
 
 
@@ -88,6 +90,7 @@ class OptimConfig:
     lr_end: float = 1e-7  # power schedule: the learning rate after schedule_steps updates
     schedule_steps: int = 37500  # power schedule: its horizon T in updates (authors: 150 epochs x 250 batches)
     grad_clip: float | None = None
+    ema: float = 0.0  # decay per update of moving averages of the encoder's and decoder's weights, which sampling, encoding and editing use (warmed up as min(ema, (1+t)/(10+t)); attrgan.training.averages); 0 = off (the paper)
 
 
 @dataclass
@@ -134,7 +137,7 @@ class Config:
         return dataclasses.asdict(self)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """An unknown key, a wrong type or an invalid value in a config or override."""
 
 
@@ -299,6 +302,8 @@ def validate(config: Config) -> None:
                        ("optim.eps", optim.eps), ("optim.dis_lr_ratio", optim.dis_lr_ratio)):
         if not value > 0:
             raise ConfigError(f"{key} must be positive, got {value!r}")
+    if not 0 <= optim.ema < 1:
+        raise ConfigError(f"optim.ema (the weight averages' decay per update) must be in [0, 1), got {optim.ema!r}")
     if not 0 < optim.alpha < 1:
         raise ConfigError(f"optim.alpha (RMSProp's smoothing constant) must be in (0, 1), got {optim.alpha!r}")
     for key, value in (("model.bn_eps", m.bn_eps), ("loss.vae_pixel_sigma", loss.vae_pixel_sigma)):

@@ -20,6 +20,7 @@ from attrgan.editing.vector_scores import vector_report
 from attrgan.evaluation.evaluate import EvalConfig, evaluate_attributes
 from attrgan.evaluation.regressor import RegressorConfig, check_regressor_config, train_regressor
 from attrgan.runtime.device import resolve_device
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import guard_output, write_json
 from attrgan.runtime.limits import require
 from attrgan.runtime.lock import writer_lock
@@ -85,7 +86,7 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
     for stage in STAGES:  # OUT itself may hold the inputs (make demo does); its stage folders may not
         guard_output(cfg.out / stage, [cfg.images, cfg.attributes_file, cfg.config, cfg.test_people_file], force=True)
     if cfg.out.exists() and not cfg.out.is_dir():
-        raise ValueError(f"{cfg.out} is a file; --out must name a folder")
+        raise UserError(f"{cfg.out} is a file; --out must name a folder")
     dataset = cfg.out / "dataset"
     source = dataset_source(cfg)  # reads and checks the label files
     configs, regressor_config = _stage_configs(cfg, dataset, source)  # every option checked before any stage runs
@@ -142,18 +143,18 @@ DATASETS = ("lfw", "celeba", "folder")
 def dataset_source(cfg: ReproduceConfig):
     """The reader of ``cfg.dataset`` over ``cfg.images`` (and ``cfg.attributes_file``)."""
     if cfg.dataset not in DATASETS:
-        raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
+        raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
     if cfg.align is not None:
         check_alignment(cfg.dataset, cfg.align)
     if cfg.subset and cfg.dataset != "celeba":
-        raise ValueError("--subset is for --dataset celeba (a partial copy of the release's list files)")
+        raise UserError("--subset is for --dataset celeba (a partial copy of the release's list files)")
     if cfg.dataset == "celeba":
         if cfg.attributes_file is not None:
-            raise ValueError("--dataset celeba reads its attributes from the root given as --images; drop --attributes")
+            raise UserError("--dataset celeba reads its attributes from the root given as --images; drop --attributes")
         return celeba_source(cfg.images, subset=cfg.subset, landmarks=cfg.align == "landmarks")
     if cfg.dataset == "folder":
         if cfg.attributes_file is None:
-            raise ValueError("--dataset folder needs --attributes, the CSV that labels the images")
+            raise UserError("--dataset folder needs --attributes, the CSV that labels the images")
         return folder_source(cfg.images, cfg.attributes_file)
     return lfw_source(cfg.images, cfg.attributes_file)
 
@@ -165,7 +166,7 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
     require("--seeds", cfg.seeds, 1)
     require("--train-seeds", cfg.train_seeds, 1)
     if cfg.attributes == [] and "gan" in cfg.models:
-        raise ValueError("--condition-on none scores models by their attribute vectors, and a GAN has no encoder "
+        raise UserError("--condition-on none scores models by their attribute vectors, and a GAN has no encoder "
                          "to make them; use --models vaegan,vae")
     if cfg.attributes:
         select_attributes(source.table.names if source.table else list(LFW_ATTRIBUTE_NAMES), cfg.attributes)
@@ -233,10 +234,10 @@ def _check_same_inputs(cfg: ReproduceConfig, log) -> None:
         kept = {"stages": old.get("stages", {})}
         changed = [key for key in record if old.get(key, RECORD_DEFAULTS.get(key)) != record[key]]
         if changed and not cfg.force:
-            raise ValueError(f"{cfg.out} was made from other inputs ({', '.join(changed)} changed); "
+            raise UserError(f"{cfg.out} was made from other inputs ({', '.join(changed)} changed); "
                              "pass --force to redo it there, or choose another --out")
     elif stages and not cfg.force:
-        raise ValueError(f"{cfg.out} holds results without a {RECORD}; pass --force to redo them, or choose another --out")
+        raise UserError(f"{cfg.out} holds results without a {RECORD}; pass --force to redo them, or choose another --out")
     if cfg.force and stages:
         log(f"--force: removing {', '.join(p.name for p in stages)} in {cfg.out}")
         for stage in stages:

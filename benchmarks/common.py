@@ -1,7 +1,9 @@
 """Helpers shared by the benchmark scripts."""
 from __future__ import annotations
 
+import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -29,3 +31,11 @@ def reported_cpu_flags() -> list[str]:
     if not present:
         return ["unknown"]
     return [flag for flag in REPORTED_CPU_FLAGS if flag in present] or ["none of " + "/".join(REPORTED_CPU_FLAGS)]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (lscpu's), named beside every figure."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
+from attrgan.runtime.errors import UserError
 from cli.common import DEVICE_OPTION
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def align_command(
     for _, message in skipped:
         typer.echo(message, err=True)
     if not kept:
-        raise ValueError(f"none of the {len(images)} photos holds a face that could be aligned; nothing was written")
+        raise UserError(f"none of the {len(images)} photos holds a face that could be aligned; nothing was written")
     save_crops(crops, [files[images.index(path)] for path in kept])
     typer.echo(f"aligned {len(kept)} of {len(images)} photos into {out}")
 
@@ -122,7 +123,7 @@ def sample_command(
     base = None
     if from_image is not None:
         if regressor is None:
-            raise ValueError("--from-image needs --regressor to read the photo's attributes")
+            raise UserError("--from-image needs --regressor to read the photo's attributes")
         _, raw, _ = _photos_for(model, [from_image], regressor)
         base = raw[0]
     row = attribute_row(model, settings, base)
@@ -217,7 +218,7 @@ def edit_command(
                  side_files=[report_file] if report else [])
     check_image_output(out)
     if report and regressor is None:
-        raise ValueError("--report needs --regressor to score the edits")
+        raise UserError("--report needs --regressor to score the edits")
     strengths = parse_list("--strength", strength)
     model = attrgan.load(checkpoint, resolve_device(device))
     _check_grid_memory(len(images) * len(strengths), model, "--strength")
@@ -263,7 +264,7 @@ def interpolate_command(
     _check_grid_memory(steps, model, "--steps")
     crops, raw, kept = _photos_for(model, [image_a, image_b], regressor)
     if len(kept) < 2:
-        raise ValueError("both photos must hold a face")
+        raise UserError("both photos must hold a face")
     save_grid(interpolate(model, crops, raw, steps).cpu(), out, nrow=steps)
     typer.echo(f"wrote {out}")
 

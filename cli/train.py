@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from attrgan.runtime.errors import UserError
 from cli.common import DEFAULT_EVAL_EVERY, DEVICE_OPTION, PROGRESS_OPTION, condition_names, unlabelled_choice
 
 
@@ -51,7 +52,7 @@ def train_conditional(
     }
     overrides = [f"{key}={value}" for key, value in flags.items() if value is not None]
     if attributes and condition_on:
-        raise ValueError("give --attributes or --condition-on, not both")
+        raise UserError("give --attributes or --condition-on, not both")
     wanted = condition_names(condition_on or attributes)
     if wanted is not None:
         overrides.append("data.attributes=[" + ",".join(f'"{a}"' for a in wanted) + "]")
@@ -59,7 +60,7 @@ def train_conditional(
         config = out / "config.yaml"
     cfg = load_config(config, overrides + list(set))
     if not cfg.data.path:
-        raise ValueError("--data is needed: the dataset folder a prep command wrote (the config names none)")
+        raise UserError("--data is needed: the dataset folder a prep command wrote (the config names none)")
     if regressor is not None and not cfg.train.eval_every:
         cfg.train.eval_every = DEFAULT_EVAL_EVERY
     checkpoint = train(cfg, out, resume=resume, argv=sys.argv, regressor=regressor, force=force,
@@ -84,7 +85,7 @@ def plot_quality(
     names = [r.name for r in runs]
     labels = names if len(set(names)) == len(names) else [str(r) for r in runs]
     if not plot_quality_comparison({label: r / "metrics.csv" for label, r in zip(labels, runs)}, out):
-        raise ValueError("none of the runs tracked quality (train with --regressor)")
+        raise UserError("none of the runs tracked quality (train with --regressor)")
     typer.echo(f"wrote {out}")
 
 

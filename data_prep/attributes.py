@@ -8,11 +8,14 @@ LFW image folders use underscores; :func:`folder_name` maps one to the other.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from attrgan.runtime.errors import UserError
 
 HEADER_PREFIX = "#\tperson\timagenum\t"
 # The 73 attribute columns of the original file, in order.
@@ -36,7 +39,7 @@ LFW_ATTRIBUTE_NAMES: tuple[str, ...] = (
 MAX_IMAGE_NUMBER = 999_999  # LFW numbers a person's photos from 1 with 4 digits; this leaves room, within int64
 
 
-class AttributeFileError(ValueError):
+class AttributeFileError(UserError):
     """A malformed attribute file; the message names the file and line."""
 
 
@@ -53,8 +56,10 @@ class AttributeTable:
 
 
 def folder_name(person: str) -> str:
-    """The LFW folder name of a person name from the attribute file."""
-    return person.strip().replace(" ", "_")
+    """The LFW folder name of a person name (from the attribute file, a folder or a list), in
+    Unicode's composed form (NFC): a folder named in decomposed form (NFD, as some file systems
+    and archives store names) still meets its attribute row."""
+    return unicodedata.normalize("NFC", person.strip().replace(" ", "_"))
 
 
 def read_attribute_file(path: str | Path) -> AttributeTable:

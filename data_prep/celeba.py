@@ -23,7 +23,7 @@ import pandas as pd
 from data_prep.attributes import AttributeTable
 from data_prep.celeba_layout import find_layout
 from data_prep.list_files import ListFileError, csv_lines, read_file_column, whitespace_lines
-from data_prep.sources import Source, SourceImage
+from data_prep.sources import Source, SourceImage, read_image_file
 
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
@@ -59,6 +59,8 @@ def celeba_source(root: str | Path, subset: bool = False, landmarks: bool = Fals
     identity = read_file_column(files["identity"], "identity") if files["identity"] else None
     points = read_landmarks(files["landmarks"]) if landmarks else None
     tables = {"attributes": rows, "partition": partition, "identity": identity, "landmarks": points}
+    if not listing:
+        raise CelebAError(_no_listed_images(images, files["attributes"], next(iter(rows), None)))
     _check_images_listed(listing, tables, files)
     present = set(listing)
     absent = [file for file in rows if file not in present]
@@ -162,6 +164,24 @@ def _check_complete(absent: list[str], rows: dict, count: int | None, listing: l
                           "partial copy of the list, pass --subset")
 
 
+def _no_listed_images(images: Path, attributes: Path, listed: str | None) -> str:
+    """Why no image file is here: the images sit one folder further in (a tree nested twice), or
+    their names are not the list's (an example of each), or there are none."""
+    if images.is_dir():
+        inner = [d for d in sorted(images.iterdir()) if d.is_dir() and any(IMAGE_NAME.match(f.name) for f in d.iterdir())]
+        if inner:
+            return (f"{images}: the images are one folder further in, in {inner[0]}; move them up into {images} "
+                    "(the zip was unpacked into a folder of its own name)")
+        others = sorted(p.name for p in images.iterdir() if p.is_file())
+    else:
+        with zipfile.ZipFile(images) as archive:
+            others = sorted(member_file_name(n) for n in archive.namelist() if not n.endswith(("/", "\\")))
+    if not others:
+        return f"{images}: holds no image files"
+    return (f"{images}: none of its {len(others):,} files has a name {attributes.name} lists (it lists e.g. {listed!r}; "
+            f"here is e.g. {others[0]!r}); the images must keep the release's names (NNNNNN.jpg)")
+
+
 def _number(file: str, where: str | None = None) -> int:
     match = IMAGE_NAME.match(file)
     if match is None:
@@ -176,19 +196,25 @@ def _list_images(images: Path) -> list[str]:
     else:
         try:
             with zipfile.ZipFile(images) as archive:
-                names = [Path(n).name for n in archive.namelist() if not n.endswith("/")]
+                names = [member_file_name(n) for n in archive.namelist() if not n.endswith(("/", "\\"))]
         except zipfile.BadZipFile as exc:
             raise CelebAError(f"{images}: not a readable zip archive ({exc}); download it again") from None
     return sorted(n for n in names if IMAGE_NAME.match(n))
+
+
+def member_file_name(member: str) -> str:
+    """A zip member's file name, whether its folders are separated by / or, as in zips written on
+    Windows, by backslashes."""
+    return member.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _iter_images(images: Path, listing: list[str], keys: dict[str, tuple[str, int]]) -> Iterator[SourceImage]:
     """Each image's bytes in listing order: from the folder, or member by member from the zip."""
     if images.is_dir():
         for file in listing:
-            yield SourceImage(*keys[file], f"{IMAGES_DIR}/{file}", (images / file).read_bytes())
+            yield read_image_file(images / file, *keys[file], f"{IMAGES_DIR}/{file}")
         return
     with zipfile.ZipFile(images) as archive:
-        members = {Path(n).name: n for n in archive.namelist() if not n.endswith("/")}
+        members = {member_file_name(n): n for n in archive.namelist() if not n.endswith(("/", "\\"))}
         for file in listing:
             yield SourceImage(*keys[file], f"{IMAGES_DIR}/{file}", archive.read(members[file]))

@@ -7,16 +7,18 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from attrgan.runtime.errors import UserError
+
 MIN_IMAGE_SIDE = 24  # px: MTCNN's 12-px P-Net finds nothing in smaller images (and crashes on them)
 MAX_IMAGE_SIDE = 2048  # px: larger photos are downscaled on decoding, which bounds memory
 MAX_FULL_DECODE_PIXELS = 50_000_000  # formats other than JPEG cannot be reduced while decoding: refused above this
 
 
-class ImageTooLargeError(ValueError):
+class ImageTooLargeError(UserError):
     """A non-JPEG image too large to decode within the memory bound."""
 
 
-class ImageTooSmallError(ValueError):
+class ImageTooSmallError(UserError):
     """An image too small to hold a detectable face."""
 
 

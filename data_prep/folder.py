@@ -14,16 +14,17 @@ from typing import Iterator
 
 import pandas as pd
 
+from attrgan.runtime.errors import UserError
 from data_prep.attributes import AttributeTable
 from data_prep.list_files import read_file_column
-from data_prep.sources import Source, SourceImage, attribute_kinds, files_under
+from data_prep.sources import Source, SourceImage, attribute_kinds, files_under, read_image_file
 
 FILE_COLUMNS = ("file", "filename", "file_name", "image", "image_id", "path")  # recognised names of the file column
 SPLIT_VALUES = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-class LabelFileError(ValueError):
+class LabelFileError(UserError):
     """A label file that does not fit its image folder."""
 
 
@@ -48,7 +49,12 @@ def folder_source(images: str | Path, attributes: str | Path, file_column: str |
         i = repeated.index[0]
         first = files[files == repeated.iloc[0]].index[0]
         raise LabelFileError(f"{attributes}:{line[i]}: a second row for {repeated.iloc[0]} (first on line {line[first]})")
-    on_disk = [p.relative_to(images).as_posix() for p in files_under(images) if p.suffix.lower() in IMAGE_SUFFIXES]
+    refused: list = []
+    on_disk = [p.relative_to(images).as_posix() for p in files_under(images, refused) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if refused:
+        folder, error = refused[0]
+        raise PermissionError(error.errno, f"{folder}: {error.strerror}, so the images in it cannot be read; make it "
+                                           "readable (or move it out of the image folder)")
     missing = [i for i, f in files.items() if not (images / f).is_file()]
     if missing:
         raise LabelFileError(f"{attributes}:{line[missing[0]]}: {files[missing[0]]} has no image in {images} "
@@ -138,4 +144,4 @@ def _numeric(frame: pd.DataFrame, names: list[str], path: Path, line: dict[int, 
 
 def _iter_images(images: Path, order: list[str], keys: dict[str, tuple[str, int]]) -> Iterator[SourceImage]:
     for file in order:
-        yield SourceImage(*keys[file], file, (images / file).read_bytes())
+        yield read_image_file(images / file, *keys[file], file)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from attrgan.runtime.errors import UserError
 
-class ListFileError(ValueError):
+
+class ListFileError(UserError):
     """A list file that does not follow its format."""
 
 

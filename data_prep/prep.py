@@ -5,7 +5,6 @@ the design's dataset contract, atomically.
 """
 from __future__ import annotations
 
-import ctypes
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +16,9 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_directory, guard_output, write_json
-from attrgan.runtime.limits import check_disk, check_memory, require
+from attrgan.runtime.limits import check_disk, check_memory, release_freed_memory, require
 from attrgan.runtime.lock import sole_writer
 from attrgan.runtime.progress import progress_bar
 from data_prep.align import (
@@ -31,7 +31,7 @@ from data_prep.align import (
     FaceAligner,
     LandmarkAligner,
 )
-from data_prep.attributes import LFW_ATTRIBUTE_NAMES, AttributeTable
+from data_prep.attributes import LFW_ATTRIBUTE_NAMES, AttributeTable, folder_name
 from data_prep.decode import decode_image
 from data_prep.sources import Source, SourceImage, lfw_source, sha256_of
 from data_prep.split import SPLITS, check_fractions, split_by_identity
@@ -75,7 +75,18 @@ def read_test_people(path: str | Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: --test-people file not found")
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip().replace(" ", "_") for line in lines if line.strip() and not line.startswith("#")]
+    return [folder_name(line) for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _decode(image: SourceImage) -> _Decoded:
+    """The image's pixels, or why it is unreadable: a file the OS refused, or any decoder failure
+    (one unreadable file, never a fatal error)."""
+    if image.error is not None:
+        return _Decoded(image, None, image.error)
+    try:
+        return _Decoded(image, decode_image(image.data))
+    except Exception as exc:  # noqa: BLE001 - whatever the decoder raises, the file is listed as unreadable
+        return _Decoded(image, None, f"{type(exc).__name__}: {exc}")
 
 
 def _decoded_batches(images: Source, config: PrepConfig, keep: Callable[[SourceImage], bool]) -> Iterator[list[_Decoded]]:
@@ -92,10 +103,7 @@ def _decoded_batches(images: Source, config: PrepConfig, keep: Callable[[SourceI
             if not keep(image):
                 continue
             taken += 1
-            try:
-                batch.append(_Decoded(image, decode_image(image.data)))
-            except Exception as exc:  # any decoder failure means one unreadable file, never a fatal error
-                batch.append(_Decoded(image, None, f"{type(exc).__name__}: {exc}"))
+            batch.append(_decode(image))
             if len(batch) == config.batch_size:
                 break
         return batch
@@ -124,12 +132,12 @@ def prepare_dataset(config: PrepConfig, progress: bool = True) -> dict:
 def _prepare(config: PrepConfig, source: Source, progress: bool, started: float) -> dict:
     """The work of :func:`prepare_dataset`, its output guarded, its options checked, and locked."""
     if source.splits is not None and config.test_people:
-        raise ValueError(f"{source.kind} fixes its own split; --test-people applies to seeded splits only")
+        raise UserError(f"{source.kind} fixes its own split; --test-people applies to seeded splits only")
     table = source.table
     names = table.names if table else list(LFW_ATTRIBUTE_NAMES)
     labels = _label_lookup(table)
     if config.labelled_only and table is None:
-        raise ValueError("--labelled-only needs --attributes")
+        raise UserError("--labelled-only needs --attributes")
     keep = (lambda im: (im.person, im.imagenum) in labels) if config.labelled_only else (lambda im: True)
     crop = config.crop or source.crop
     align = _crop_function(crop, config, source)
@@ -156,7 +164,7 @@ def _prepare(config: PrepConfig, source: Source, progress: bool, started: float)
                 bar.update(len(batch))
                 bar.set_postfix(aligned=sum(r["aligned"] for r in rows), unreadable=len(unreadable))
         if not rows:
-            raise ValueError(f"{source.inputs['images']}: no readable images found")
+            raise UserError(f"{source.inputs['images']}: no readable images found")
         index = _join_attributes(pd.DataFrame(rows), names, table)
         if source.splits is not None:
             index["split"] = [source.splits[(p, int(n))] for p, n in zip(index["person"], index["imagenum"])]
@@ -177,7 +185,7 @@ def _crop_function(crop: str, config: PrepConfig, source: Source) -> Callable[[l
     """The crop of decoded images: MTCNN's landmarks, the source's own landmarks, or a fixed box."""
     if crop == "landmarks":
         if source.landmarks is None:
-            raise ValueError(f"--align landmarks needs landmarks, which a {source.kind} source does not give")
+            raise UserError(f"--align landmarks needs landmarks, which a {source.kind} source does not give")
         aligner = LandmarkAligner(config.size)
         return lambda good: aligner.align_images([d.pixels for d in good],
                                                  [source.landmarks[(d.image.person, d.image.imagenum)] for d in good])
@@ -197,16 +205,6 @@ def check_prep_options(config: PrepConfig) -> None:
     require("--min-face", config.min_face_fraction, 0, 1, open_low=True)
     check_memory(config.batch_size * 3 * config.size**2 * ALIGN_BYTES_PER_CROP_VALUE,
                  f"aligning batches of {config.batch_size} crops at --size {config.size}")
-
-
-def release_freed_memory() -> None:
-    """Hand freed heap memory back to the OS (glibc only). MTCNN allocates differently sized
-    tensors every batch; without this, glibc's heap keeps growing (peak RSS 1.97 GiB over
-    full LFW instead of ~1.2 GiB)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 def _label_lookup(table: AttributeTable | None) -> dict[tuple[str, int], int]:

@@ -21,7 +21,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from data_prep.attributes import MAX_IMAGE_NUMBER, AttributeTable, read_attribute_file
+from attrgan.runtime.errors import UserError
+from data_prep.attributes import MAX_IMAGE_NUMBER, AttributeTable, folder_name, read_attribute_file
 
 IMAGE_PATTERN = re.compile(r"(?:^|/)([^/]+)/\1_(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
 TAR_SUFFIXES = (".tgz", ".tar.gz", ".tar")
@@ -35,6 +36,15 @@ class SourceImage:
     imagenum: int
     source: str  # relative path inside the input
     data: bytes
+    error: str | None = None  # why the file (or its folder) could not be read: listed as unreadable, like a corrupt one
+
+
+def read_image_file(path: Path, person: str, imagenum: int, source: str) -> SourceImage:
+    """One image file's bytes; a file the OS refuses (permission) is an unreadable image, not a stop."""
+    try:
+        return SourceImage(person, imagenum, source, path.read_bytes())
+    except (PermissionError, IsADirectoryError) as exc:
+        return SourceImage(person, imagenum, source, b"", f"{type(exc).__name__}: {exc.strerror}")
 
 
 @dataclass
@@ -66,7 +76,7 @@ def check_alignment(kind: str, align: str) -> None:
     allowed = ALIGNMENTS[kind]
     if align not in allowed:
         choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
-        raise ValueError(f"--align for {kind} must be {choices}, got {align!r}")
+        raise UserError(f"--align for {kind} must be {choices}, got {align!r}")
 
 
 def attribute_kinds(table: "AttributeTable") -> dict[str, str]:
@@ -97,9 +107,9 @@ def parse_image_path(path: str) -> tuple[str, int] | None:
         return None
     imagenum = int(match.group(2))
     if not 1 <= imagenum <= MAX_IMAGE_NUMBER:
-        raise ValueError(f"{path}: image number {match.group(2)} is outside 1..{MAX_IMAGE_NUMBER}; rename the file "
+        raise UserError(f"{path}: image number {match.group(2)} is outside 1..{MAX_IMAGE_NUMBER}; rename the file "
                          "(<Name>/<Name>_NNNN.jpg, numbered from 1)")
-    return match.group(1), imagenum
+    return folder_name(match.group(1)), imagenum
 
 
 def is_archive(path: Path) -> bool:
@@ -107,7 +117,7 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(TAR_SUFFIXES)
 
 
-class ArchiveError(ValueError):
+class ArchiveError(UserError):
     """A tar archive that cannot be read to its end (truncated, corrupt or not a tar)."""
 
 
@@ -138,8 +148,9 @@ def iter_images(path: str | Path) -> Iterator[SourceImage]:
     if is_archive(path):
         yield from _iter_archive(path)
     elif path.is_dir():
-        for rel, person, imagenum in _folder_images(path):
-            yield SourceImage(person, imagenum, rel, (path / rel).read_bytes())
+        for rel, person, imagenum, refused in _folder_images(path):
+            yield SourceImage(person, imagenum, rel, b"", refused) if refused else \
+                read_image_file(path / rel, person, imagenum, rel)
     else:
         raise FileNotFoundError(f"{path}: no such folder or .tgz/.tar archive")
 
@@ -155,21 +166,33 @@ def _iter_archive(path: Path) -> Iterator[SourceImage]:
             yield SourceImage(parsed[0], parsed[1], member.name, data)
 
 
-def _folder_images(root: Path) -> Iterator[tuple[str, str, int]]:
+def _folder_images(root: Path) -> Iterator[tuple[str, str, int, str | None]]:
+    """(relative path, person, image number, None) of each LFW-layout image below ``root``, then
+    (folder/, its name, 0, why) of each folder that could not be listed (its images unreadable)."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder or .tgz/.tar archive")
-    for file in files_under(root):
+    refused: list[tuple[Path, OSError]] = []
+    for file in files_under(root, refused):
         rel = file.relative_to(root).as_posix()
         parsed = parse_image_path(rel)
         if parsed is not None:
-            yield rel, parsed[0], parsed[1]
+            yield rel, parsed[0], parsed[1], None
+    for folder, error in refused:
+        yield (f"{folder.relative_to(root).as_posix()}/", folder.name, 0,
+               f"{type(error).__name__}: {error.strerror} (the folder could not be listed)")
 
 
-def files_under(root: Path) -> list[Path]:
+def files_under(root: Path, refused: list[tuple[Path, OSError]] | None = None) -> list[Path]:
     """Every file below ``root``, sorted, symlinked folders followed (``Path.rglob`` skips them);
-    a link back into a folder already walked is not walked twice."""
+    a link back into a folder already walked is not walked twice. A folder that cannot be listed
+    is added to ``refused`` with its error (and skipped)."""
     walked, files = set(), []
-    for folder, subfolders, names in os.walk(root, followlinks=True):
+
+    def note(error: OSError) -> None:
+        if refused is not None and error.filename is not None:
+            refused.append((Path(error.filename), error))
+
+    for folder, subfolders, names in os.walk(root, followlinks=True, onerror=note):
         real = os.path.realpath(folder)
         if real in walked:
             subfolders.clear()
@@ -187,7 +210,12 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
     for file in files:
         if path.is_dir():
             digest.update(file.relative_to(path).as_posix().encode())
-        with file.open("rb") as handle:
-            while block := handle.read(chunk):
-                digest.update(block)
+        try:
+            with file.open("rb") as handle:
+                while block := handle.read(chunk):
+                    digest.update(block)
+        except PermissionError:
+            if not path.is_dir():
+                raise
+            digest.update(b"\0unreadable\0")  # a folder's file the OS refuses: prep lists it as unreadable
     return digest.hexdigest()

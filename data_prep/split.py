@@ -6,13 +6,15 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from attrgan.runtime.errors import UserError
+
 SPLITS = ("train", "val", "test")
 
 
 def check_fractions(fractions: tuple[float, float, float]) -> None:
     """Refuse split fractions that are not three shares in [0, 1] summing to 1."""
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"split fractions must be 3 shares in [0, 1] summing to 1 (--val-fraction and "
+        raise UserError(f"split fractions must be 3 shares in [0, 1] summing to 1 (--val-fraction and "
                          f"--test-fraction together at most 1), got train/val/test {tuple(round(f, 4) for f in fractions)}")
 
 

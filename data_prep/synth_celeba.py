@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_directory, guard_output
 from attrgan.runtime.limits import require
 from data_prep.align import CELEBA_SIZE
@@ -49,9 +50,9 @@ def write_synthetic_celeba(out: str | Path, images: int = 200, seed: int = 0, zi
     landmarks and the boxes, each in the release's bytes (or Kaggle's CSV)."""
     out = Path(out)
     if layout not in LAYOUT_NAMES:
-        raise ValueError(f"--layout must be one of {', '.join(LAYOUT_NAMES)}, got {layout!r}")
+        raise UserError(f"--layout must be one of {', '.join(LAYOUT_NAMES)}, got {layout!r}")
     if zip_images and layout == "kaggle":
-        raise ValueError("--zip does not apply to --layout kaggle (Kaggle's copy ships the images as a folder)")
+        raise UserError("--zip does not apply to --layout kaggle (Kaggle's copy ships the images as a folder)")
     guard_output(out, [], force)
     require("--images", images, 1, 999_999)
     rng = np.random.default_rng(seed)

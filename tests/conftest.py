@@ -125,3 +125,15 @@ def conditional_run(learnable_dataset, tmp_path_factory) -> Path:
     config.model.z_dim = 8
     train(config, out)
     return out
+
+
+# Fixtures that train a model or prepare a learnable dataset: a test that uses one is `slow`, and
+# `make test-fast` (pytest -m "not slow") leaves it out; so does a test marked slow by hand.
+TRAINING_FIXTURES = {"learnable_dataset", "trained_regressor", "conditional_run", "world", "half_labelled_dataset",
+                     "real_subset", "celeba_dataset"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -183,6 +184,12 @@ def test_bad_input_gets_one_line_and_a_4xx(client, uploaded, photos, tmp_path):
         (client.get("/api/sample.png?n=1000"), 400, "n must be"),
         (client.get("/api/sample.png?seed=-1"), 400, "seed must be"),
         (client.get("/api/sample.png?seed=x"), 400, "expected a whole number"),
+        (client.get("/api/sample.png?seed=%D9%A3"), 400, "expected a whole number in digits 0-9"),  # an Arabic three
+        (client.get("/api/sample.png?n=1_6"), 400, "expected a whole number in digits 0-9"),  # int() reads 16
+        (client.get("/api/photos/test-" + "9" * 4400), 404, "no test-split face"),  # past int()'s digit limit
+        (client.get(f"/api/edit.png?photo=test-{'1' * 4400}"), 404, "no test-split face"),
+        (client.get(f"/api/sample.png?photo=test-{'1' * 4400}"), 404, "no test-split face"),
+        (client.get(f"/api/interpolate.png?a=test-{'1' * 4400}&b={pid}"), 404, "no test-split face"),
         (client.get(f"/api/interpolate.png?a={pid}&b={pid}&steps=100"), 400, "steps must be"),
         (client.get("/api/nothing"), 404, "not found"),
         (client.delete("/api/model"), 405, "not allowed"),
@@ -279,6 +286,37 @@ def test_uploads_stay_in_memory_and_old_ones_are_dropped(conditional_run, photos
     assert len(set(ids)) == 3
     refused(client.get(f"/api/photos/{ids[0]}"), 404, "upload it again")
     assert client.get(f"/api/photos/{ids[2]}").status_code == 200
+
+
+def test_browsing_test_faces_never_pushes_out_an_upload(conditional_run, learnable_dataset, photos, monkeypatch):
+    import attrgan.editing.studio
+
+    monkeypatch.setattr(attrgan.editing.studio, "KEPT_PHOTOS", 2)
+    studio = load_studio(conditional_run, data=learnable_dataset, device="cpu")
+    client = create_app(studio).test_client()
+    upload = client.post("/api/photos", data={"photo": (open(photos / "astronaut.png", "rb"), "a.png")})
+    assert upload.status_code == 201, upload.json
+    faces = client.get("/api/faces?count=40").json["faces"]
+    assert len(faces) == 40
+    for face in faces:  # twenty times the uploads' room
+        assert client.get(f"/api/photos/{face}").status_code == 200
+    png_of(client.get(f"/api/edit.png?photo={upload.json['id']}&set=Smiling=1"))
+
+
+def test_a_request_line_too_long_is_answered_in_json(conditional_run):
+    from attrgan.editing.webapp import make_server
+
+    server = make_server(create_app(load_studio(conditional_run, device="cpu")), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/api/sample.png?seed={'1' * 100_000}"
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(url, timeout=30)
+        assert caught.value.code == 414 and caught.value.headers["Content-Type"] == "application/json"
+        assert json.loads(caught.value.read())["error"].startswith("414 Request-URI Too Long")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_serve_command_binds_to_this_machine_only(conditional_run, trained_regressor):

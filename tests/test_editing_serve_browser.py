@@ -156,3 +156,62 @@ def test_a_shared_link_whose_upload_is_gone_falls_back_and_narrow_pages_fit(cond
     finally:
         driver.quit()
         server.shutdown()
+
+
+def test_a_link_with_bad_values_is_adjusted_and_says_how(conditional_run, tmp_path):
+    """A value the API would refuse is dropped or clamped before any request, the page says which,
+    and every image loads (none is a broken icon) and later edits work."""
+    server, url = served(load_studio(conditional_run, device="cpu"))
+    driver = browser()
+    try:
+        driver.get(url + "?set=Smiling%3D9&set=Wings%3D1&set=Bald%3Dabc&set=%E2%98%BA%3D1&steps=100&seed=%D9%A3&n=1_6")
+        edit = wait_for(lambda: driver.find_element("id", "edited").get_attribute("data-query"), what="the first face")
+        assert settings(edit) == ["Smiling=5"]
+        notice = driver.find_element("id", "notice").text
+        for fragment in ("This link was adjusted:", "Smiling=9 clamped to 5", "dropped set=Wings=1",
+                         "dropped set=Bald=abc: the value is not a number", "dropped set=☺=1",
+                         "steps=100 is not a whole number from 2 to 16", "seed=٣", "n=1_6"):
+            assert fragment in notice, (fragment, notice)
+        assert float(driver.find_element("css selector", 'input[data-attribute="Smiling"]').get_attribute("value")) == 5
+        assert settings(driver.current_url) == ["Smiling=5"]  # the URL now holds what the page shows
+        wait_for(lambda: driver.find_element("id", "samples").get_attribute("data-query"), what="the samples")
+        assert driver.find_element("id", "error").is_displayed() is False
+        slider = driver.find_element("css selector", 'input[data-attribute="Smiling"]')
+        driver.execute_script("arguments[0].focus()", slider)  # a click would move it to where it lands
+        slider.send_keys("\ue012")  # ARROW_LEFT: a later edit works
+        wait_for(lambda: settings(driver.find_element("id", "edited").get_attribute("data-query") or "")
+                 == ["Smiling=4.9"], what="the next edit")
+        assert driver.find_element("id", "error").is_displayed() is False
+    finally:
+        driver.quit()
+        server.shutdown()
+
+
+def test_an_upload_outlives_browsing_the_test_faces(conditional_run, learnable_dataset, photos, monkeypatch):
+    import attrgan.editing.studio
+
+    monkeypatch.setattr(attrgan.editing.studio, "KEPT_PHOTOS", 2)  # uploads' room, filled many times by test faces
+    server, url = served(load_studio(conditional_run, data=learnable_dataset, device="cpu"))
+    driver = browser()
+    try:
+        driver.get(url)
+        wait_for(lambda: driver.find_elements("css selector", "#faces img"), what="the test-face strip")
+        driver.find_element("id", "upload").send_keys(str(photos / "astronaut.png"))
+        uploaded = wait_for(lambda: (q := driver.find_element("id", "edited").get_attribute("data-query") or "")
+                            and "photo=u" in q and q, what="the upload's edit")
+        photo = parse_qs(urlsplit(uploaded).query)["photo"][0]
+        for _ in range(3):
+            driver.find_element("id", "more-faces").click()
+        faces = wait_for(lambda: (found := driver.find_elements("css selector", "#faces img")) and len(found) >= 48
+                         and found, what="more test faces")
+        for face in faces[:8]:  # each shown, encoded and held by the server
+            face.click()
+            wait_for(lambda: face.get_attribute("data-id") in (driver.find_element("id", "edited").get_attribute(
+                "data-query") or ""), what="a test face's edit")
+        driver.get(url + f"?photo={photo}&set=Smiling%3D1")
+        edit = wait_for(lambda: driver.find_element("id", "edited").get_attribute("data-query"), what="the upload again")
+        assert f"photo={photo}" in edit and driver.find_element("id", "notice").text == ""
+        assert driver.find_element("id", "error").is_displayed() is False
+    finally:
+        driver.quit()
+        server.shutdown()

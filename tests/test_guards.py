@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -245,12 +246,53 @@ class NotAState:  # a pickled object that weights_only loading refuses
     pass
 
 
-def test_options_out_of_range_and_odd_files_get_one_line(world, tmp_path):
+def dataset_variant(source: Path, out: Path, drop_column: str | None = None, images=None) -> Path:
+    """A copy of dataset ``source`` without attribute column ``drop_column``, or with ``images`` as images.npy."""
+    shutil.copytree(source, out)
+    if drop_column is not None:
+        import json
+
+        import pandas as pd
+
+        pd.read_csv(out / "index.csv").drop(columns=[drop_column]).to_csv(out / "index.csv", index=False)
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest["attribute_names"].remove(drop_column)
+        (out / "manifest.json").write_text(json.dumps(manifest))
+    if images is not None:
+        np.save(out / "images.npy", images)
+    return out
+
+
+def test_options_out_of_range_and_odd_files_get_one_line(world, tmp_path, tmp_path_factory):
     data, run, reg = world / "data", world / "run", world / "regressor"
     photo = world / "photos" / "astronaut.png"
     lfw = world / "lfw-root"
     prep = ["prep-lfw", "--images", lfw / "lfw", "--attributes", lfw / "lfw_attributes.txt", "--no-progress", "--out"]
+    inputs = tmp_path_factory.mktemp("odd-inputs")
+    no_smiling = dataset_variant(data, inputs / "no-smiling", drop_column="Smiling")
+    rows = len(np.load(data / "images.npy", mmap_mode="r"))
+    flat_images = dataset_variant(data, inputs / "flat", images=np.zeros((rows, 32, 32), np.uint8))
+    (inputs / "garbage.pt").write_bytes(b"not a regressor at all")
+    taken = socket.create_server(("127.0.0.1", 0))  # a port another program serves
     cases = [
+        (["eval-attributes", "--data", no_smiling, "--regressor", reg, "--checkpoint", run, "--out", tmp_path / "r"],
+         "lacks the attribute column 'Smiling' that the model conditions on"),
+        (["attribute-vectors", "--checkpoint", run, "--data", no_smiling, "--out", tmp_path / "vectors.pt"],
+         "lacks the attribute column 'Smiling'"),
+        (["eval-vectors", "--checkpoint", run, "--vectors", world / "vectors.pt", "--regressor", reg, "--data",
+          no_smiling, "--out", tmp_path / "v.json"], "lacks the attribute column 'Smiling'"),
+        (["train-conditional", "--data", flat_images, "--out", tmp_path / "t"],
+         "images.npy holds uint8 of shape [%d, 32, 32], not uint8 RGB images [N, 3, S, S]" % rows),
+        (["edit", "--checkpoint", run, photo, "--attribute", "Smiling", "--mode", "condition", "--strength", "1e300",
+          "--out", tmp_path / "e.png"], "--strength 1e+300: moves Smiling past the largest value"),
+        (["edit", "--checkpoint", run, photo, "--attribute", "Smiling", "--strength", "0,nan", "--out",
+          tmp_path / "e.png"], "--strength must be a finite number, got nan"),
+        (["eval-attributes", "--data", data, "--regressor", inputs / "garbage.pt", "--checkpoint", run, "--out",
+          tmp_path / "r"], "garbage.pt: not a regressor written by train-regressor (it cannot be loaded"),
+        (["serve", "--checkpoint", run, "--host", "192.0.2.1", "--port", "0"],  # TEST-NET-1: never this machine's
+         "--host 192.0.2.1 --port 0: cannot serve there (Cannot assign requested address); it is not an address"),
+        (["serve", "--checkpoint", run, "--port", taken.getsockname()[1]],
+         f"--host 127.0.0.1 --port {taken.getsockname()[1]}: cannot serve there (Address already in use); another"),
         (["eval-attributes", "--data", data, "--regressor", reg, "--checkpoint", run, "--seeds", "0", "--out",
           tmp_path / "r"], "--seeds must be >= 1"),
         (["sample", "--checkpoint", run, "-n", "0", "--out", tmp_path / "s.png"], "-n must be >= 1"),
@@ -292,10 +334,11 @@ def test_options_out_of_range_and_odd_files_get_one_line(world, tmp_path):
         (["edit", "--checkpoint", run, photo, "--attribute", "Smiling", "--vectors", tmp_path / "p.pt", "--out",
           tmp_path / "e.png"], "not an attribute-vectors file (it cannot be loaded as one: UnpicklingError)"),
     ]
-    for argv, fragment in cases:
-        result = invoke(argv)
-        one_error(result, fragment)
-        assert result.output.count("\n") == 1, result.output  # one line, not torch's advice
+    with taken:
+        for argv, fragment in cases:
+            result = invoke(argv)
+            one_error(result, fragment)
+            assert result.output.count("\n") == 1, result.output  # one line, not torch's advice nor numpy's warning
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert leftovers == ["c.pt", "p.pt", "v.pt"], leftovers
 

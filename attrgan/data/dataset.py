@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from attrgan.runtime.errors import UserError
+
 INDEX_FIXED_COLUMNS = ("person", "imagenum", "source", "split", "aligned", "labelled")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A dataset directory that does not follow the contract."""
 
 
@@ -58,8 +60,16 @@ class Dataset:
         return np.flatnonzero(mask)
 
     def attributes(self, rows: np.ndarray, names: list[str] | None = None) -> np.ndarray:
-        """Raw attribute values ``[len(rows), A]`` (float32) of the given rows."""
-        return self.index.iloc[rows][self.attribute_names if names is None else names].to_numpy(dtype=np.float32)
+        """Raw attribute values ``[len(rows), A]`` (float32) of the given rows; a name the dataset
+        lacks (a model trained on other attributes) is one error naming it."""
+        names = self.attribute_names if names is None else list(names)
+        missing = [name for name in names if name not in self.attribute_names]
+        if missing:
+            raise DatasetError(f"{self.root}: lacks the attribute column{'s' * (len(missing) > 1)} "
+                               f"{', '.join(map(repr, missing[:5]))}{' …' * (len(missing) > 5)} that the model "
+                               "conditions on; use a dataset prepared with those attributes (or a model trained on "
+                               "this one's)")
+        return self.index.iloc[rows][names].to_numpy(dtype=np.float32)
 
 
 def open_dataset(root: str | Path) -> Dataset:
@@ -78,8 +88,12 @@ def open_dataset(root: str | Path) -> Dataset:
     missing = [c for c in (*INDEX_FIXED_COLUMNS, *manifest.get("attribute_names", [])) if c not in index.columns]
     if missing:
         raise DatasetError(f"{root}/index.csv lacks columns: {', '.join(missing[:5])}")
-    if images.ndim != 4 or images.shape[0] != len(index) or images.shape[1] != 3 or images.dtype != np.uint8:
-        raise DatasetError(f"{root}: images.npy {images.shape} {images.dtype} does not match {len(index)} index rows")
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3] or images.dtype != np.uint8:
+        raise DatasetError(f"{root}/images.npy holds {images.dtype} of shape {list(images.shape)}, not uint8 RGB "
+                           "images [N, 3, S, S]; write the dataset again with prep-lfw")
+    if images.shape[0] != len(index):
+        raise DatasetError(f"{root}: images.npy holds {images.shape[0]} images, index.csv {len(index)} rows; write the "
+                           "dataset again with prep-lfw")
     index["labelled"] = index["labelled"].astype(bool)
     index["aligned"] = index["aligned"].astype(bool)
     labels = index.loc[index["labelled"], manifest["attribute_names"]].to_numpy(dtype=np.float64)

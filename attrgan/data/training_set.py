@@ -11,6 +11,7 @@ import torch
 from attrgan.config import Config
 from attrgan.data.batches import share_applies
 from attrgan.data.dataset import Dataset, ImageRows, Standardizer
+from attrgan.runtime.errors import UserError
 
 
 @dataclass
@@ -30,7 +31,7 @@ def training_set(dataset: Dataset, config: Config, names: list[str], previous: d
     no val or test person's image, labelled or not, is ever here."""
     labelled_rows = dataset.rows(config.data.split, labelled_only=bool(names))  # unconditional: every image
     if len(labelled_rows) < 2:
-        raise ValueError(f"{config.data.path}: fewer than 2 labelled {config.data.split} images to train on")
+        raise UserError(f"{config.data.path}: fewer than 2 labelled {config.data.split} images to train on")
     extra = np.setdiff1d(dataset.rows(config.data.split, labelled_only=False), labelled_rows) \
         if config.data.unlabelled == "use" else np.array([], dtype=np.int64)
     rows = np.concatenate([labelled_rows, extra])
@@ -51,7 +52,7 @@ def batch_layout(data: TrainingSet, config: Config, world_size: int, warn: bool)
         print(f"train.batch_size {wanted} is more than the {len(data.rows)} training images: batches of {batch}",
               file=sys.stderr)
     if batch % world_size:
-        raise ValueError(f"batch size {batch} is not divisible by the {world_size} processes")
+        raise UserError(f"batch size {batch} is not divisible by the {world_size} processes")
     share = config.data.labelled_share
     if share is not None and not share_applies(data.labelled, share) and warn:
         print(f"data.labelled_share={share} changes nothing here: every training image is "

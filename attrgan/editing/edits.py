@@ -11,15 +11,17 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from attrgan.checkpoint import save_torch_file
 from attrgan.data.dataset import Dataset, ImageRows, binary_midpoint
 from attrgan.nets.loaded import ConditionalModel
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_file
 from attrgan.runtime.limits import require
 from data_prep.align import FaceAligner
 from data_prep.decode import ImageTooLargeError, decode_image
 
 
-class ImageInputError(ValueError):
+class ImageInputError(UserError):
     """An input photo that cannot be read or holds no face."""
 
 
@@ -86,7 +88,7 @@ def attribute_row(model: ConditionalModel, settings: dict[str, float] | None = N
         i = attribute_index(model, name)
         row[i] = float(model.scaler.mean[i]) + value * float(model.scaler.std[i])
         if not abs(row[i]) <= np.finfo(np.float32).max:
-            raise ValueError(f"{name}={value:g} standard deviations overflows the attribute's value; use a smaller one")
+            raise UserError(f"{name}={value:g} standard deviations overflows the attribute's value; use a smaller one")
     return row.astype(np.float32)
 
 
@@ -102,10 +104,10 @@ def parse_attribute_settings(items: list[str], option: str = "--set") -> dict[st
         name = name.strip()
         value = float(text) if PLAIN_NUMBER.fullmatch(text.strip()) else math.nan  # not float(): it reads 1_0 as 10
         if not sep or not name or not math.isfinite(value):
-            raise ValueError(f"{option} {item!r}: expected Name=value with a finite number of standard deviations, "
+            raise UserError(f"{option} {item!r}: expected Name=value with a finite number of standard deviations, "
                              f"e.g. {option} Smiling=2")
         if name in settings:
-            raise ValueError(f"{option} {name!r} given twice")
+            raise UserError(f"{option} {name!r} given twice")
         settings[name] = value
     return settings
 
@@ -137,10 +139,10 @@ def estimate_attributes(model: ConditionalModel, crops: torch.Tensor, regressor=
 
 def attribute_index(model: ConditionalModel, name: str) -> int:
     if not model.attribute_names:
-        raise KeyError(f"an unconditional model has no attribute {name!r} to set; edit it with attribute vectors "
+        raise UserError(f"an unconditional model has no attribute {name!r} to set; edit it with attribute vectors "
                        "(attribute-vectors, then --mode latent)")
     if name not in model.attribute_names:
-        raise KeyError(f"unknown attribute {name!r}{did_you_mean(name, model.attribute_names)}; this model knows: "
+        raise UserError(f"unknown attribute {name!r}{did_you_mean(name, model.attribute_names)}; this model knows: "
                        f"{', '.join(model.attribute_names[:8])}, ...")
     return model.attribute_names.index(name)
 
@@ -157,9 +159,9 @@ def check_edit(model: ConditionalModel, attribute: str, mode: str, vectors: dict
     """Refuse an edit that cannot be made, before any photo is aligned or encoded: an unknown
     mode, an attribute the model is not conditioned on (``condition``), or no vector for it (``latent``)."""
     if mode not in ("latent", "condition"):
-        raise ValueError(f"--mode must be latent or condition, got {mode!r}")
+        raise UserError(f"--mode must be latent or condition, got {mode!r}")
     if mode == "latent" and vectors is None:
-        raise ValueError("--mode latent adds an attribute vector to the code: give --vectors FILE (written by "
+        raise UserError("--mode latent adds an attribute vector to the code: give --vectors FILE (written by "
                          "`attrgan attribute-vectors`), or edit the condition with --mode condition")
     check_attribute(model, attribute, latent=mode == "latent", vectors=vectors)
 
@@ -171,13 +173,13 @@ def check_attribute(model: ConditionalModel, name: str, latent: bool, vectors: d
         if vectors and name in vectors:
             return
         if name in model.attribute_names:
-            raise KeyError(f"no attribute vector for {name!r}; compute them with `attrgan attribute-vectors`, "
+            raise UserError(f"no attribute vector for {name!r}; compute them with `attrgan attribute-vectors`, "
                            "or edit it as a condition")
         known = list(vectors or {})
-        raise KeyError(f"no attribute vector for {name!r}{did_you_mean(name, known)} in the vectors file; it has: "
+        raise UserError(f"no attribute vector for {name!r}{did_you_mean(name, known)} in the vectors file; it has: "
                        f"{', '.join(known[:8])}{', ...' if len(known) > 8 else ''}")
     if name not in model.attribute_names and vectors and name in vectors:
-        raise KeyError(f"{name!r} is not a condition of this model; edit it with its attribute vector (latent mode)")
+        raise UserError(f"{name!r} is not a condition of this model; edit it with its attribute vector (latent mode)")
     attribute_index(model, name)
 
 
@@ -197,7 +199,7 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
     A conditional model gets vectors of the attributes it conditions on; an unconditional one,
     of every attribute of the dataset (the paper's CelebA experiment)."""
     if not present >= absent:
-        raise ValueError(f"--present ({present:g}) must not be below --absent ({absent:g}): a face cannot count "
+        raise UserError(f"--present ({present:g}) must not be below --absent ({absent:g}): a face cannot count "
                          "as both clearly present and clearly absent")
     rows = dataset.rows(split)
     names = model.attribute_names or dataset.attribute_names
@@ -220,9 +222,8 @@ def compute_attribute_vectors(model: ConditionalModel, dataset: Dataset, present
 
 def save_attribute_vectors(vectors: dict[str, torch.Tensor], path: str | Path, source: str) -> None:
     """Write attribute vectors (name -> latent vector) atomically, with the checkpoint they came from."""
-    with atomic_file(path) as tmp:
-        torch.save({"attribute_names": list(vectors), "vectors": {k: v.cpu() for k, v in vectors.items()},
-                    "checkpoint": source}, tmp)
+    save_torch_file(path, {"attribute_names": list(vectors), "vectors": {k: v.cpu() for k, v in vectors.items()},
+                           "checkpoint": source})
 
 
 def load_attribute_vectors(path: str | Path, model: ConditionalModel | None = None) -> dict[str, torch.Tensor]:
@@ -235,16 +236,16 @@ def load_attribute_vectors(path: str | Path, model: ConditionalModel | None = No
         saved = torch.load(path, weights_only=True)
         vectors = saved["vectors"]
     except Exception as error:  # torch's own advice runs to many lines: one clear line instead
-        raise ValueError(f"{path}: not an attribute-vectors file (it cannot be loaded as one: {type(error).__name__}); "
+        raise UserError(f"{path}: not an attribute-vectors file (it cannot be loaded as one: {type(error).__name__}); "
                          "write one with `attrgan attribute-vectors`") from None
     if model is not None:
         for name, vector in vectors.items():
             if tuple(vector.shape) != (model.z_dim,):
-                raise ValueError(f"{path}: the vectors are for a {vector.numel()}-dim latent code (from "
+                raise UserError(f"{path}: the vectors are for a {vector.numel()}-dim latent code (from "
                                  f"{saved.get('checkpoint', 'another model')}), this model's code has {model.z_dim}; "
                                  "compute them for this model with `attrgan attribute-vectors --checkpoint RUN`")
             if not torch.isfinite(vector).all():
-                raise ValueError(f"{path}: the vector for {name!r} holds NaN or Inf values")
+                raise UserError(f"{path}: the vector for {name!r} holds NaN or Inf values")
     return vectors
 
 
@@ -263,7 +264,7 @@ def crop_files(photos: list[Path], out: str | Path) -> list[Path]:
     stems = [Path(photo).stem for photo in photos]
     twice = sorted({stem for stem in stems if stems.count(stem) > 1})
     if twice:
-        raise ValueError(f"photos with the same file name would share a crop file: {', '.join(twice)}; rename them "
+        raise UserError(f"photos with the same file name would share a crop file: {', '.join(twice)}; rename them "
                          "or align them into separate --out folders")
     return [Path(out) / f"{stem}.png" for stem in stems]
 
@@ -283,9 +284,14 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
     ``condition``: the attribute's entry of y moved by s standard deviations.
     """
     for s in strengths:
-        require("edit strength", s)
+        require("--strength", s)
     check_edit(model, attribute, mode, vectors)
     j = attribute_index(model, attribute) if mode == "condition" else None
+    if j is not None:
+        reach = np.abs(raw[:, j].astype(np.float64)).max(initial=0) + max(map(abs, strengths)) * float(model.scaler.std[j])
+        if not reach <= np.finfo(np.float32).max:
+            raise UserError(f"--strength {max(strengths, key=abs):g}: moves {attribute} past the largest value an "
+                            "attribute can hold; use strengths of a few standard deviations (e.g. -2,0,2)")
     codes = model.encode(images, raw)
     out = []
     for i in range(len(images)):
@@ -293,9 +299,9 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
             if mode == "latent":
                 out.append(model.decode(shift_codes(codes[i : i + 1], vectors, {attribute: s}), raw[i : i + 1]))
             else:
-                row = raw[i : i + 1].copy()
-                row[0, j] += s * model.scaler.std[j]
-                out.append(model.decode(codes[i : i + 1], row))
+                row = raw[i : i + 1].astype(np.float64)
+                row[0, j] += s * float(model.scaler.std[j])
+                out.append(model.decode(codes[i : i + 1], row.astype(np.float32)))
     return torch.cat(out)
 
 

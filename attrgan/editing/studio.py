@@ -33,7 +33,8 @@ from attrgan.editing.edits import (
 )
 from attrgan.evaluation.regressor import load_regressor
 from attrgan.nets.loaded import ConditionalModel
-from attrgan.runtime.limits import require
+from attrgan.runtime.errors import UserError
+from attrgan.runtime.limits import release_freed_memory, require
 from data_prep.decode import ImageTooLargeError
 
 VALUE_LIMIT = 5.0  # |slider value|: standard deviations of y (condition) or multiples of a vector (latent)
@@ -41,13 +42,14 @@ MAX_SAMPLES = 64
 MAX_STEPS = 16
 MAX_UPLOAD_BYTES = 20 * 2**20
 KEPT_PHOTOS = 64  # uploaded photos held in memory (least recently used dropped first)
+KEPT_TEST_FACES = 256  # encoded test faces held apart from the uploads (read again from the dataset when dropped)
 TEST_FACE_PREFIX = "test-"
 FAMILIAR_QUANTILE = 0.99  # a photo reconstructed worse than this share of the test faces is flagged
 FAMILIARITY_FACES = 256  # test faces (evenly spaced) that set the flag's threshold
-CANONICAL_ROW = re.compile(r"0|[1-9][0-9]*", re.ASCII)  # test-5, never test-05, test-٥ or test-²
+CANONICAL_ROW = re.compile(r"0|[1-9][0-9]{0,11}", re.ASCII)  # test-5, never test-05, test-٥, test-² or 4,300 digits
 
 
-class StudioError(ValueError):
+class StudioError(UserError):
     """A request the service refuses; ``status`` is the HTTP status the web layer answers with."""
 
     def __init__(self, message: str, status: int = 400) -> None:
@@ -83,12 +85,13 @@ class Studio:
         self._decode_lock = threading.Lock()
         self._error_quantile: float | None = None
         self._slots = threading.BoundedSemaphore(max_waiting)
-        self._photos: OrderedDict[str, Photo] = OrderedDict()
+        self._photos: OrderedDict[str, Photo] = OrderedDict()  # uploads: browsing test faces never pushes one out
+        self._test_faces: OrderedDict[str, Photo] = OrderedDict()
         self._aligner = None
         if dataset is not None:
             missing = [n for n in model.attribute_names if n not in dataset.attribute_names]
             if missing:
-                raise ValueError(f"{dataset.root}: lacks the model's attributes {', '.join(missing[:5])}")
+                raise UserError(f"{dataset.root}: lacks the model's attributes {', '.join(missing[:5])}")
         self._test_rows = dataset.rows("test", labelled_only=False) if dataset is not None else np.zeros(0, int)
         self._test_row_set = frozenset(self._test_rows.tolist())
 
@@ -139,7 +142,11 @@ class Studio:
         with self._compute():
             if self._aligner is None:
                 self._aligner = photo_aligner(self.model.image_size, str(self.model.device))
-            crop, found = align_face(self._aligner, pixels)
+            try:
+                crop, found = align_face(self._aligner, pixels)
+            finally:
+                del pixels
+                release_freed_memory()  # a large photo's buffers go back to the OS, not into the heap's keep
             if not found:
                 raise StudioError("no face found in the photo (the aligner needs one frontal face)", 422)
             photo_id = "u" + hashlib.sha256(crop.numpy().tobytes()).hexdigest()[:16]
@@ -160,8 +167,9 @@ class Studio:
     def photo(self, photo_id: str) -> Photo:
         """A photo by id: an upload still held, or a test-split face of the dataset."""
         with self._lock:
-            if photo_id in self._photos:
-                return self._keep(self._photos[photo_id])
+            held = self._test_faces if photo_id.startswith(TEST_FACE_PREFIX) else self._photos
+            if photo_id in held:
+                return self._keep(held[photo_id])
         if photo_id.startswith(TEST_FACE_PREFIX):
             return self._test_face(photo_id)
         raise StudioError(f"no photo {photo_id!r} here (uploads are kept while the server runs, the last "
@@ -179,11 +187,14 @@ class Studio:
             return self._keep(self._encode(photo_id, crops[0], raw[0], sources[0]))
 
     def _keep(self, photo: Photo) -> Photo:
-        """Hold ``photo`` as the most recently used; drop the oldest beyond KEPT_PHOTOS (lock held)."""
-        self._photos[photo.id] = photo
-        self._photos.move_to_end(photo.id)
-        while len(self._photos) > KEPT_PHOTOS:
-            self._photos.popitem(last=False)
+        """Hold ``photo`` as the most recently used of its kind, uploads and test faces apart; drop
+        the oldest beyond KEPT_PHOTOS uploads or KEPT_TEST_FACES test faces (lock held)."""
+        test_face = photo.id.startswith(TEST_FACE_PREFIX)
+        held, limit = (self._test_faces, KEPT_TEST_FACES) if test_face else (self._photos, KEPT_PHOTOS)
+        held[photo.id] = photo
+        held.move_to_end(photo.id)
+        while len(held) > limit:
+            held.popitem(last=False)
         return photo
 
     # ---------------------------------------------------------------- images
@@ -291,8 +302,8 @@ class Studio:
         for name, value in settings.items():
             try:
                 check_attribute(self.model, name, latent, self.vectors)
-            except KeyError as exc:
-                raise StudioError(exc.args[0]) from None
+            except UserError as exc:
+                raise StudioError(str(exc)) from None
             if not np.isfinite(value) or abs(value) > VALUE_LIMIT:
                 raise StudioError(f"{name}={value}: values must lie in [-{VALUE_LIMIT:g}, {VALUE_LIMIT:g}]")
 

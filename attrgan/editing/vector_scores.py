@@ -15,6 +15,7 @@ from attrgan.editing.edits import compute_attribute_vectors, save_attribute_vect
 from attrgan.evaluation.plots import save_grid
 from attrgan.evaluation.regressor import LoadedRegressor, load_regressor
 from attrgan.nets.loaded import ConditionalModel
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_directory, write_json
 from attrgan.runtime.limits import require
 
@@ -30,13 +31,13 @@ def vector_edit_scores(model: ConditionalModel, regressor: LoadedRegressor, data
     require("--strength", strength)
     require("--limit", limit, 1)
     if regressor.image_size != model.image_size:
-        raise ValueError(f"{regressor.path}: reads {regressor.image_size}px images; the model makes {model.image_size}px")
+        raise UserError(f"{regressor.path}: reads {regressor.image_size}px images; the model makes {model.image_size}px")
     rows = dataset.rows(split)[:limit]
     if len(rows) == 0:
-        raise ValueError(f"{dataset.root}: no labelled {split!r} images to edit")
+        raise UserError(f"{dataset.root}: no labelled {split!r} images to edit")
     scored = [name for name in vectors if name in regressor.scaler.names]
     if not scored:
-        raise ValueError("none of the attribute vectors is an attribute the regressor scores")
+        raise UserError("none of the attribute vectors is an attribute the regressor scores")
     condition = dataset.attributes(rows, model.attribute_names)
     images = ImageRows(dataset, rows, model.image_size)
     codes = model.encode(images, condition)
@@ -92,7 +93,7 @@ def vector_report(data: str | Path, regressor_path: str | Path, runs: list[Path]
         for run in runs:
             model = attrgan.load(run, device)
             if not model.has_encoder:
-                raise ValueError(f"{run}: a {model.kind!r} model has no encoder, so it has no attribute vectors")
+                raise UserError(f"{run}: a {model.kind!r} model has no encoder, so it has no attribute vectors")
             vectors = compute_attribute_vectors(model, dataset)
             save_attribute_vectors(vectors, tmp / f"vectors_{model.kind}.pt", str(run))
             scores = vector_edit_scores(model, regressor, dataset, vectors, "test", strength)

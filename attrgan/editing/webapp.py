@@ -4,19 +4,25 @@ Every route is a thin wrapper over :class:`attrgan.editing.studio.Studio`; refus
 4xx (or 503) with ``{"error": "one line"}``, never a traceback. Uploads stay in memory."""
 from __future__ import annotations
 
+import errno
 import io
 import ipaddress
+import json
 import logging
+import re
+import socket
 from importlib import resources
 
 from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server as werkzeug_server
 
 from attrgan.data.dataset import to_model_range
 from attrgan.editing.edits import parse_attribute_settings
 from attrgan.editing.studio import MAX_UPLOAD_BYTES, Studio, StudioError
 from attrgan.evaluation.plots import grid_png
+from attrgan.runtime.errors import UserError
 
 log = logging.getLogger("attrgan.serve")
 
@@ -104,9 +110,55 @@ def create_app(studio: Studio) -> Flask:
 
 def make_server(app: Flask, host: str, port: int):
     """A threaded WSGI server for ``app`` (requests served concurrently; the Studio serializes
-    network work). ``port=0`` picks a free port: read it from ``server.server_port``."""
+    network work). ``port=0`` picks a free port: read it from ``server.server_port``. An address
+    it cannot serve on is one error naming --host or --port."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request: a slider drag sends dozens
-    return werkzeug_server(host, port, app, threaded=True)
+    listening = listening_socket(host, port)  # bound here: werkzeug would print the OS's words and exit
+    try:
+        server = werkzeug_server(host, port, app, threaded=True, fd=listening.fileno(), request_handler=JSONErrorsHandler)
+    finally:
+        listening.close()  # the server holds its own duplicate
+    server.server_name, server.server_port = host, server.port  # what binding would have set (port 0: the one picked)
+    return server
+
+
+class JSONErrorsHandler(WSGIRequestHandler):
+    """The errors the HTTP layer answers before the app sees a request (414: a request line over
+    64 KiB, 431, 400) as JSON, like the API's own errors, rather than an HTML page."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        short, long = self.responses.get(code, ("Error", ""))
+        body = json.dumps({"error": f"{code} {message or short}: {explain or long}"}).encode()
+        self.log_error("code %d, message %s", code, message or short)
+        self.send_response(code, message or short)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code not in (204, 205, 304):
+            self.wfile.write(body)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` and listening, or a UserError saying what to change."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UserError(f"--host {host}: not a host name or address this machine knows ({exc.strerror})") from None
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+        listening.listen(128)
+    except OSError as exc:
+        listening.close()
+        hint = {errno.EADDRINUSE: f"another program serves port {port}; pass another --port (0: any free one)",
+                errno.EADDRNOTAVAIL: "it is not an address of this machine; pass one of its own with --host "
+                                     "(127.0.0.1 for this machine only, 0.0.0.0 for every network)",
+                errno.EACCES: "ports below 1024 need administrator rights; pass --port 1024 or above"}
+        raise UserError(f"--host {host} --port {port}: cannot serve there ({exc.strerror or exc}); "
+                        f"{hint.get(exc.errno, 'pass another --host or --port')}") from None
+    return listening
 
 
 def is_loopback(host: str) -> bool:
@@ -137,14 +189,17 @@ def required(name: str) -> str:
     return value
 
 
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}", re.ASCII)  # one rule for numbers in URLs: ASCII digits, as test-N ids
+
+
 def int_arg(name: str, default: int) -> int:
+    """``?name=`` as a whole number written in ASCII digits (not 1_6, ٣ or 4,300 digits), else ``default``."""
     text = request.args.get(name)
     if text is None or text == "":
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise StudioError(f"{name}={text!r}: expected a whole number") from None
+    if not WHOLE_NUMBER.fullmatch(text):
+        raise StudioError(f"{name}={text!r}: expected a whole number in digits 0-9")
+    return int(text)
 
 
 def settings_arg() -> dict[str, float]:

@@ -44,6 +44,7 @@ from attrgan.evaluation.table import MODEL_LABELS, PAPER_TABLE, model_names
 from attrgan.evaluation.training_seeds import across_training_seeds
 from attrgan.nets.loaded import ConditionalModel, load
 from attrgan.runtime.device import resolve_device, resolve_precision
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_directory, guard_output
 from attrgan.runtime.limits import require
 from attrgan.runtime.lock import sole_writer
@@ -221,13 +222,13 @@ def _queries(config: EvalConfig, dataset, regressor: LoadedRegressor) -> tuple[n
         table = read_attribute_file(config.queries)
         missing = [n for n in names if n not in table.names]
         if missing:
-            raise ValueError(f"{config.queries}: lacks attribute columns {', '.join(missing[:5])}")
+            raise UserError(f"{config.queries}: lacks attribute columns {', '.join(missing[:5])}")
         if table.frame.empty:
-            raise ValueError(f"{config.queries}: no query rows")
+            raise UserError(f"{config.queries}: no query rows")
         return table.frame[names].to_numpy(np.float32), _dataset_images_of(table.frame, dataset, regressor.image_size)
     rows = dataset.rows(config.split)
     if len(rows) == 0:
-        raise ValueError(f"{config.data}: no labelled {config.split!r} images to use as queries")
+        raise UserError(f"{config.data}: no labelled {config.split!r} images to use as queries")
     return dataset.attributes(rows, names), load_images(dataset, rows, regressor.image_size)
 
 
@@ -301,7 +302,7 @@ def _inception(weights: Path | None, device) -> torch.nn.Module | None:
     try:
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except Exception as exc:  # not a state dict, or one of another network
-        raise ValueError(f"{weights}: not Inception-v3 weights for FID ({type(exc).__name__}); "
+        raise UserError(f"{weights}: not Inception-v3 weights for FID ({type(exc).__name__}); "
                          "pass a torchvision inception_v3 state dict") from None
     net.fc = torch.nn.Identity()
     return net.eval().to(device)

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_file
 
 
@@ -22,7 +23,7 @@ def check_image_output(path: str | Path) -> None:
     """Refuse, before any work, an output name whose extension is no image format Pillow writes."""
     suffix = Path(path).suffix.lower()
     if Image.registered_extensions().get(suffix) not in Image.SAVE:
-        raise ValueError(f"{path}: name the output with an image extension, such as .png or .jpg"
+        raise UserError(f"{path}: name the output with an image extension, such as .png or .jpg"
                          + (f" ({suffix} is not one Pillow writes)" if suffix else ""))
 
 
@@ -32,7 +33,7 @@ def check_figure_output(path: str | Path) -> None:
 
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FigureCanvasBase.get_supported_filetypes():
-        raise ValueError(f"{path}: name the output with a figure extension, such as .png, .pdf or .svg"
+        raise UserError(f"{path}: name the output with a figure extension, such as .png, .pdf or .svg"
                          + (f" (.{suffix} is not one matplotlib writes)" if suffix else ""))
 
 

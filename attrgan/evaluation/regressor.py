@@ -2,7 +2,7 @@
 a CNN with the encoder's architecture mapping an aligned face to the attribute vector,
 trained only on real labelled training-split images, early-stopped on the val split.
 
-Beyond the paper (issue 19: the instrument as strong as the description allows): an ensemble
+Beyond the paper (the instrument as strong as the description allows): an ensemble
 of members trained with successive seeds (``ensemble``), whose standardized outputs are
 averaged, and a test-time flip (``flip_average``: each image and its mirror image averaged).
 The Fréchet-distance features stay the first member's on the unflipped image, so that figure
@@ -26,6 +26,7 @@ from attrgan.data.dataset import Dataset, ImageRows, Standardizer, open_dataset,
 from attrgan.evaluation.metrics import cosine_similarity, r2_per_attribute, squared_error
 from attrgan.nets.models import down_block, fc_block, init_weights
 from attrgan.runtime.device import resolve_device, resolve_precision
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_directory, guard_output, write_json
 from attrgan.runtime.limits import require
 from attrgan.runtime.lock import sole_writer
@@ -177,10 +178,10 @@ def score(raw_predicted: np.ndarray, raw_target: np.ndarray) -> dict:
 def check_regressor_config(config: RegressorConfig) -> None:
     """Refuse options no training could use, each with its range."""
     if config.precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"--precision must be auto, fp32 or bf16, got {config.precision!r}")
+        raise UserError(f"--precision must be auto, fp32 or bf16, got {config.precision!r}")
     require("--image-size", config.image_size, 8)
     if config.image_size % 2 ** len(config.channels) or config.image_size // 2 ** len(config.channels) < 1:
-        raise ValueError(f"--channels: {len(config.channels)} stride-2 layers do not fit --image-size {config.image_size}")
+        raise UserError(f"--channels: {len(config.channels)} stride-2 layers do not fit --image-size {config.image_size}")
     for name, value, low in (("--fc", config.fc, 1), ("--epochs", config.epochs, 1), ("--batch-size", config.batch_size, 2),
                              ("--ensemble", config.ensemble, 1),
                              ("--patience", config.patience, 1), *(("--channels", c, 1) for c in config.channels)):
@@ -208,7 +209,7 @@ def _train_regressor(config: RegressorConfig, out: Path, force: bool) -> dict:
     names = select_attributes(dataset.attribute_names, config.attributes)
     splits = {s: dataset.rows(s) for s in ("train", "val", "test")}
     if len(splits["train"]) < 2:
-        raise ValueError(f"{config.data}: fewer than 2 labelled train images")
+        raise UserError(f"{config.data}: fewer than 2 labelled train images")
     train_values = dataset.attributes(splits["train"], names)
     scaler = Standardizer.fit(names, train_values)
     outputs = Outputs.of(names, dataset.manifest.get("attribute_kinds", {}), train_values)
@@ -348,7 +349,8 @@ def load_regressor(path: str | Path) -> LoadedRegressor:
     file = path / REGRESSOR_FILE if path.is_dir() else path
     if path.is_dir() and not file.exists():
         raise CheckpointError(f"{path}: no {REGRESSOR_FILE} here (train one with `attrgan train-regressor`)")
-    payload = load_checkpoint(file, expect_kinds=(REGRESSOR_KIND,))
+    payload = load_checkpoint(file, expect_kinds=(REGRESSOR_KIND,),
+                              what="a regressor written by train-regressor")
     cfg = payload["config"]
     models = []
     for k in range(len(payload["nets"])):

@@ -15,6 +15,7 @@ from attrgan.checkpoint import GENERATOR_KINDS, load_checkpoint
 from attrgan.config import from_dict, recipe_of
 from attrgan.data.dataset import ImageRows, Standardizer, to_model_range
 from attrgan.nets.models import build_models
+from attrgan.runtime.errors import UserError
 
 
 @dataclass
@@ -51,7 +52,7 @@ class ConditionalModel:
             y = self.scaler.transform(np.asarray(raw_attributes, np.float32))
         if not np.isfinite(y).all():
             bad = sorted({self.attribute_names[j] for j in np.argwhere(~np.isfinite(y))[:, -1]})
-            raise ValueError(f"attribute values must be finite; got NaN or Inf for {', '.join(bad)}")
+            raise UserError(f"attribute values must be finite; got NaN or Inf for {', '.join(bad)}")
         return torch.from_numpy(y).to(self.device)
 
     @torch.inference_mode()
@@ -59,11 +60,11 @@ class ConditionalModel:
         """Images in [-1, 1] ``[N, 3, S, S]`` for latent codes and raw attributes."""
         y = self.condition(raw_attributes)
         if not torch.isfinite(z).all():
-            raise ValueError("latent codes must be finite; an edit strength this large overflows the code")
+            raise UserError("latent codes must be finite; an edit strength this large overflows the code")
         dec = self.nets["decoder"]
         images = torch.cat([dec(z[i : i + batch].to(self.device), y[i : i + batch]) for i in range(0, len(z), batch)])
         if not torch.isfinite(images).all():
-            raise ValueError("the decoder gave non-finite pixels for these codes (an edit strength this large "
+            raise UserError("the decoder gave non-finite pixels for these codes (an edit strength this large "
                              "overflows the network); nothing was written")
         return images
 
@@ -77,7 +78,7 @@ class ConditionalModel:
         """The encoder's Gaussian q(z | x, y) of uint8 or [-1, 1] images (a tensor, or anything
         sliced into batches, like attrgan.data.dataset.ImageRows): means and log-variances."""
         if not self.has_encoder:
-            raise ValueError(f"{self.path}: a {self.kind!r} model has no encoder; use a vaegan or vae checkpoint")
+            raise UserError(f"{self.path}: a {self.kind!r} model has no encoder; use a vaegan or vae checkpoint")
         y, enc = self.condition(raw_attributes), self.nets["encoder"]
         parts = []
         for i in range(0, max(len(images), 1), batch):  # one (empty) pass for no images
@@ -100,8 +101,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> ConditionalMod
     payload = load_checkpoint(path, expect_kinds=GENERATOR_KINDS)
     config = from_dict(payload["config"])
     nets = build_models(config.model, len(payload["attribute_names"]))
-    for name, net in nets.items():
-        net.load_state_dict(payload["nets"][name])
+    for name, net in nets.items():  # the weight averages (optim.ema) where the run kept them
+        net.load_state_dict(payload.get("averages", {}).get(name, payload["nets"][name]))
         net.eval()
     model = ConditionalModel(payload["kind"], nets, Standardizer.from_dict(payload), payload["image_size"],
                              config.model.z_dim, Path(path), training_data=config.data.path,

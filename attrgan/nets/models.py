@@ -32,6 +32,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from attrgan.config import ModelConfig
+from attrgan.runtime.errors import UserError
 
 KERNEL, PAD = 5, 2
 
@@ -109,7 +110,8 @@ class Conditioning(nn.Module):
         self.width = n_attributes + int(labelled_input)
 
     def forward(self, y: torch.Tensor, batch: int, labelled: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
-        assert y.shape == (batch, self.n_attributes), f"attribute vector y must be [{batch}, {self.n_attributes}], got {list(y.shape)}"
+        if y.shape != (batch, self.n_attributes):
+            raise UserError(f"attribute vector y must be [{batch}, {self.n_attributes}], got {list(y.shape)}")
         if not self.labelled_input:
             return y.to(dtype)
         flag = torch.ones(batch, 1, dtype=dtype, device=y.device) if labelled is None else labelled.reshape(batch, 1).to(dtype)
@@ -176,7 +178,8 @@ class Discriminator(nn.Module):
         stride-1 conv counts as 1; None: the last, the paper's 4th), after (post_bn) or before
         (pre_bn) its BN and ReLU (with ``dis_norm: spectral``: after or before its ReLU)."""
         split = len(self.convs) - 1 if dis_l_layer is None else dis_l_layer - 2  # index of that layer in self.convs
-        assert 0 <= split < len(self.convs), f"dis_l_layer must be 2..{len(self.convs) + 1}, got {dis_l_layer}"
+        if not 0 <= split < len(self.convs):
+            raise UserError(f"dis_l_layer must be 2..{len(self.convs) + 1}, got {dis_l_layer}")
         h = self.convs[:split](self.first(x))
         conv, bn, relu = self.convs[split]
         pre = conv(h)

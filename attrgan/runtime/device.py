@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from attrgan.runtime.errors import UserError
+
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -16,10 +18,10 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     kind, _, index = str(name).partition(":")
     if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
-        raise ValueError(f"--device must be auto, cpu or cuda[:N], got {name!r}")
+        raise UserError(f"--device must be auto, cpu or cuda[:N], got {name!r}")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine (use auto or cpu)")
+        raise UserError(f"--device {name}: CUDA is not available on this machine (use auto or cpu)")
     return device
 
 

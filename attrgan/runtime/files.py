@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from attrgan.runtime.errors import UserError
+
 
 def guard_output(out: str | Path, inputs: Iterable[str | Path | None], force: bool = False, *,
                  expect: str = "dir", side_files: Iterable[str | Path] = ()) -> None:
@@ -25,14 +27,14 @@ def guard_output(out: str | Path, inputs: Iterable[str | Path | None], force: bo
         for source in inputs:
             held = source.resolve()
             if resolved == held or held.is_relative_to(resolved) or resolved.is_relative_to(held):
-                raise ValueError(f"{target} overlaps the input {source}; choose an output outside the inputs "
+                raise UserError(f"{target} overlaps the input {source}; choose an output outside the inputs "
                                  "(nothing was written or deleted)")
         if expect == "file" and target.is_dir():
-            raise ValueError(f"{target} is a folder; the output must name a file (e.g. {target / 'out.png'})")
+            raise UserError(f"{target} is a folder; the output must name a file (e.g. {target / 'out.png'})")
         if expect == "dir" and target == Path(out) and target.exists() and not target.is_dir():
-            raise ValueError(f"{target} is a file; the output must name a folder")
+            raise UserError(f"{target} is a file; the output must name a folder")
         if expect == "dir" and occupied(target) and Path.cwd().resolve().is_relative_to(resolved):
-            raise ValueError(f"{target} holds the current folder, so it cannot be replaced; run the command from "
+            raise UserError(f"{target} holds the current folder, so it cannot be replaced; run the command from "
                              "elsewhere or choose another output")
         if occupied(target) and not force:
             raise FileExistsError(f"{target} already exists; pass --force to replace it")
@@ -125,8 +127,8 @@ def _disk_errors_named(path: Path) -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
             raise
-        raise OSError(f"{path}: {exc.strerror} while writing it (nothing was replaced); free some space or "
-                      "write elsewhere") from None
+        raise OSError(exc.errno, f"{path}: {exc.strerror} while writing it (nothing was replaced); free some space "
+                      "or write elsewhere") from None
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:

@@ -3,10 +3,13 @@ use, or an allocation this machine cannot hold, is refused up front with one lin
 the option, its allowed range or the memory estimate."""
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import shutil
 from pathlib import Path
+
+from attrgan.runtime.errors import UserError
 
 
 def require(name: str, value: float | int | None, low: float | None = None, high: float | None = None, *,
@@ -17,13 +20,13 @@ def require(name: str, value: float | int | None, low: float | None = None, high
         return
     bounds = (f"{'>' if open_low else '>='} {low:g}" if low is not None else "",
               f"{'<' if open_high else '<='} {high:g}" if high is not None else "")
-    allowed = " and ".join(b for b in bounds if b) or "finite"
+    allowed = " and ".join(b for b in bounds if b)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number ({allowed}), got {value!r}")
+        raise UserError(f"{name} must be a finite number{f' ({allowed})' if allowed else ''}, got {value!r}")
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and (value >= high if open_high else value > high)
     if too_low or too_high:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise UserError(f"{name} must be {allowed}, got {value!r}")
 
 
 def parse_list(name: str, text: str, kind: type = float) -> list:
@@ -33,7 +36,7 @@ def parse_list(name: str, text: str, kind: type = float) -> list:
         values = [kind(item) for item in items]
     except ValueError:
         kind_name = "integers" if kind is int else "numbers"
-        raise ValueError(f"{name} must be comma-separated {kind_name} (e.g. {'64,128,256' if kind is int else '-2,0,2'}), "
+        raise UserError(f"{name} must be comma-separated {kind_name} (e.g. {'64,128,256' if kind is int else '-2,0,2'}), "
                          f"got {text!r}") from None
     for value in values:
         require(name, value)
@@ -55,7 +58,7 @@ def check_memory(nbytes: float, what: str) -> None:
     """Refuse an allocation of ``nbytes`` that exceeds the memory available now."""
     available = available_memory()
     if nbytes > available:
-        raise ValueError(f"{what} would need about {nbytes / 2**30:,.1f} GiB of memory, more than the "
+        raise UserError(f"{what} would need about {nbytes / 2**30:,.1f} GiB of memory, more than the "
                          f"{available / 2**30:,.1f} GiB available; ask for less")
 
 
@@ -66,5 +69,15 @@ def check_disk(nbytes: float, folder: str | Path, what: str) -> None:
         folder = folder.parent
     free = shutil.disk_usage(folder).free
     if nbytes > free:
-        raise ValueError(f"{what} would need about {nbytes / 2**30:,.1f} GiB of disk under {folder}, more than the "
+        raise UserError(f"{what} would need about {nbytes / 2**30:,.1f} GiB of disk under {folder}, more than the "
                          f"{free / 2**30:,.1f} GiB free")
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc only). MTCNN allocates differently sized
+    tensors every batch; without this, glibc's heap keeps growing (peak RSS 1.97 GiB over
+    full LFW instead of ~1.2 GiB)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass

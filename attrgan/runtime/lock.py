@@ -3,6 +3,7 @@ while a command writes and released by the kernel if the process dies. Readers t
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -12,10 +13,11 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.signals import terminate_as_interrupt
 
 
-class OutputBusyError(RuntimeError):
+class OutputBusyError(UserError):
     """Another process is writing the same output folder."""
 
 
@@ -34,7 +36,16 @@ def writer_lock(out: str | Path) -> Iterator[None]:
     path = lock_file(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        handle = open(path, "a+")
+        try:
+            handle = open(path, "a+")
+        except (PermissionError, IsADirectoryError) as exc:
+            raise PermissionError(exc.errno, f"{out}: cannot write in {out.parent} ({exc.strerror}); choose an output "
+                                             "in a folder you can write") from None
+        except OSError as exc:
+            if exc.errno != errno.EROFS:
+                raise
+            raise OSError(exc.errno, f"{out}: {out.parent} is on a read-only file system; choose an output "
+                                     "elsewhere") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

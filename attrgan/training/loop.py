@@ -26,11 +26,20 @@ from attrgan.data.training_set import batch_layout, training_set
 from attrgan.nets.steps import STEPS
 from attrgan.runtime.device import compile_networks, resolve_compile, resolve_device, resolve_precision
 from attrgan.runtime.distributed import DistInfo, all_agree, init_distributed, shutdown
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import guard_output
 from attrgan.runtime.lock import writer_lock
 from attrgan.runtime.progress import progress_bar
+from attrgan.training.averages import update_averages
 from attrgan.training.resume import check_compatible, dataset_fingerprint
-from attrgan.training.run_files import EpochGrids, MetricsLog, finish_run_folder, start_run_folder
+from attrgan.training.run_files import (
+    EpochGrids,
+    MetricsLog,
+    finish_run_folder,
+    prepare_run_folder,
+    saving_in_order,
+    write_run_record,
+)
 from attrgan.training.state import build_state, precision_context, save_run, scheduled_per_update
 from attrgan.training.stopping import check_finite_losses, check_finite_weights, interrupted, stop_on_signals
 from attrgan.training.tracking import QUALITY_FIELDS, QualityTracker
@@ -52,7 +61,7 @@ def train(config: Config, out: str | Path, resume: bool = False, argv: list[str]
     """
     out = Path(out)
     if resume and force:
-        raise ValueError("--resume continues the run in OUT and --force replaces it: pass one of them")
+        raise UserError("--resume continues the run in OUT and --force replaces it: pass one of them")
     own_config = resume and config_path is not None and Path(config_path).resolve() == (out / "config.yaml").resolve()
     guard_output(out, [config.data.path, regressor and checkpoint_file(regressor), None if own_config else config_path],
                  force=force or resume)
@@ -104,20 +113,22 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     tracker = QualityTracker.create(regressor, dataset, names, data.scaler, config, device, precision) \
         if regressor is not None and tc.eval_every and info.is_main else None
     grids = EpochGrids(data.images, data.y, config.model.z_dim, tc.seed + 1, device)
-    save = partial(save_run, ckpt_path, run, config, data.scaler, fingerprint, info)
 
     # ---------------------------------------------------------------- the run folder
     labelled = int(data.labelled.sum())
     if info.is_main:
-        start_run_folder(out, config, replace=force, resume=resume, changes=changes, step=at.step, record={
-            "argv": argv or sys.argv, "version": __version__, "device": str(device), "precision": precision,
-            "compiled": compiled, "world_size": info.world_size, "train_images": len(data.rows),
-            "labelled_train_images": labelled, "regressor": str(regressor) if tracker else None})
+        prepare_run_folder(out, replace=force)
         print(f"train {kind}: {len(data.rows)} train images ({labelled} labelled), {device}, {precision}"
               f"{', compiled' if compiled else ''}", file=sys.stderr)
     log = MetricsLog(out / "metrics.csv", truncate_after=at.step, enabled=info.is_main,
                      extra_fields=(*(("D/r1",) if kind != "vae" and config.loss.r1_weight else ()),
                                    *(QUALITY_FIELDS if tracker else ())))
+    record = partial(write_run_record, out, config, resume=resume, changes=changes, step=at.step, record={
+        "argv": argv or sys.argv, "version": __version__, "device": str(device), "precision": precision,
+        "compiled": compiled, "world_size": info.world_size, "train_images": len(data.rows),
+        "labelled_train_images": labelled, "regressor": str(regressor) if tracker else None})
+    save = saving_in_order(partial(save_run, ckpt_path, run, config, data.scaler, fingerprint, info), log,
+                          record if info.is_main else None)
 
     # ---------------------------------------------------------------- training loop
     bar = progress_bar(info.is_main and tc.progress, total=total_steps, initial=at.step, unit="step", desc=f"train {kind}")
@@ -143,12 +154,13 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             apply_gradients(result.grads, run, grad_scaler, config, info)
             check_finite_weights(run.nets, at.step + 1, out, info)
             at.step += 1
+            update_averages(run.averages, run.nets, config.optim.ema, at.step)
             at.batch_in_epoch += 1
             if scheduled_per_update(config.optim):
                 run.step_schedules()
             quality = {}
             if tracker is not None and at.step % tc.eval_every == 0:
-                quality = tracker.measure(run.nets["decoder"], out / "samples", at.step)
+                quality = tracker.measure(run.outputs["decoder"], out / "samples", at.step)
             if at.step % tc.log_every == 0 or quality:
                 log.write({"step": at.step, "epoch": at.epoch, "time_s": round(log.elapsed + time.perf_counter() - started, 3),
                            "lr": run.lr, **result.logs, **quality})
@@ -161,7 +173,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             if not scheduled_per_update(config.optim):
                 run.step_schedules()
             if info.is_main and tc.sample_every_epoch:
-                grids.write(run.nets, out / "samples", f"epoch{at.epoch:03d}")
+                grids.write(run.outputs, out / "samples", f"epoch{at.epoch:03d}")
             at.epoch += 1
             at.batch_in_epoch = 0
     bar.close()
@@ -174,5 +186,6 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         log.close()
         finish_run_folder(out, tracked=tracker is not None)
         if tc.sample_every_epoch:
-            grids.write(run.nets, out / "samples", "final")
+            grids.write(run.outputs, out / "samples", "final")
     return ckpt_path
+

@@ -1,11 +1,13 @@
-"""The run folder's files besides the checkpoint: config.yaml and run.json at the start,
-metrics.csv as it goes, the per-epoch sample grids, and the loss and quality curves at the end."""
+"""The run folder's files besides the checkpoint: config.yaml and run.json once the first
+checkpoint is kept, metrics.csv as it goes (taken back to the last kept checkpoint when a save
+fails), the per-epoch sample grids, and the loss and quality curves at the end."""
 from __future__ import annotations
 
 import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import torch
 import yaml
@@ -19,16 +21,41 @@ GRID_QUERIES = 8  # query attribute vectors in the per-epoch sample grid
 GRID_SEEDS = 8  # fixed z per query
 
 
-def start_run_folder(out: Path, config: Config, replace: bool, resume: bool, changes: dict, step: int,
-                     record: dict) -> None:
-    """Create ``out`` (emptied first with ``replace``, once every check has passed) with
-    config.yaml and run.json (``record`` plus the settings changed on resume)."""
+def prepare_run_folder(out: Path, replace: bool) -> None:
+    """Create ``out``, emptied first with ``replace`` (once every check has passed)."""
     if replace and occupied(out):
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def write_run_record(out: Path, config: Config, resume: bool, changes: dict, step: int, record: dict) -> None:
+    """config.yaml and run.json (``record`` plus the settings changed on resume)."""
     with atomic_file(out / "config.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     write_json(out / "run.json", {**record, "setting_changes": _setting_changes(out, resume, changes, step)})
+
+
+def saving_in_order(save_checkpoint: Callable[..., None], log: "MetricsLog",
+                    record: Callable[[], None] | None) -> Callable[..., None]:
+    """The run's save: the checkpoint first; then metrics.csv counts its rows as kept, and the
+    first good save of this process writes config.yaml and run.json (``record``, None on the
+    ranks that write nothing). A save that fails (a full disk) takes metrics.csv back to the
+    last kept checkpoint, so the run folder stays as it was before the unsaved updates."""
+    recorded = False
+
+    def save(**kwargs) -> None:
+        nonlocal recorded
+        try:
+            save_checkpoint(**kwargs)
+        except BaseException:
+            log.rewind()
+            raise
+        log.mark_kept()
+        if record is not None and not recorded:
+            record()
+            recorded = True
+
+    return save
 
 
 def finish_run_folder(out: Path, tracked: bool) -> None:
@@ -83,6 +110,7 @@ class MetricsLog:
         self.extra_fields = list(extra_fields)
         self.fields: list[str] | None = None
         self.elapsed = 0.0
+        self.kept_size: int | None = None  # bytes of metrics.csv that belong to a saved checkpoint (None: no file)
         if enabled and path.exists():
             with path.open(newline="") as f:
                 rows = list(csv.DictReader(f))
@@ -94,6 +122,28 @@ class MetricsLog:
                     w = csv.DictWriter(f, self.fields)
                     w.writeheader()
                     w.writerows(keep)
+            self.kept_size = self._size_on_disk()
+
+    def mark_kept(self) -> None:
+        """The rows so far belong to a saved checkpoint: :meth:`rewind` keeps them."""
+        if self.enabled:
+            self.kept_size = self.handle.tell() if self.handle is not None else self._size_on_disk()
+
+    def rewind(self) -> None:
+        """Drop the rows written since :meth:`mark_kept` (in place: a full disk needs no new copy)."""
+        if not self.enabled:
+            return
+        if self.handle is not None:
+            self.handle.flush()
+            self.handle.truncate(self.kept_size or 0)
+            self.handle.seek(self.kept_size or 0)
+        if self.kept_size is None:
+            self.close()
+            self.handle = self.writer = None
+            self.path.unlink(missing_ok=True)
+
+    def _size_on_disk(self) -> int | None:
+        return self.path.stat().st_size if self.path.exists() else None
 
     def write(self, row: dict) -> None:
         if not self.enabled:

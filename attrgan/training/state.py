@@ -2,7 +2,7 @@
 optimisers and learning-rate schedules, the step noise's generator and the position in the data."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -14,6 +14,8 @@ from attrgan.config import Config
 from attrgan.data.dataset import Standardizer
 from attrgan.nets.models import WEIGHTED_LAYERS, build_models, weight_parameter
 from attrgan.runtime.distributed import DistInfo, broadcast_parameters, gather_generator_states
+from attrgan.runtime.errors import UserError
+from attrgan.training.averages import make_averages
 
 POWER_SCHEDULE_EXPONENT = 0.75  # the authors' lr annealer (deeppy GammaAnnealer, gamma 0.75)
 
@@ -33,6 +35,12 @@ class RunState:
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
     noise: torch.Generator  # this rank's stream of step noise (eps, z_prior, augmentation)
     position: TrainState
+    averages: dict[str, nn.Module] = field(default_factory=dict)  # optim.ema's encoder and decoder
+
+    @property
+    def outputs(self) -> dict[str, nn.Module]:
+        """The networks that draw and encode faces: the weight averages where kept, else the live ones."""
+        return {**self.nets, **self.averages}
 
     def step_schedules(self) -> None:
         for scheduler in self.schedulers.values():
@@ -67,6 +75,10 @@ def build_state(config: Config, n_attributes: int, device: torch.device, info: D
         run.noise.set_state(saved_states[info.rank])
         run.position = TrainState(previous["step"], previous["epoch"], previous["batch_in_epoch"])
     broadcast_parameters(nets, info)
+    run.averages = make_averages(nets, config.optim.ema)  # rank 0's weights, as every rank now holds
+    for name, average in run.averages.items():
+        if previous is not None and name in previous.get("averages", {}):  # else: from the live weights (ema added on resume)
+            average.load_state_dict(previous["averages"][name])
     return run
 
 
@@ -82,6 +94,7 @@ def save_run(path: Path, run: RunState, config: Config, scaler: Standardizer, fi
         "kind": config.model.kind, "config": config.to_dict(), "image_size": config.model.image_size,
         **scaler.to_dict(),
         "nets": {n: net.state_dict() for n, net in run.nets.items()},
+        **({"averages": {n: net.state_dict() for n, net in run.averages.items()}} if run.averages else {}),
         "optimizers": {n: o.state_dict() for n, o in run.optims.items()},
         "schedulers": {n: s.state_dict() for n, s in run.schedulers.items()},
         "step": at.step, "epoch": at.epoch, "batch_in_epoch": at.batch_in_epoch,
@@ -124,7 +137,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, oc):
 def precision_context(precision: str, device: torch.device):
     """(autocast context factory, grad scaler) for fp32, bf16 (CPU and CUDA) or fp16 (CUDA)."""
     if precision == "fp16" and device.type != "cuda":
-        raise ValueError("--precision fp16 needs CUDA; use bf16 on CPU")
+        raise UserError("--precision fp16 needs CUDA; use bf16 on CPU")
     enabled = precision != "fp32"
     dtype = torch.float16 if precision == "fp16" else torch.bfloat16
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")

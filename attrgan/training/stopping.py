@@ -13,10 +13,11 @@ from torch import nn
 
 from attrgan.checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint
 from attrgan.runtime.distributed import DistInfo, all_agree
+from attrgan.runtime.errors import UserError
 from attrgan.runtime.signals import Interrupted, handling
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError):
     """A NaN or Inf loss or weight; training stops and the last good checkpoint is kept."""
 
 

@@ -19,6 +19,7 @@ from attrgan.data.dataset import Standardizer, load_images
 from attrgan.evaluation.metrics import attribute_scores, frechet_distance, high_frequency_energy
 from attrgan.evaluation.plots import save_grid
 from attrgan.evaluation.regressor import LoadedRegressor, load_regressor
+from attrgan.runtime.errors import UserError
 
 QUALITY_FIELDS = ("quality_frechet", "quality_cosine", "quality_squared_error", "quality_centred_cosine",
                   "quality_sign_accuracy", "quality_colour_speckle", "quality_seconds")
@@ -46,7 +47,7 @@ class QualityTracker:
         split = config.train.eval_split
         rows = dataset.rows(split, labelled_only=True)
         if len(rows) < 2:
-            raise ValueError(f"{config.data.path}: fewer than 2 labelled {split} images for quality tracking")
+            raise UserError(f"{config.data.path}: fewer than 2 labelled {split} images for quality tracking")
         pick = np.sort(np.random.default_rng(config.train.seed).permutation(len(rows))[: config.train.eval_queries])
         queries = dataset.attributes(rows[pick], names)
         real = load_images(dataset, rows[pick], config.model.image_size)
