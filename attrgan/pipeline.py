@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from attrgan.checkpoint import GENERATOR_FILE, checkpoint_file, load_checkpoint
-from attrgan.config import load_config
+from attrgan.config import REGRESSOR_CHANNELS, REGRESSOR_FC, TRACKED_EVAL_EVERY, load_config
 from attrgan.data.dataset import select_attributes
 from attrgan.editing.vector_scores import vector_report
 from attrgan.evaluation.evaluate import EvalConfig, evaluate_attributes
@@ -27,10 +27,8 @@ from attrgan.runtime.lock import writer_lock
 from attrgan.training.loop import train
 from attrgan.training.resume import dataset_fingerprint
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES
-from data_prep.celeba import celeba_source
-from data_prep.folder import folder_source
 from data_prep.prep import PrepConfig, prepare_dataset
-from data_prep.sources import check_alignment, lfw_source, sha256_of
+from data_prep.sources import open_source, sha256_of
 
 
 @dataclass
@@ -45,8 +43,8 @@ class ReproduceConfig:
     size: int = 64  # prep size; models downsample when their image_size is smaller
     max_minutes: float | None = None  # training budget per model
     overrides: list[str] = field(default_factory=list)
-    regressor_channels: list[int] = field(default_factory=lambda: [64, 128, 256])
-    regressor_fc: int = 2048
+    regressor_channels: list[int] = field(default_factory=lambda: list(REGRESSOR_CHANNELS))
+    regressor_fc: int = REGRESSOR_FC
     regressor_epochs: int = 30
     regressor_ensemble: int = 1
     seeds: int = 5
@@ -58,7 +56,7 @@ class ReproduceConfig:
     subset: bool = False  # celeba: a partial copy, rows without an image skipped (prep-celeba --subset)
     align: str | None = None  # the crop (prep-celeba / prep-folder --align); None: the source's default
     unlabelled: str = "use"  # data.unlabelled of every model
-    eval_every: int = 250  # updates between tracked quality checks (0 = off)
+    eval_every: int = TRACKED_EVAL_EVERY  # updates between tracked quality checks (0 = off)
     force: bool = False  # redo everything when OUT was made from other inputs
     progress: bool = True
 
@@ -114,7 +112,8 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
             test = scores["test"]
             log(f"      regressor on the real test images: cosine {test['cosine_similarity']:.4f}, "
                 f"squared error {test['squared_error']:.2f}"
-                + (f", binary attributes' mean accuracy {test['mean_accuracy']:.3f}" if "mean_accuracy" in test else ""))
+                + (f", binary attributes' mean accuracy {test['mean_accuracy']:.3f}"
+                   if "mean_accuracy" in test else ""))
     runs = []
     for name, config in configs.items():
         run = cfg.out / "runs" / name
@@ -137,26 +136,9 @@ def _run_stages(cfg: ReproduceConfig, log) -> dict:
                                           seeds=cfg.seeds, device=cfg.device, force=True))
 
 
-DATASETS = ("lfw", "celeba", "folder")
-
-
 def dataset_source(cfg: ReproduceConfig):
-    """The reader of ``cfg.dataset`` over ``cfg.images`` (and ``cfg.attributes_file``)."""
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
-    if cfg.align is not None:
-        check_alignment(cfg.dataset, cfg.align)
-    if cfg.subset and cfg.dataset != "celeba":
-        raise UserError("--subset is for --dataset celeba (a partial copy of the release's list files)")
-    if cfg.dataset == "celeba":
-        if cfg.attributes_file is not None:
-            raise UserError("--dataset celeba reads its attributes from the root given as --images; drop --attributes")
-        return celeba_source(cfg.images, subset=cfg.subset, landmarks=cfg.align == "landmarks")
-    if cfg.dataset == "folder":
-        if cfg.attributes_file is None:
-            raise UserError("--dataset folder needs --attributes, the CSV that labels the images")
-        return folder_source(cfg.images, cfg.attributes_file)
-    return lfw_source(cfg.images, cfg.attributes_file)
+    """The registered reader of ``cfg.dataset`` over ``cfg.images`` (and ``cfg.attributes_file``)."""
+    return open_source(cfg.dataset, cfg.images, cfg.attributes_file, subset=cfg.subset, align=cfg.align)
 
 
 def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, RegressorConfig]:
@@ -185,7 +167,8 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
             config.train.seed = first_seed + k
             configs[kind if k == 0 else f"{kind}-seed{first_seed + k}"] = config
     regressor_config = RegressorConfig(data=str(dataset), image_size=next(iter(configs.values())).model.image_size,
-                                       channels=cfg.regressor_channels, fc=cfg.regressor_fc, attributes=cfg.attributes or None,
+                                       channels=cfg.regressor_channels, fc=cfg.regressor_fc,
+                                       attributes=cfg.attributes or None,
                                        epochs=cfg.regressor_epochs, ensemble=cfg.regressor_ensemble,
                                        device=cfg.device, progress=cfg.progress)
     check_regressor_config(regressor_config)
@@ -194,7 +177,8 @@ def _stage_configs(cfg: ReproduceConfig, dataset: Path, source) -> tuple[dict, R
 
 STAGES = ("dataset", "runs", "regressor", "report")
 RECORD = "reproduce.json"
-RECORD_DEFAULTS = {"train_seeds": 1, "regressor_ensemble": 1, "subset": False, "align": None}  # options added after the record's first version: what older records meant
+# options added after the record's first version: what older records meant
+RECORD_DEFAULTS = {"train_seeds": 1, "regressor_ensemble": 1, "subset": False, "align": None}
 
 
 def inputs_record(cfg: ReproduceConfig) -> dict:
@@ -237,7 +221,8 @@ def _check_same_inputs(cfg: ReproduceConfig, log) -> None:
             raise UserError(f"{cfg.out} was made from other inputs ({', '.join(changed)} changed); "
                              "pass --force to redo it there, or choose another --out")
     elif stages and not cfg.force:
-        raise UserError(f"{cfg.out} holds results without a {RECORD}; pass --force to redo them, or choose another --out")
+        raise UserError(f"{cfg.out} holds results without a {RECORD}; pass --force to redo them, or choose another "
+                        "--out")
     if cfg.force and stages:
         log(f"--force: removing {', '.join(p.name for p in stages)} in {cfg.out}")
         for stage in stages:

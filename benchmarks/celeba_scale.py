@@ -32,7 +32,8 @@ def scaled_copy(small: Path, out: Path, images: int) -> None:
     numbers, each copy with its own identities: synth-celeba draws ~20 faces/s on this CPU, so
     the large set repeats a small one's faces; prep and training do the same work on each file."""
     lines = {name: (small / name).read_text().splitlines() for name in
-             ("list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt", "list_landmarks_align_celeba.txt")}
+             ("list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt",
+              "list_landmarks_align_celeba.txt")}
     base = len(lines["list_eval_partition.txt"])
     people = max(int(line.split()[1]) for line in lines["identity_CelebA.txt"])
     (out / "img_align_celeba").mkdir(parents=True)
@@ -43,11 +44,13 @@ def scaled_copy(small: Path, out: Path, images: int) -> None:
         os.link(small / "img_align_celeba" / original, out / "img_align_celeba" / file)
         written["list_attr_celeba.txt"].append(file + lines["list_attr_celeba.txt"][2 + source][10:])
         written["list_eval_partition.txt"].append(file + lines["list_eval_partition.txt"][source][10:])
-        written["list_landmarks_align_celeba.txt"].append(file + lines["list_landmarks_align_celeba.txt"][2 + source][10:])
+        landmarks = "list_landmarks_align_celeba.txt"
+        written[landmarks].append(file + lines[landmarks][2 + source][10:])
         identity = int(lines["identity_CelebA.txt"][source].split()[1]) + copy * people
         written["identity_CelebA.txt"].append(f"{file} {identity}")
     for name, rows in written.items():
-        header = [str(images), lines[name][1]] if name in ("list_attr_celeba.txt", "list_landmarks_align_celeba.txt") else []
+        header = [str(images),
+                  lines[name][1]] if name in ("list_attr_celeba.txt", "list_landmarks_align_celeba.txt") else []
         (out / name).write_text("\n".join(header + rows) + "\n")
 
 
@@ -123,7 +126,8 @@ def main() -> None:
     results = {}
     for label, images in (("memory-mapped", mapped), ("in RAM", in_ram)):
         results[label] = images_per_second(images, len(rows), 64, args.steps, nets, config)
-        print(f"{label:<14} batch fetch {results[label][0]:>9.0f} images/s   fetch + step {results[label][1]:>7.1f} images/s")
+        print(f"{label:<14} batch fetch {results[label][0]:>9.0f} images/s   fetch + step {results[label][1]:>7.1f} "
+              "images/s")
     ratio = results["memory-mapped"][1] / results["in RAM"][1]
     print(f"memory-mapped / in RAM, training: {ratio:.3f}x   (fetch alone: "
           f"{results['memory-mapped'][0] / results['in RAM'][0]:.2f}x)")

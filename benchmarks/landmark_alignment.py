@@ -39,7 +39,8 @@ def main() -> None:
         for method in METHODS:
             source = celeba_source(root, landmarks=method == "landmarks")
             out = Path(tmp) / f"{method}-crops"
-            prepare_dataset(PrepConfig(images=None, out=out, source=source, crop=method, size=args.size), progress=False)
+            prepare_dataset(PrepConfig(images=None, out=out, source=source, crop=method,
+                                       size=args.size), progress=False)
             crops[method] = np.load(out / "images.npy")
             if method == "mtcnn":
                 import pandas as pd
@@ -48,7 +49,8 @@ def main() -> None:
     detector = FaceAligner(args.size, device="cpu", min_face_fraction=0.2)
     template = template_pixels(args.size)
     print(f"{args.images} synthetic CelebA images ({aligned.sum()} aligned by MTCNN), {args.size}x{args.size} crops")
-    print(f"{'method':<10}{'mean |crop - mtcnn crop| /255':>32}{'landmarks found':>18}{'median landmark error (px)':>30}")
+    print(f"{'method':<10}{'mean |crop - mtcnn crop| /255':>32}{'landmarks found':>18}"
+          f"{'median landmark error (px)':>30}")
     for method in METHODS:
         difference = np.abs(crops[method][aligned].astype(int) - crops["mtcnn"][aligned].astype(int)).mean()
         found = detector.detect(torch.as_tensor(crops[method].transpose(0, 2, 3, 1).copy()))

@@ -85,7 +85,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp())
     out = args.out or work / "lfw64"
-    manifest = prepare_dataset(PrepConfig(images=args.images, attributes=args.attributes, out=out, force=True), progress=True)
+    manifest = prepare_dataset(PrepConfig(images=args.images, attributes=args.attributes, out=out,
+                                          force=True), progress=True)
     c = manifest["counts"]
     print(f"full prep: {c['read']} images in {manifest['wall_time_s']:.1f} s = {manifest['images_per_s']:.1f} img/s, "
           f"aligned {c['aligned'] / c['images']:.2%}, unreadable {c['unreadable']}, peak RSS {peak_rss_mib():.0f} MiB")
@@ -101,7 +102,8 @@ def main() -> None:
 
     checker = FaceAligner(64, min_face_fraction=0.15)
     aligned = np.load(out / "images.npy", mmap_mode="r")[: args.subset]
-    centre = warp_images(torch.as_tensor(np.stack(subset)), np.stack([centre_crop_transform(250, 250, 64)] * len(subset)), 64)
+    centre = warp_images(torch.as_tensor(np.stack(subset)),
+                         np.stack([centre_crop_transform(250, 250, 64)] * len(subset)), 64)
     a_spread, a_err, a_found = eye_spread(checker, np.asarray(aligned))
     c_spread, c_err, c_found = eye_spread(checker, centre.numpy())
     print(f"eye spread at 64x64 over {args.subset} images: aligned {a_spread:.2f} px (mean distance to template "

@@ -12,12 +12,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from common import reported_cpu_flags
 
 from attrgan.editing.edits import grid_memory
 from attrgan.nets.loaded import load
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def peak_of(argv: list[str]) -> int:

@@ -42,7 +42,8 @@ def random_studio(size: int) -> Studio:
     cfg = ModelConfig(image_size=size)
     nets = {name: net.eval() for name, net in build_models(cfg, ATTRIBUTES).items()}
     model = ConditionalModel("vaegan", nets, scaler, size, cfg.z_dim, Path("random"))
-    regressor = LoadedRegressor([Regressor(size, [64, 128, 256], 2048, ATTRIBUTES).eval()], scaler, size, Path("random"),
+    regressor = LoadedRegressor([Regressor(size, [64, 128, 256], 2048, ATTRIBUTES).eval()],
+                                scaler, size, Path("random"),
                                 Outputs.continuous(ATTRIBUTES))
     vectors = {name: torch.randn(cfg.z_dim) for name in names}
     return Studio(model, regressor, vectors)

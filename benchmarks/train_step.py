@@ -112,10 +112,12 @@ def measure(step, steps: int, device: torch.device) -> tuple[float, float, float
 
 def _forward_costs(size: int, device: torch.device) -> dict[str, float]:
     """GFLOP per image of one forward pass of each VAE/GAN network (E, Dec, D)."""
-    nets = {n: net.to(device) for n, net in build_models(from_dict({"model": {"image_size": size}}).model, ATTRIBUTES).items()}
+    nets = {n: net.to(device) for n,
+            net in build_models(from_dict({"model": {"image_size": size}}).model, ATTRIBUTES).items()}
     x, y, z = (torch.rand(BATCH, 3, size, size, device=device), torch.randn(BATCH, ATTRIBUTES, device=device),
                torch.randn(BATCH, 128, device=device))
-    calls = {"E": lambda: nets["encoder"](x, y), "Dec": lambda: nets["decoder"](z, y), "D": lambda: nets["discriminator"](x, y)}
+    calls = {"E": lambda: nets["encoder"](x, y), "Dec": lambda: nets["decoder"](z, y),
+             "D": lambda: nets["discriminator"](x, y)}
     costs = {}
     for name, call in calls.items():
         with FlopCounterMode(display=False) as counter:
@@ -134,7 +136,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time the exact step with torch.compile'd networks")
     parser.add_argument("--levers", default="", help="config overrides, each timed as its own exact step, "
                                                      "e.g. model.upsample=blur,model.dis_norm=spectral")
-    parser.add_argument("--upsample", default="transposed", help="older spelling: transposed,resize = --levers model.upsample=resize")
+    parser.add_argument("--upsample", default="transposed",
+                        help="older spelling: transposed,resize = --levers model.upsample=resize")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:
@@ -144,7 +147,8 @@ def main() -> None:
         peaks = {"fp32": matmul_peak(torch.float32, device=device, n=8192, repeats=10),
                  "bf16": matmul_peak(torch.bfloat16, device=device, n=8192, repeats=10)}
     else:
-        print(f"{platform.processor() or platform.machine()}, flags: {' '.join(reported_cpu_flags())}; torch {torch.__version__}, "
+        print(f"{platform.processor() or platform.machine()}, flags: {' '.join(reported_cpu_flags())}; torch "
+              f"{torch.__version__}, "
               f"{torch.get_num_threads()} threads, batch {BATCH}")
         peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16, n=256, repeats=2)}
     print(f"square matmul: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
@@ -155,9 +159,11 @@ def main() -> None:
     else:  # e.g. AVX2-only CPUs: bf16 is emulated, tens of times slower than fp32
         print("bf16 rows skipped: this CPU has no native bf16 matmul (no AVX-512 BF16 / AMX)")
     layout = " + channels-last" if channels_last else ""
-    print(f"{'kind':<8}{'size':>5}  {'step':<36}{'mode':<22}{'img/s':>8}{'GFLOP/img':>11}{'GFLOP/s':>9}{'first 2 s':>11}")
+    print(f"{'kind':<8}{'size':>5}  "
+          f"{'step':<36}{'mode':<22}{'img/s':>8}{'GFLOP/img':>11}{'GFLOP/s':>9}{'first 2 s':>11}")
     variants = ["ours", "reference", "plain"] + (["compiled"] if args.compile else [])
-    levers = [f"model.upsample={u}" for u in args.upsample.split(",")[1:]] + [lever for lever in args.levers.split(",") if lever]
+    levers = [f"model.upsample={u}" for u in args.upsample.split(",")[1:]]
+    levers += [lever for lever in args.levers.split(",") if lever]
     variants += [f"ours/{lever}" for lever in levers]  # the exact step under each lever
     results: dict[tuple, tuple[float, float]] = {}
     for size in map(int, args.sizes.split(",")):
@@ -182,14 +188,16 @@ def main() -> None:
               f"{3 * cost['E'] + 6 * cost['Dec'] + 9 * cost['D']:.2f}")
         for precision in precisions:
             ours, ours_flops = results[("vaegan", size, precision, "ours")]
-            line = f"vaegan {size} {precision}: ours/reference {ours / results[('vaegan', size, precision, 'reference')][0]:.2f}x, " \
-                   f"ours/plain {ours / results[('vaegan', size, precision, 'plain')][0]:.2f}x img/s; FLOPs ours/plain " \
-                   f"{ours_flops / results[('vaegan', size, precision, 'plain')][1]:.2f}"
+            reference = results[("vaegan", size, precision, "reference")]
+            plain = results[("vaegan", size, precision, "plain")]
+            line = (f"vaegan {size} {precision}: ours/reference {ours / reference[0]:.2f}x, ours/plain "
+                    f"{ours / plain[0]:.2f}x img/s; FLOPs ours/plain {ours_flops / plain[1]:.2f}")
             if args.compile:
                 line += f"; compiled/eager {results[('vaegan', size, precision, 'compiled')][0] / ours:.2f}x"
             for lever in levers:
                 ips, flops = results[("vaegan", size, precision, f"ours/{lever}")]
-                line += f"; {lever} {ips / ours:.2f}x img/s" + ("" if flops != flops else f", {flops / ours_flops:.2f}x FLOPs")
+                line += f"; {lever} {ips / ours:.2f}x img/s"
+                line += "" if flops != flops else f", {flops / ours_flops:.2f}x FLOPs"
             print(line)
         if "bf16" in precisions:
             print(f"vaegan {size}: bf16 / fp32 (ours) = "

@@ -93,7 +93,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}; cpu: {cpu_model()}; flags: {', '.join(reported_cpu_flags())}")
     upload = face_png(args.side)
-    print(f"{args.clients} parallel uploads of a {args.side}x{args.side} RGBA PNG of a face ({len(upload) / 1e6:.2f} MB "
+    print(f"{args.clients} parallel uploads of a {args.side}x{args.side} RGBA PNG of a face ({len(upload) / 1e6:.2f} "
+          "MB "
           "each), resident set in MiB:")
     print(f"{'after each upload':<34}{'idle':>7}{'peak':>14}{'1 s after':>14}  answers")
     for label, hand_back in (("heap kept (baseline)", lambda: None), ("freed heap handed back", release_freed_memory)):

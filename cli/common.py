@@ -12,10 +12,6 @@ import typer
 
 from attrgan.runtime.errors import EXIT_BUG, EXIT_USER, REPORT_BUG, UserError, user_os_error
 
-DEFAULT_EVAL_EVERY = 250  # quality-check interval when --regressor is given and the config sets none
-
-
-
 # options several commands share, declared once
 DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu or cuda[:N].")
 

@@ -1,4 +1,5 @@
-"""Editing commands on a trained model: align, reconstruct, sample, attribute-vectors, eval-vectors, edit, interpolate."""
+"""Editing commands on a trained model: align, reconstruct, sample, attribute-vectors,
+eval-vectors, edit, interpolate."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -99,7 +100,8 @@ def sample_command(
     checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt."),
     out: Path = typer.Option(..., help="Output grid PNG."),
     set: List[str] = typer.Option([], "--set", help="Attribute=value in std devs from the mean, e.g. Smiling=2."),
-    from_image: Optional[Path] = typer.Option(None, help="Start from this photo's regressed attributes (needs --regressor)."),
+    from_image: Optional[Path] = typer.Option(None,
+                                              help="Start from this photo's regressed attributes (needs --regressor)."),
     regressor: Optional[Path] = typer.Option(None, help="Regressor used with --from-image."),
     n: int = typer.Option(16, "-n", help="Number of samples."),
     seed: int = typer.Option(0, help="Seed of z."),
@@ -194,10 +196,12 @@ def edit_command(
     checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt of a vaegan or vae model."),
     images: List[Path] = typer.Argument(..., help="Photos to edit (aligned first)."),
     attribute: str = typer.Option(..., help="Attribute name, e.g. Eyeglasses."),
-    strength: str = typer.Option("-2,-1,0,1,2", help="Comma-separated strengths (std devs of y, or multiples of the vector)."),
+    strength: str = typer.Option("-2,-1,0,1,2",
+                                 help="Comma-separated strengths (std devs of y, or multiples of the vector)."),
     mode: str = typer.Option("latent", help="latent (add the attribute vector to z) or condition (move y)."),
     vectors: Optional[Path] = typer.Option(None, help="attribute-vectors output (needed for --mode latent)."),
-    regressor: Optional[Path] = typer.Option(None, help="Regressor: conditions on the photos' attributes and scores the edit."),
+    regressor: Optional[Path] = typer.Option(None, help="Regressor: conditions on the photos' attributes and scores "
+                                                        "the edit."),
     report: bool = typer.Option(False, help="Print the regressed slope per attribute and save it as OUT with .json "
                                 "(needs --regressor)."),
     out: Path = typer.Option(..., help="Output grid PNG, one row per image."),
@@ -269,4 +273,6 @@ def interpolate_command(
     typer.echo(f"wrote {out}")
 
 
-COMMANDS = {"align": align_command, "reconstruct": reconstruct_command, "sample": sample_command, "attribute-vectors": attribute_vectors_command, "eval-vectors": eval_vectors_command, "edit": edit_command, "interpolate": interpolate_command}
+COMMANDS = {"align": align_command, "reconstruct": reconstruct_command, "sample": sample_command,
+            "attribute-vectors": attribute_vectors_command, "eval-vectors": eval_vectors_command, "edit": edit_command,
+            "interpolate": interpolate_command}

@@ -8,19 +8,22 @@ from typing import List, Optional
 
 import typer
 
+from attrgan.config import REGRESSOR_CHANNELS, REGRESSOR_FC, TRACKED_EVAL_EVERY
 from cli.common import DEVICE_OPTION, condition_names, unlabelled_choice
 
 
 def eval_attributes(
     data: Path = typer.Option(..., help="Dataset directory (queries and real images of --split)."),
     regressor: Path = typer.Option(..., help="Regressor run directory or regressor.pt (train-regressor)."),
-    checkpoint: List[Path] = typer.Option(..., help="Generator run directory or checkpoint.pt; repeat for several models."),
+    checkpoint: List[Path] = typer.Option(...,
+                                          help="Generator run directory or checkpoint.pt; repeat for several models."),
     out: Path = typer.Option(..., help="Report directory (report.md, metrics.json, plots, grids)."),
     split: str = typer.Option("test", help="Split whose labelled images give the query attribute vectors."),
     queries: Optional[Path] = typer.Option(None, help="Score these vectors instead (lfw_attributes.txt format)."),
     seeds: int = typer.Option(5, help="Sampling seeds per query; the table reports mean ± std over them."),
     control: bool = typer.Option(True, help="Also score each model on shuffled queries (a no-conditioning control)."),
-    inception_weights: Optional[Path] = typer.Option(None, help="Local Inception-v3 state dict for FID (never downloaded)."),
+    inception_weights: Optional[Path] = typer.Option(None,
+                                                     help="Local Inception-v3 state dict for FID (never downloaded)."),
     device: str = DEVICE_OPTION,
     precision: str = typer.Option("auto", help="auto (bf16 where native), fp32 or bf16 for the regressor."),
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
@@ -52,8 +55,9 @@ def reproduce_command(
                                                "none for unconditional models (scored with attribute vectors)."),
     size: int = typer.Option(64, help="prep-lfw crop size; models of a smaller image_size downsample it."),
     max_minutes: Optional[float] = typer.Option(None, help="Training time budget per model, in minutes."),
-    regressor_channels: str = typer.Option("64,128,256", help="Regressor conv widths (default: the paper's encoder)."),
-    regressor_fc: int = typer.Option(2048, help="Regressor FC width."),
+    regressor_channels: str = typer.Option(",".join(map(str, REGRESSOR_CHANNELS)),
+                                           help="Regressor conv widths (default: the paper's encoder)."),
+    regressor_fc: int = typer.Option(REGRESSOR_FC, help="Regressor FC width."),
     regressor_epochs: int = typer.Option(30, help="Most regressor epochs (early stopping on val)."),
     regressor_ensemble: int = typer.Option(1, help="Regressor members averaged (train-regressor --ensemble)."),
     seeds: int = typer.Option(5, help="Sampling seeds per query in the evaluation."),
@@ -66,8 +70,9 @@ def reproduce_command(
                                         "--align (default: celeba's box; mtcnn for a folder)."),
     unlabelled: str = typer.Option("use", help="use: prep and train on unlabelled images too (y = 0, labelled = 0); "
                                    "skip: labelled images only."),
-    eval_every: int = typer.Option(250, help="Updates between tracked quality checks (0 = off)."),
-    force: bool = typer.Option(False, help="OUT was made from other inputs or options: delete its results and redo them."),
+    eval_every: int = typer.Option(TRACKED_EVAL_EVERY, help="Updates between tracked quality checks (0 = off)."),
+    force: bool = typer.Option(False,
+                               help="OUT was made from other inputs or options: delete its results and redo them."),
     test_people: Optional[Path] = typer.Option(None, help="File of people forced into the test split."),
     device: str = DEVICE_OPTION,
     set: List[str] = typer.Option([], "--set", help="Config override for every model, e.g. --set train.epochs=5."),
@@ -83,8 +88,9 @@ def reproduce_command(
         images=images, attributes_file=attributes, dataset=dataset, config=config, out=out,
         models=[m.strip() for m in models.split(",")],
         attributes=condition_names(condition_on), size=size,
-        max_minutes=max_minutes, overrides=list(set), regressor_channels=parse_list("--regressor-channels", regressor_channels, int),
-        regressor_fc=regressor_fc, regressor_epochs=regressor_epochs, regressor_ensemble=regressor_ensemble, seeds=seeds, train_seeds=train_seeds,
+        max_minutes=max_minutes, overrides=list(set),
+        regressor_channels=parse_list("--regressor-channels", regressor_channels, int), regressor_fc=regressor_fc,
+        regressor_epochs=regressor_epochs, regressor_ensemble=regressor_ensemble, seeds=seeds, train_seeds=train_seeds,
         device=device, test_people=read_test_people(test_people) if test_people else [], test_people_file=test_people,
         labelled_only=labelled_only or unlabelled_choice(unlabelled) == "skip", subset=subset, align=align,
         unlabelled=unlabelled,
@@ -101,7 +107,8 @@ def reproduce_command(
     editable = [m.strip() for m in models.split(",") if m.strip() in ("vaegan", "vae")]
     if editable:
         program = sys.argv[0] if Path(sys.argv[0]).name == "attrgan" else "attrgan"  # as the user typed it
-        serve = [program, "serve", "--checkpoint", str(out / "runs" / editable[0]), "--regressor", str(out / "regressor")]
+        serve = [program, "serve", "--checkpoint", str(out / "runs" / editable[0]),
+                 "--regressor", str(out / "regressor")]
         if "vector_scores" in metrics:
             serve += ["--vectors", str(out / "report" / f"vectors_{editable[0]}.pt")]
         typer.echo(f"edit in the browser: {shlex.join(serve)}  (then open http://127.0.0.1:8000/)")

@@ -19,7 +19,8 @@ from cli.common import (
 
 
 def synth_lfw(
-    out: Path = typer.Argument(..., help="Folder to create: OUT/lfw/<Name>/<Name>_NNNN.jpg and OUT/lfw_attributes.txt."),
+    out: Path = typer.Argument(...,
+                               help="Folder to create: OUT/lfw/<Name>/<Name>_NNNN.jpg and OUT/lfw_attributes.txt."),
     people: int = typer.Option(120, help="Number of synthetic people."),
     max_images: int = typer.Option(6, help="Most photos per person (LFW-like: most people have one or two)."),
     seed: int = typer.Option(0, help="Random seed; the same seed writes the same files."),
@@ -48,7 +49,8 @@ def prep_lfw(
     test_fraction: float = typer.Option(0.1, help="Share of images in the test split."),
     test_people: Optional[Path] = typer.Option(None, help="File with one person per line, forced into the test split."),
     limit: Optional[int] = LIMIT_OPTION,
-    labelled_only: bool = typer.Option(False, help="Skip images that have no attribute row (same as --unlabelled skip)."),
+    labelled_only: bool = typer.Option(False,
+                                       help="Skip images that have no attribute row (same as --unlabelled skip)."),
     unlabelled: str = typer.Option("use", help="use: keep images without an attribute row (they train the models "
                                    "with labelled = 0); skip: leave them out."),
     min_face: float = typer.Option(0.24, help="Smallest face searched, as a fraction of the shorter image side."),
@@ -137,7 +139,8 @@ def prep_folder(
     from data_prep.sources import check_alignment
 
     check_alignment("folder", align)
-    _prepare(folder_source(images, attributes, file_column, split_file), out, size, align, device, batch_size, limit, force,
+    _prepare(folder_source(images, attributes, file_column, split_file), out, size, align, device,
+             batch_size, limit, force,
              progress, seed=seed, fractions=(1 - val_fraction - test_fraction, val_fraction, test_fraction))
 
 
@@ -157,13 +160,15 @@ def synth_celeba(
     out: Path = typer.Argument(..., help="Folder to create in CelebA's official layout."),
     images: int = typer.Option(200, help="Number of images."),
     seed: int = typer.Option(0, help="Random seed; the same seed writes the same files."),
-    zip_images: bool = typer.Option(False, "--zip", help="Ship the images as img_align_celeba.zip instead of a folder."),
+    zip_images: bool = typer.Option(False, "--zip",
+                                    help="Ship the images as img_align_celeba.zip instead of a folder."),
     layout: str = typer.Option("flat", help="flat: the release's files in one folder; drive: the Google Drive tree "
                                "(Img/, Anno/, Eval/); torchvision: its root (celeba/, the folder and the zip); kaggle: "
                                "Kaggle's copy (nested folder, CSV files)."),
     force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new one is complete)."),
 ) -> None:
-    """Write a synthetic CelebA (synth-lfw's faces under CelebA's attribute names) in the release's bytes and layouts."""
+    """Write a synthetic CelebA (synth-lfw's faces under CelebA's attribute names) in the
+    release's bytes and layouts."""
     from data_prep.synth_celeba import CELEBA_RENDERED, write_synthetic_celeba
 
     summary = write_synthetic_celeba(out, images, seed, zip_images, force=force, layout=layout)
@@ -171,4 +176,5 @@ def synth_celeba(
                f"(rendered: {', '.join(CELEBA_RENDERED)}; the other 30 attributes are random)")
 
 
-COMMANDS = {"synth-lfw": synth_lfw, "prep-lfw": prep_lfw, "prep-celeba": prep_celeba, "prep-folder": prep_folder, "synth-celeba": synth_celeba}
+COMMANDS = {"synth-lfw": synth_lfw, "prep-lfw": prep_lfw, "prep-celeba": prep_celeba, "prep-folder": prep_folder,
+            "synth-celeba": synth_celeba}

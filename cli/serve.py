@@ -32,7 +32,8 @@ def serve_command(
     reach = "this machine only" if is_loopback(host) else "REACHABLE FROM OTHER MACHINES on your network"
     typer.echo(f"attrgan studio: http://{shown}:{server.server_port}/  ({reach}; Ctrl-C stops it)")
     faces = studio.describe()["test_faces"]
-    typer.echo(f"model {studio.model.kind} {studio.model.image_size}px, {len(studio.model.attribute_names)} attributes; "
+    typer.echo(f"model {studio.model.kind} {studio.model.image_size}px, {len(studio.model.attribute_names)} "
+               "attributes; "
                f"edit modes: {', '.join(studio.modes) or 'none'}; {faces} test-split faces"
                + ("" if regressor else "; without --regressor, uploads start from the training-mean attributes"))
     if studio.dataset is None and data is None:

@@ -7,8 +7,9 @@ from typing import List, Optional
 
 import typer
 
+from attrgan.config import REGRESSOR_CHANNELS, REGRESSOR_FC, TRACKED_EVAL_EVERY
 from attrgan.runtime.errors import UserError
-from cli.common import DEFAULT_EVAL_EVERY, DEVICE_OPTION, PROGRESS_OPTION, condition_names, unlabelled_choice
+from cli.common import DEVICE_OPTION, PROGRESS_OPTION, condition_names, unlabelled_choice
 
 
 def train_conditional(
@@ -24,7 +25,8 @@ def train_conditional(
     precision: Optional[str] = typer.Option(None, help="auto (bf16 on CUDA and native-bf16 CPUs, else fp32), fp32, "
                                             "bf16 or fp16 (CUDA, with a grad scaler)."),
     unlabelled: Optional[str] = typer.Option(None, help="use (default): train on unlabelled train images too "
-                                             "(y = 0, labelled = 0); skip: labelled images only. Overrides data.unlabelled."),
+                                             "(y = 0, labelled = 0); skip: labelled images only. Overrides "
+                                             "data.unlabelled."),
     regressor: Optional[Path] = typer.Option(None, help="Regressor (train-regressor) for quality tracking every "
                                              "train.eval_every updates: Fréchet distance, cosine, grid."),
     resume: bool = typer.Option(False, help="Continue the run in OUT from its checkpoint, bit-for-bit."),
@@ -34,8 +36,10 @@ def train_conditional(
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, batch order and noise."),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names to condition on."),
     condition_on: Optional[str] = typer.Option(None, help="none: an unconditional model (the paper's CelebA "
-                                               "experiment; edit it with attribute vectors); or names, as --attributes."),
-    set: List[str] = typer.Option([], "--set", help="Override any config key, e.g. --set loss.gamma=0.1 (repeatable)."),
+                                               "experiment; edit it with attribute vectors); or names, as "
+                                               "--attributes."),
+    set: List[str] = typer.Option([], "--set", help="Override any config key, e.g. --set loss.gamma=0.1 (repeatable; "
+                                  "`attrgan config-keys` lists them)."),
     progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Train a conditional VAE/GAN (or the VAE / GAN baselines) on a prep-lfw dataset.
@@ -62,7 +66,7 @@ def train_conditional(
     if not cfg.data.path:
         raise UserError("--data is needed: the dataset folder a prep command wrote (the config names none)")
     if regressor is not None and not cfg.train.eval_every:
-        cfg.train.eval_every = DEFAULT_EVAL_EVERY
+        cfg.train.eval_every = TRACKED_EVAL_EVERY
     checkpoint = train(cfg, out, resume=resume, argv=sys.argv, regressor=regressor, force=force,
                        allow_changes=allow_changes, config_path=config)
     typer.echo(f"checkpoint: {checkpoint}\nsamples: {out / 'samples'}\nmetrics: {out / 'metrics.csv'}")
@@ -92,18 +96,21 @@ def plot_quality(
 def train_regressor_command(
     data: Path = typer.Option(..., help="Dataset directory written by prep-lfw."),
     out: Path = typer.Option(..., help="Run directory for regressor.pt and metrics.json."),
-    image_size: Optional[int] = typer.Option(None, help="Input size (default: the dataset's); must match the generators scored."),
+    image_size: Optional[int] = typer.Option(None, help="Input size (default: the dataset's); must match the "
+                                                        "generators scored."),
     epochs: int = typer.Option(30, help="Most epochs; training stops earlier when val error stops improving."),
     patience: int = typer.Option(5, help="Epochs without val improvement before early stopping."),
     batch_size: int = typer.Option(64, help="Batch size."),
     lr: float = typer.Option(1e-3, help="Adam learning rate."),
-    channels: str = typer.Option("64,128,256", help="Conv widths (stride 2 each); default: the paper's encoder."),
-    fc: int = typer.Option(2048, help="Width of the fully connected layer."),
+    channels: str = typer.Option(",".join(map(str, REGRESSOR_CHANNELS)),
+                                 help="Conv widths (stride 2 each); default: the paper's encoder."),
+    fc: int = typer.Option(REGRESSOR_FC, help="Width of the fully connected layer."),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated subset of attribute names."),
     device: str = DEVICE_OPTION,
     precision: str = typer.Option("auto", help="auto (bf16 where native), fp32 or bf16 (autocast)."),
     seed: int = typer.Option(0, help="Seed of initialisation, batch order and augmentation (member k: seed + k)."),
-    ensemble: int = typer.Option(1, help="Members trained with successive seeds, each early-stopped; outputs averaged."),
+    ensemble: int = typer.Option(1,
+                                 help="Members trained with successive seeds, each early-stopped; outputs averaged."),
     flip_average: bool = typer.Option(True, help="Average each image's prediction with its mirror image's."),
     progress: bool = PROGRESS_OPTION,
     force: bool = typer.Option(False, help="Replace OUT if it exists (only once the new regressor is complete)."),
@@ -140,4 +147,19 @@ def train_regressor_command(
                        + ", ".join(f"{k} {v:.2f}" for k, v in best[:5]))
 
 
-COMMANDS = {"train-conditional": train_conditional, "plot-quality": plot_quality, "train-regressor": train_regressor_command}
+def config_keys(
+    model: Optional[str] = typer.Option(None, help="Only the keys this model kind reads (vaegan, vae or gan)."),
+) -> None:
+    """Every config key that --set and the YAML configs take: type, default, allowed values,
+    run-time or not, meaning."""
+    from attrgan.config import Config
+    from attrgan.config_keys import MODEL_KINDS, reference_markdown
+
+    if model is not None and model not in MODEL_KINDS:
+        raise UserError(f"--model must be one of {', '.join(MODEL_KINDS)}, got {model!r}")
+    typer.echo(reference_markdown(Config, model), nl=False)
+
+
+COMMANDS = {"train-conditional": train_conditional, "plot-quality": plot_quality,
+            "train-regressor": train_regressor_command,
+            "config-keys": config_keys}

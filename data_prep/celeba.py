@@ -23,7 +23,7 @@ import pandas as pd
 from data_prep.attributes import AttributeTable
 from data_prep.celeba_layout import find_layout
 from data_prep.list_files import ListFileError, csv_lines, read_file_column, whitespace_lines
-from data_prep.sources import Source, SourceImage, read_image_file
+from data_prep.sources import Source, SourceImage, read_image_file, reader
 
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
@@ -40,6 +40,11 @@ IMAGE_NAME = re.compile(r"^(\d{1,6})\.(?:jpe?g|png)$", re.IGNORECASE)
 
 class CelebAError(ListFileError):
     """A CelebA file that does not follow the release's format, or files that disagree."""
+
+
+@reader("celeba", alignments=("celeba", "landmarks", "mtcnn", "none"), attributes="none", subset=True)
+def _open_celeba(images: str | Path, attributes: None, subset: bool = False, align: str | None = None) -> Source:
+    return celeba_source(images, subset=subset, landmarks=align == "landmarks")
 
 
 def celeba_source(root: str | Path, subset: bool = False, landmarks: bool = False) -> Source:
@@ -112,7 +117,8 @@ def read_attribute_list(path: Path) -> tuple[list[str], dict[str, tuple[int, lis
     rows: dict[str, tuple[int, list[float]]] = {}
     for lineno, fields in lines[1:]:
         if len(fields) != 1 + len(names):
-            raise CelebAError(f"{path}:{lineno}: expected a file name and {len(names)} values, found {len(fields)} fields")
+            raise CelebAError(f"{path}:{lineno}: expected a file name and {len(names)} values, found {len(fields)} "
+                              "fields")
         if fields[1:] and set(fields[1:]) - {"-1", "1"}:
             bad = next(v for v in fields[1:] if v not in ("-1", "1"))
             raise CelebAError(f"{path}:{lineno}: attribute value {bad!r} is not -1 or 1")
@@ -168,7 +174,8 @@ def _no_listed_images(images: Path, attributes: Path, listed: str | None) -> str
     """Why no image file is here: the images sit one folder further in (a tree nested twice), or
     their names are not the list's (an example of each), or there are none."""
     if images.is_dir():
-        inner = [d for d in sorted(images.iterdir()) if d.is_dir() and any(IMAGE_NAME.match(f.name) for f in d.iterdir())]
+        inner = [d for d in sorted(images.iterdir())
+                 if d.is_dir() and any(IMAGE_NAME.match(f.name) for f in d.iterdir())]
         if inner:
             return (f"{images}: the images are one folder further in, in {inner[0]}; move them up into {images} "
                     "(the zip was unpacked into a folder of its own name)")
@@ -178,7 +185,8 @@ def _no_listed_images(images: Path, attributes: Path, listed: str | None) -> str
             others = sorted(member_file_name(n) for n in archive.namelist() if not n.endswith(("/", "\\")))
     if not others:
         return f"{images}: holds no image files"
-    return (f"{images}: none of its {len(others):,} files has a name {attributes.name} lists (it lists e.g. {listed!r}; "
+    return (f"{images}: none of its {len(others):,} files has a name {attributes.name} lists (it lists e.g. "
+            f"{listed!r}; "
             f"here is e.g. {others[0]!r}); the images must keep the release's names (NNNNNN.jpg)")
 
 

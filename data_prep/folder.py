@@ -17,7 +17,7 @@ import pandas as pd
 from attrgan.runtime.errors import UserError
 from data_prep.attributes import AttributeTable
 from data_prep.list_files import read_file_column
-from data_prep.sources import Source, SourceImage, attribute_kinds, files_under, read_image_file
+from data_prep.sources import Source, SourceImage, attribute_kinds, files_under, read_image_file, reader
 
 FILE_COLUMNS = ("file", "filename", "file_name", "image", "image_id", "path")  # recognised names of the file column
 SPLIT_VALUES = ("train", "val", "test")
@@ -29,6 +29,11 @@ class LabelFileError(UserError):
 
 
 SPLIT_FILE_VALUES = {"0": "train", "1": "val", "2": "test", **{name: name for name in SPLIT_VALUES}}
+
+
+@reader("folder", alignments=("celeba", "mtcnn", "none"), attributes="required")
+def _open_folder(images: str | Path, attributes: str | Path, subset: bool = False, align: str | None = None) -> Source:
+    return folder_source(images, attributes)
 
 
 def folder_source(images: str | Path, attributes: str | Path, file_column: str | None = None,
@@ -48,9 +53,11 @@ def folder_source(images: str | Path, attributes: str | Path, file_column: str |
     if len(repeated):
         i = repeated.index[0]
         first = files[files == repeated.iloc[0]].index[0]
-        raise LabelFileError(f"{attributes}:{line[i]}: a second row for {repeated.iloc[0]} (first on line {line[first]})")
+        raise LabelFileError(f"{attributes}:{line[i]}: a second row for {repeated.iloc[0]} (first on line "
+                             f"{line[first]})")
     refused: list = []
-    on_disk = [p.relative_to(images).as_posix() for p in files_under(images, refused) if p.suffix.lower() in IMAGE_SUFFIXES]
+    on_disk = [p.relative_to(images).as_posix() for p in files_under(images,
+                                                                     refused) if p.suffix.lower() in IMAGE_SUFFIXES]
     if refused:
         folder, error = refused[0]
         raise PermissionError(error.errno, f"{folder}: {error.strerror}, so the images in it cannot be read; make it "
@@ -72,7 +79,8 @@ def folder_source(images: str | Path, attributes: str | Path, file_column: str |
     if split_column is not None:
         bad = frame.index[~frame[split_column].astype(str).str.strip().isin(SPLIT_VALUES)]
         if len(bad):
-            raise LabelFileError(f"{attributes}:{line[bad[0]]}: split {frame.loc[bad[0], split_column]!r} is not one of "
+            raise LabelFileError(f"{attributes}:{line[bad[0]]}: split {frame.loc[bad[0], split_column]!r} is not one "
+                                 "of "
                                  f"{', '.join(SPLIT_VALUES)}")
     persons = (frame[identity_column].astype(str).str.strip() if identity_column is not None
                else files.str.rsplit(".", n=1).str[0])
@@ -84,7 +92,8 @@ def folder_source(images: str | Path, attributes: str | Path, file_column: str |
         keys[f]: frame.loc[i, split_column].strip() for i, f in files.items()}
     if split_file is not None:
         if split_column is not None:
-            raise LabelFileError(f"{attributes}: has a {split_column!r} column, and --split-file {split_file} gives the "
+            raise LabelFileError(f"{attributes}: has a {split_column!r} column, and --split-file {split_file} gives "
+                                 "the "
                                  "split too; keep one")
         splits = {keys[f]: split for f, split in _splits_from_file(Path(split_file), files, images).items()}
     order = sorted(files)

@@ -89,7 +89,8 @@ def _decode(image: SourceImage) -> _Decoded:
         return _Decoded(image, None, f"{type(exc).__name__}: {exc}")
 
 
-def _decoded_batches(images: Source, config: PrepConfig, keep: Callable[[SourceImage], bool]) -> Iterator[list[_Decoded]]:
+def _decoded_batches(images: Source, config: PrepConfig,
+                     keep: Callable[[SourceImage], bool]) -> Iterator[list[_Decoded]]:
     """Batches of decoded images; decoding of the next batch overlaps alignment of this one."""
     source = iter(images.images())
     taken = 0
@@ -337,7 +338,8 @@ def format_prep_summary(out: Path, manifest: dict) -> str:
     c = manifest["counts"]
     lines = [
         f"dataset written to {out}",
-        f"  images      {c['images']} of {c['read']} read ({c['people']} people), {manifest['size']}x{manifest['size']}",
+        f"  images      {c['images']} of {c['read']} read ({c['people']} people), "
+        f"{manifest['size']}x{manifest['size']}",
         f"  aligned     {c['aligned']} ({c['aligned'] / max(1, c['images']):.1%}); fallback centre crop {c['fallback']}"
         if manifest["alignment"].get("method", "mtcnn") == "mtcnn" else
         "  crop        landmarks (the source's 5 points warped onto prep-lfw's template, no detector)"

@@ -67,13 +67,50 @@ class Source:
     landmarks: dict[tuple[str, int], np.ndarray] | None = None  # given 5-point landmarks [5, 2] (--align landmarks)
 
 
-ALIGNMENTS = {"lfw": ("mtcnn",), "celeba": ("celeba", "landmarks", "mtcnn", "none"),
-              "folder": ("celeba", "mtcnn", "none")}  # the crops each source's --align offers
+@dataclass(frozen=True)
+class Reader:
+    """A registered dataset source: how `reproduce --dataset NAME` opens it, and what it takes."""
+
+    name: str
+    open: Callable[..., Source]  # (images, attributes, subset=..., align=...) -> Source
+    alignments: tuple[str, ...]  # the crops its --align offers
+    attributes: str  # its --attributes file: "optional", "required" or "none" (the labels come with the images)
+    subset: bool = False  # it takes --subset (a partial copy of its list files)
+
+
+READERS: dict[str, Reader] = {}
+
+
+def reader(name: str, *, alignments: tuple[str, ...], attributes: str, subset: bool = False) -> Callable:
+    """Register ``open(images, attributes, subset, align) -> Source`` as the dataset source ``name``."""
+    def register(open_source: Callable[..., Source]) -> Callable[..., Source]:
+        READERS[name] = Reader(name, open_source, alignments, attributes, subset)
+        return open_source
+    return register
+
+
+def open_source(name: str, images: str | Path, attributes: str | Path | None = None, subset: bool = False,
+                align: str | None = None) -> Source:
+    """The registered reader ``name`` over ``images`` (and ``attributes``), its options checked first."""
+    if name not in READERS:
+        raise UserError(f"--dataset must be one of {', '.join(READERS)}, got {name!r}")
+    found = READERS[name]
+    if align is not None:
+        check_alignment(name, align)
+    if subset and not found.subset:
+        raise UserError(f"--subset is for --dataset {' or '.join(n for n, r in READERS.items() if r.subset)} (a "
+                        "partial "
+                        "copy of the release's list files)")
+    if found.attributes == "none" and attributes is not None:
+        raise UserError(f"--dataset {name} reads its attributes from the root given as --images; drop --attributes")
+    if found.attributes == "required" and attributes is None:
+        raise UserError(f"--dataset {name} needs --attributes, the file that labels the images")
+    return found.open(images, attributes, subset=subset, align=align)
 
 
 def check_alignment(kind: str, align: str) -> None:
     """One message for an ``--align`` that source ``kind`` does not offer."""
-    allowed = ALIGNMENTS[kind]
+    allowed = READERS[kind].alignments
     if align not in allowed:
         choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
         raise UserError(f"--align for {kind} must be {choices}, got {align!r}")
@@ -97,6 +134,12 @@ def lfw_source(images: str | Path, attributes: str | Path | None = None) -> Sour
     return Source(kind="lfw", inputs={"images": Path(images), "attributes": attributes and Path(attributes)},
                   images=lambda: iter_images(images), count=lambda: count_images(images), table=table,
                   attribute_kinds={name: "continuous" for name in table.names} if table else {})
+
+
+@reader("lfw", alignments=("mtcnn",), attributes="optional")
+def _open_lfw(images: str | Path, attributes: str | Path | None, subset: bool = False,
+              align: str | None = None) -> Source:
+    return lfw_source(images, attributes)
 
 
 def parse_image_path(path: str) -> tuple[str, int] | None:

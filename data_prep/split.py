@@ -15,7 +15,8 @@ def check_fractions(fractions: tuple[float, float, float]) -> None:
     """Refuse split fractions that are not three shares in [0, 1] summing to 1."""
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise UserError(f"split fractions must be 3 shares in [0, 1] summing to 1 (--val-fraction and "
-                         f"--test-fraction together at most 1), got train/val/test {tuple(round(f, 4) for f in fractions)}")
+                        f"--test-fraction together at most 1), got train/val/test "
+                        f"{tuple(round(f, 4) for f in fractions)}")
 
 
 def split_by_identity(

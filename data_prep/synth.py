@@ -28,7 +28,8 @@ RENDERED = (
     "Bald", "Pale Skin", "Mustache", "Wearing Lipstick",
 )
 # Attributes that vary from photo to photo of one person; the rest are per-person traits.
-PER_IMAGE = ("Smiling", "Mouth Wide Open")  # a tuple: a set's order follows the per-process hash seed, and it feeds the draws
+# a tuple: a set's order follows the per-process hash seed, and it feeds the draws
+PER_IMAGE = ("Smiling", "Mouth Wide Open")
 # Invisible columns that mirror a rendered one: name -> (source, sign).
 MIRRORED = {
     "No Eyewear": ("Eyeglasses", -1), "Mouth Closed": ("Mouth Wide Open", -1),
@@ -143,8 +144,10 @@ def render_face_and_landmarks(attributes: dict[str, float], rng: np.random.Gener
     draw.line(lower, fill=lips, width=6, joint="curve")
     if a["Mustache"] > 0.15:
         tone = _mix(skin, _mix(hair, (20, 15, 10), 0.5), a["Mustache"])
-        draw.polygon([(cx - 30, mouth_y - 6), (cx, mouth_y - 20), (cx + 30, mouth_y - 6), (cx, mouth_y - 12)], fill=tone)
-        draw.line([(cx - 32, mouth_y - 8), (cx, mouth_y - 16), (cx + 32, mouth_y - 8)], fill=tone, width=int(4 + 6 * a["Mustache"]))
+        draw.polygon([(cx - 30, mouth_y - 6), (cx, mouth_y - 20), (cx + 30, mouth_y - 6),
+                      (cx, mouth_y - 12)], fill=tone)
+        draw.line([(cx - 32, mouth_y - 8), (cx, mouth_y - 16), (cx + 32, mouth_y - 8)], fill=tone,
+                  width=int(4 + 6 * a["Mustache"]))
     if a["Eyeglasses"] > 0.3:
         frame = _mix(skin, (15, 15, 20), a["Eyeglasses"])
         width = int(2 + 6 * a["Eyeglasses"])
@@ -216,7 +219,6 @@ def write_synthetic_lfw(
             (folder / f"{person}_{imagenum:04d}.jpg").write_bytes(buffer.getvalue())
         labelled = rng.random(len(frame)) >= unlabelled_fraction
         table = AttributeTable(names=list(LFW_ATTRIBUTE_NAMES), frame=frame[labelled].reset_index(drop=True))
-        write_attribute_file(
-            tmp / "lfw_attributes.txt", table, comment=f"synthetic LFW attributes written by attrgan synth-lfw (seed {seed})"
-        )
+        write_attribute_file(tmp / "lfw_attributes.txt", table,
+                             comment=f"synthetic LFW attributes written by attrgan synth-lfw (seed {seed})")
     return SynthSummary(people=people, images=len(frame), labelled=int(labelled.sum()), root=out)

@@ -26,7 +26,7 @@ def test_real_file_parses_every_row(real_attributes):
     assert table.frame["person"].nunique() == 52
     assert "George_W_Bush" in set(table.frame["person"])  # spaces -> folder underscores
     # every value equals the text of the file, read independently
-    lines = [l for l in real_attributes.read_text().splitlines() if l and not l.startswith("#")]
+    lines = [line for line in real_attributes.read_text().splitlines() if line and not line.startswith("#")]
     for i in (0, 1234, len(lines) - 1):
         fields = lines[i].split("\t")
         assert table.frame["person"].iloc[i] == fields[0].replace(" ", "_")

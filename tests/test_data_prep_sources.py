@@ -58,7 +58,8 @@ def test_synth_celeba_writes_the_official_layout(celeba, tmp_path):
     assert landmarks[1].split()[0] == "lefteye_x" and len(landmarks[2].split()) == 11
     again = invoke(["synth-celeba", tmp_path / "again", "--images", "80", "--seed", "4", "--zip"])
     assert again.exit_code == 0, again.output
-    assert (tmp_path / "again" / "img_align_celeba.zip").is_file() and not (tmp_path / "again" / "img_align_celeba").exists()
+    assert (tmp_path / "again" / "img_align_celeba.zip").is_file()
+    assert not (tmp_path / "again" / "img_align_celeba").exists()
     assert (tmp_path / "again" / "list_attr_celeba.txt").read_text() == (celeba / "list_attr_celeba.txt").read_text()
 
 
@@ -159,7 +160,8 @@ def test_align_landmarks_puts_the_files_landmarks_on_prep_lfws_template(celeba, 
     crop = LandmarkAligner(64).align_images([ramps], [points]).crops[0].astype(float)
     v, u = np.mgrid[8:56, 8:56]  # the crop's interior: which source pixel each crop pixel shows, fitted
     grid = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], 1)
-    shown, *_ = np.linalg.lstsq(grid, np.stack([crop[0][8:56, 8:56].ravel(), crop[1][8:56, 8:56].ravel()], 1), rcond=None)
+    shown, *_ = np.linalg.lstsq(grid,
+                                np.stack([crop[0][8:56, 8:56].ravel(), crop[1][8:56, 8:56].ravel()], 1), rcond=None)
     at_template = np.hstack([template_pixels(64), np.ones((5, 1))]) @ shown
     assert np.abs(at_template - points).max() < 0.3  # each template point shows its landmark
     kaggle = tmp_path / "kaggle"
@@ -191,7 +193,8 @@ def test_prep_celeba_keeps_the_official_split_and_the_values(celeba, celeba_data
     assert index["split"].tolist() == expected
     identity = dict(line.split() for line in (celeba / "identity_CelebA.txt").read_text().splitlines())
     assert index["person"].astype(str).tolist() == [identity[Path(s).name] for s in index["source"]]
-    rows = {line.split()[0]: line.split()[1:] for line in (celeba / "list_attr_celeba.txt").read_text().splitlines()[2:]}
+    listed = (celeba / "list_attr_celeba.txt").read_text().splitlines()[2:]
+    rows = {line.split()[0]: line.split()[1:] for line in listed}
     first = Path(index["source"][0]).name
     np.testing.assert_array_equal(index.loc[0, manifest["attribute_names"]].to_numpy(float),
                                   np.asarray(rows[first], float))  # values kept as given (-1/1)
@@ -224,17 +227,20 @@ def test_malformed_celeba_files_are_named_with_file_and_line(celeba, tmp_path):
 
     attr = "list_attr_celeba.txt"
     cases = [
-        (rewrite(attr, lambda l: l[:4] + [l[4].rsplit(" ", 1)[0]] + l[5:]), f"{attr}:5: expected a file name and 40 values"),
-        (rewrite(attr, lambda l: l[:3] + [l[3].replace(" -1", "  0", 1)] + l[4:]), f"{attr}:4: attribute value '0' is not -1 or 1"),
-        (rewrite(attr, lambda l: ["81"] + l[1:]), f"{attr}:1: says 81 images, the file has 80 rows"),
-        (rewrite(attr, lambda l: ["81"] + l[1:] + [l[-1].replace(l[-1].split()[0], "000099.jpg")]),
+        (rewrite(attr, lambda rows: rows[:4] + [rows[4].rsplit(" ", 1)[0]] + rows[5:]),
+         f"{attr}:5: expected a file name and 40 values"),
+        (rewrite(attr, lambda rows: rows[:3] + [rows[3].replace(" -1", "  0", 1)] + rows[4:]),
+         f"{attr}:4: attribute value '0' is not -1 or 1"),
+        (rewrite(attr, lambda rows: ["81"] + rows[1:]), f"{attr}:1: says 81 images, the file has 80 rows"),
+        (rewrite(attr, lambda rows: ["81"] + rows[1:] + [rows[-1].replace(rows[-1].split()[0], "000099.jpg")]),
          f"{attr}:83: 000099.jpg has no image"),
         (lambda root: (root / "img_align_celeba" / "000080.jpg").unlink(), f"{attr}:82: 000080.jpg has no image"),
         (lambda root: shutil.copy(root / "img_align_celeba" / "000001.jpg", root / "img_align_celeba" / "000200.jpg"),
          "000200.jpg: no row in list_attr_celeba.txt"),
-        (rewrite("list_eval_partition.txt", lambda l: l[:1] + [l[1].split()[0] + " 3"] + l[2:]),
+        (rewrite("list_eval_partition.txt", lambda rows: rows[:1] + [rows[1].split()[0] + " 3"] + rows[2:]),
          "list_eval_partition.txt:2: partition '3' is not one of 0, 1, 2"),
-        (lambda root: (root / "list_eval_partition.txt").unlink(), "nearest: flat, which lacks list_eval_partition.txt"),
+        (lambda root: (root / "list_eval_partition.txt").unlink(),
+         "nearest: flat, which lacks list_eval_partition.txt"),
     ]
     for edit, fragment in cases:
         root = broken("case", edit)
@@ -245,7 +251,8 @@ def test_malformed_celeba_files_are_named_with_file_and_line(celeba, tmp_path):
     result = invoke(["prep-celeba", "--root", unreadable, "--out", tmp_path / "ok", "--size", "32", "--no-progress"])
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
-    assert manifest["counts"]["unreadable"] == 1 and manifest["unreadable"][0]["source"] == "img_align_celeba/000003.jpg"
+    assert manifest["counts"]["unreadable"] == 1
+    assert manifest["unreadable"][0]["source"] == "img_align_celeba/000003.jpg"
 
 
 def test_prep_folder_from_a_csv_of_the_synthetic_celeba(celeba, celeba_dataset, tmp_path):
@@ -271,7 +278,8 @@ def test_prep_folder_from_a_csv_of_the_synthetic_celeba(celeba, celeba_dataset, 
         assert splits.nunique() == 1, person  # identity-disjoint
     assert "its own person" not in result.output
     labels.drop(columns="identity").to_csv(tmp_path / "anonymous.csv", index=False)
-    anonymous = invoke(["prep-folder", "--images", celeba / "img_align_celeba", "--attributes", tmp_path / "anonymous.csv",
+    anonymous = invoke(["prep-folder", "--images", celeba / "img_align_celeba", "--attributes",
+                        tmp_path / "anonymous.csv",
                         "--out", tmp_path / "anonymous", "--align", "none", "--size", "32", "--no-progress"])
     assert anonymous.exit_code == 0 and "every image counts as its own person" in anonymous.output, anonymous.output
     with_split = labels.assign(split=["test" if i % 5 == 0 else "train" for i in range(len(labels))])
@@ -318,7 +326,8 @@ def test_prep_folder_errors_name_the_file_and_line(celeba, tmp_path):
         (pd.concat([good, good.iloc[[3]]]), ":82: a second row for 000004.jpg (first on line 5)"),
         (pd.concat([good, pd.DataFrame({"file": ["missing.jpg"], "Smiling": [0], "Male": [1]})]),
          ":82: missing.jpg has no image"),
-        (good.assign(Smiling=["1.5"] * 5 + ["yes"] + ["1.5"] * (len(files) - 6)), ":7: Smiling value 'yes' is not a finite"),
+        (good.assign(Smiling=["1.5"] * 5 + ["yes"] + ["1.5"] * (len(files) - 6)),
+         ":7: Smiling value 'yes' is not a finite"),
         (good.rename(columns={"file": "name"}), "no file-name column"),
     ]
     for frame, fragment in cases:
@@ -343,7 +352,8 @@ def test_reproduce_runs_the_pipeline_on_celeba(celeba, tmp_path):
     assert open_dataset(out / "dataset").manifest["source"] == "celeba"
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     assert metrics["attribute_names"] == ["Male", "Smiling", "Eyeglasses"] and metrics["models"][0]["kind"] == "vae"
-    one_error(invoke(["reproduce", "--dataset", "celeba", "--images", celeba, "--attributes", celeba / "list_attr_celeba.txt",
+    one_error(invoke(["reproduce", "--dataset", "celeba", "--images", celeba, "--attributes",
+                      celeba / "list_attr_celeba.txt",
                       "--config", root / "configs" / "demo.yaml", "--out", tmp_path / "other"]),
               "--dataset celeba reads its attributes from the root")
 
@@ -426,7 +436,8 @@ def test_unconditional_model_edits_with_binary_attribute_vectors(celeba_dataset,
                          tmp_path / "reg", "--data", celeba_dataset, "--split", "train", "--strength", strength,
                          "--device", "cpu", "--out", tmp_path / f"scores{strength}.json"])
         assert result.exit_code == 0, result.output
-        scores[strength] = {r["attribute"]: r for r in json.loads((tmp_path / f"scores{strength}.json").read_text())["scores"]}
+        written = json.loads((tmp_path / f"scores{strength}.json").read_text())
+        scores[strength] = {r["attribute"]: r for r in written["scores"]}
     assert set(scores["0"]) == set(vectors)
     assert all(r["moved"] == 0 and r["others"] == 0 and r["present_before"] == r["present_after"]
                for r in scores["0"].values())
@@ -448,7 +459,8 @@ def test_reproduce_condition_on_none_scores_attribute_vectors(celeba, tmp_path):
             "--set", "train.max_steps=2", "--set", "train.sample_every_epoch=false"]
     result = invoke(base + ["--models", "vae", "--out", tmp_path / "exp"])
     assert result.exit_code == 0, result.output
-    assert "[4/4] attribute-vectors + eval-vectors" in result.output and "vae: vector edits at strength 2" in result.output
+    assert "[4/4] attribute-vectors + eval-vectors" in result.output
+    assert "vae: vector edits at strength 2" in result.output
     assert any(" serve " in line and "--vectors" in line for line in result.output.splitlines())  # its studio
     report = tmp_path / "exp" / "report"
     scores = json.loads((report / "metrics.json").read_text())["vector_scores"]["vae"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from helpers import ROOT, TINY_MODEL
 
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES, read_attribute_file
 from data_prep.synth import RENDERED, render_face, write_synthetic_lfw
@@ -60,7 +61,6 @@ def test_seeded_commands_are_byte_identical_across_hash_seeds(tmp_path):
     import sys
 
     import torch
-    from conftest import ROOT, TINY_MODEL
 
     config = tmp_path / "tiny.yaml"
     config.write_text("model: {" + ", ".join(f"{k}: {v}" for k, v in TINY_MODEL.items()) + "}\n"
@@ -75,7 +75,8 @@ def test_seeded_commands_are_byte_identical_across_hash_seeds(tmp_path):
 
         run("synth-lfw", str(out / "lfw-root"), "--people", "12", "--max-images", "3")
         run("synth-celeba", str(out / "celeba"), "--images", "20", "--layout", "torchvision")  # folder and zip
-        run("prep-lfw", "--images", str(out / "lfw-root" / "lfw"), "--attributes", str(out / "lfw-root" / "lfw_attributes.txt"),
+        run("prep-lfw", "--images", str(out / "lfw-root" / "lfw"), "--attributes",
+            str(out / "lfw-root" / "lfw_attributes.txt"),
             "--out", str(out / "data"), "--size", "32", "--device", "cpu", "--no-progress")
         run("train-conditional", "--data", str(out / "data"), "--config", str(config), "--out", str(out / "run"),
             "--max-steps", "3", "--no-progress")

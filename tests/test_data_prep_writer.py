@@ -90,7 +90,9 @@ def test_malformed_attribute_file_writes_nothing(synthetic_lfw, tmp_path):
     lines[5] = lines[5].rsplit("\t", 1)[0]  # drop one value
     bad.write_text("\n".join(lines) + "\n")
     out = tmp_path / "ds"
-    result = runner.invoke(app, ["prep-lfw", "--images", str(synthetic_lfw / "lfw"), "--attributes", str(bad), "--out", str(out)])
+    result = runner.invoke(app,
+                           ["prep-lfw", "--images", str(synthetic_lfw / "lfw"), "--attributes",
+                            str(bad), "--out", str(out)])
     assert result.exit_code == 1
     assert f"{bad}:6: expected 75 tab-separated fields" in result.output
     assert len(result.output.strip().splitlines()) == 1

@@ -7,8 +7,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import attrgan
-from attrgan.data.dataset import load_images, open_dataset
+from attrgan.data.dataset import load_images, open_dataset, to_uint8
 from attrgan.editing.edits import (
+    align_photos,
     compute_attribute_vectors,
     edit_images,
     edit_slopes,
@@ -19,6 +20,18 @@ from attrgan.evaluation.regressor import load_regressor
 from cli.main import app
 
 runner = CliRunner()
+
+
+def tiles(grid_png) -> list[list[np.ndarray]]:
+    """The 32x32 faces of a saved grid (1-px padding), row by row, as int arrays [32, 32, 3]."""
+    grid = np.asarray(Image.open(grid_png).convert("RGB")).astype(int)
+    rows, columns = (grid.shape[0] - 1) // 33, (grid.shape[1] - 1) // 33
+    return [[grid[1 + 33 * r : 33 + 33 * r, 1 + 33 * c : 33 + 33 * c] for c in range(columns)] for r in range(rows)]
+
+
+def close(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal up to one 8-bit level (the PNG holds the rounded face)."""
+    return int(np.abs(a - b).max()) <= 1
 
 
 def test_align_skips_bad_photos_with_a_message(photos, tmp_path):
@@ -48,11 +61,24 @@ def test_commands_write_images_of_the_expected_size(photos, conditional_run, tra
     for name, args in calls.items():
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (name, result.output)
-    # grids of 32x32 faces with 1-px padding
+    # grids of 32x32 faces with 1-px padding, holding the model's own faces
     assert Image.open(tmp_path / "recon.png").size == (1 + 33, 1 + 2 * 33)
     assert Image.open(tmp_path / "sample.png").size == (1 + 2 * 33, 1 + 2 * 33)
     assert Image.open(tmp_path / "edit.png").size == (1 + 3 * 33, 1 + 33)
     assert Image.open(tmp_path / "strip.png").size == (1 + 5 * 33, 1 + 33)
+    model = attrgan.load(conditional_run)
+    crop, _, _ = align_photos([photos / "astronaut.png"], size=32, device="cpu")
+    raw = model.scaler.mean[None].astype(np.float32)  # no --regressor: the training-mean attributes
+    reconstruction = to_uint8(model.reconstruct(crop, raw)[0]).permute(1, 2, 0).numpy().astype(int)
+    recon = tiles(tmp_path / "recon.png")
+    assert np.array_equal(recon[0][0], crop[0].permute(1, 2, 0).numpy()) and close(recon[1][0], reconstruction)
+    edit = tiles(tmp_path / "edit.png")[0]
+    assert close(edit[1], reconstruction)  # strength 0: the photo's own reconstruction
+    assert np.abs(edit[0] - edit[2]).mean() > 1.0  # Eyeglasses at -2 and +2 std draw different faces
+    strip = tiles(tmp_path / "strip.png")[0]
+    assert all(close(face, reconstruction) for face in strip)  # from a photo to itself: the same face throughout
+    samples = [face for row in tiles(tmp_path / "sample.png") for face in row]
+    assert all(np.abs(samples[0] - other).mean() > 1.0 for other in samples[1:])  # one condition, four codes
     # latent arithmetic through the CLI: attribute-vectors, then edit --mode latent
     vectors = tmp_path / "vectors.pt"
     made = runner.invoke(app, ["attribute-vectors", *base, "--data", str(learnable_dataset), "--out", str(vectors)])

@@ -1,4 +1,5 @@
-"""Stage editing, the studio (`attrgan serve`): the JSON/PNG API through Flask's test client, on a tiny trained model."""
+"""Stage editing, the studio (`attrgan serve`): the JSON/PNG API through Flask's test client, on
+a tiny trained model."""
 from __future__ import annotations
 
 import io
@@ -14,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import RENDERED
+from helpers import RENDERED, tiny_config
 from PIL import Image
 
 import attrgan
-from attrgan.data.dataset import open_dataset
+from attrgan.data.dataset import open_dataset, to_uint8
 from attrgan.editing.edits import compute_attribute_vectors, save_attribute_vectors
 from attrgan.editing.studio import Studio, load_studio
 from attrgan.editing.webapp import create_app
@@ -29,7 +30,8 @@ from attrgan.training.run_files import GRID_QUERIES
 def vectors_file(conditional_run, learnable_dataset, tmp_path_factory):
     model = attrgan.load(conditional_run)
     path = tmp_path_factory.mktemp("vectors") / "vectors.pt"
-    save_attribute_vectors(compute_attribute_vectors(model, open_dataset(learnable_dataset)), path, str(conditional_run))
+    save_attribute_vectors(compute_attribute_vectors(model, open_dataset(learnable_dataset)),
+                           path, str(conditional_run))
     return path
 
 
@@ -98,8 +100,7 @@ def test_upload_is_aligned_estimated_and_edited(client, uploaded, astronaut_byte
     j = RENDERED.index("Eyeglasses")
     row[j] = studio.model.scaler.mean[j] + 2.5 * studio.model.scaler.std[j]
     expected = studio.model.decode(photo.code[None], row[None])
-    assert np.abs(glasses.astype(int) - expected[0].add(1).mul(127.5).round().clamp(0, 255).permute(1, 2, 0)
-                  .numpy().astype(int)).max() <= 1
+    assert np.abs(glasses.astype(int) - to_uint8(expected[0]).permute(1, 2, 0).numpy().astype(int)).max() <= 1
 
 
 def test_latent_edits_add_attribute_vectors(client, uploaded):
@@ -125,7 +126,7 @@ def test_test_split_faces_carry_their_labels(client, learnable_dataset, studio):
 
 
 def test_a_photo_reconstructed_worse_than_the_test_faces_is_flagged(conditional_run, astronaut_bytes):
-    client = create_app(load_studio(conditional_run, device="cpu")).test_client()  # its own: 256 faces fill the cache
+    client = create_app(load_studio(conditional_run, device="cpu")).test_client()
     faces = client.get("/api/faces?offset=0&count=256").json["faces"]
     infos = [client.get(f"/api/photos/{face}").json for face in faces]
     errors = np.array([info["reconstruction_error"] for info in infos])
@@ -148,6 +149,9 @@ def test_samples_and_interpolation(client, uploaded):
     face = client.get("/api/faces?count=1").json["faces"][0]
     strip = png_of(client.get(f"/api/interpolate.png?a={uploaded['id']}&b={face}&steps=5"))
     assert strip.shape == (1 + 33, 1 + 5 * 33, 3)
+    ends = [strip[1:33, 1 + 33 * k : 33 + 33 * k].astype(int) for k in (0, 4)]  # the line's ends: each photo's face
+    for end, photo in zip(ends, (uploaded["id"], face)):
+        assert np.abs(end - png_of(client.get(f"/api/photos/{photo}/reconstruction.png"))).max() <= 1
 
 
 def test_bad_input_gets_one_line_and_a_4xx(client, uploaded, photos, tmp_path):
@@ -339,7 +343,6 @@ def test_attribute_vectors_of_an_unconditional_model_move_their_attribute(learna
     """eval-vectors, the paper's Figure 5 in numbers, on a tiny unconditional VAE of the
     learnable synthetic LFW: adding a vector raises its own attribute, as the regressor sees it,
     more than it moves the others (a z of 8 entangles the weaker attributes)."""
-    from conftest import tiny_config
     from typer.testing import CliRunner
 
     from attrgan.training.loop import train

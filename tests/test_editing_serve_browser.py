@@ -129,7 +129,8 @@ def test_a_shared_link_whose_upload_is_gone_falls_back_and_narrow_pages_fit(cond
     try:
         gone = "u0123456789abcdef"
         driver.get(url + f"?photo={gone}&n=36&keep=1&set=Smiling%3D4.5")
-        edit = wait_for(lambda: driver.find_element("id", "edited").get_attribute("data-query"), what="the fallback face")
+        edit = wait_for(lambda: driver.find_element("id", "edited").get_attribute("data-query"),
+                        what="the fallback face")
         first_face = driver.find_element("css selector", "#faces img").get_attribute("data-id")
         assert f"photo={first_face}" in edit and settings(edit) == ["Smiling=4.5"]
         notice = driver.find_element("id", "notice").text
@@ -209,7 +210,8 @@ def test_an_upload_outlives_browsing_the_test_faces(conditional_run, learnable_d
             wait_for(lambda: face.get_attribute("data-id") in (driver.find_element("id", "edited").get_attribute(
                 "data-query") or ""), what="a test face's edit")
         driver.get(url + f"?photo={photo}&set=Smiling%3D1")
-        edit = wait_for(lambda: driver.find_element("id", "edited").get_attribute("data-query"), what="the upload again")
+        edit = wait_for(lambda: driver.find_element("id",
+                                                    "edited").get_attribute("data-query"), what="the upload again")
         assert f"photo={photo}" in edit and driver.find_element("id", "notice").text == ""
         assert driver.find_element("id", "error").is_displayed() is False
     finally:

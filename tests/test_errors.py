@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import typer
-from conftest import ROOT, TINY_MODEL
+from helpers import ROOT, TINY_MODEL
 from typer.testing import CliRunner
 
 from attrgan.runtime.errors import EXIT_BUG, UserError
@@ -111,7 +111,8 @@ def test_a_checkpoint_save_that_fails_leaves_the_run_folder_as_it_was(synthetic_
     run = tmp_path / "run"
     train = [sys.executable, "-m", "cli.main", "train-conditional", "--data", synthetic_dataset, "--config", config,
              "--out", run, "--no-progress"]
-    first = subprocess.run([*map(str, train), "--max-steps", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    first = subprocess.run([*map(str, train), "--max-steps", "2"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     kept = {name: (run / name).read_bytes() for name in ("checkpoint.pt", "config.yaml", "run.json", "metrics.csv")}
     limit = len(kept["checkpoint.pt"]) // 2  # metrics.csv, config.yaml and run.json fit; a checkpoint does not
@@ -220,7 +221,8 @@ def test_what_the_os_refuses_to_read_is_listed_and_a_read_only_output_is_named(s
     assert result.returncode == 0, result.stderr
     manifest = __import__("json").loads((tmp_path / "ds" / "manifest.json").read_text())
     unreadable = {entry["source"]: entry["error"] for entry in manifest["unreadable"]}
-    assert unreadable == {f"{locked_folder.name}/": "PermissionError: Permission denied (the folder could not be listed)",
+    assert unreadable == {f"{locked_folder.name}/": "PermissionError: Permission denied (the folder could not be "
+                                                    "listed)",
                           f"{people[1].name}/{locked_image.name}": "PermissionError: Permission denied"}
     assert manifest["counts"]["unreadable"] == 2
     read_only = tmp_path / "read-only"

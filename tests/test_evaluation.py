@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import RENDERED, tiny_config
+from helpers import RENDERED, tiny_config
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -166,7 +166,8 @@ def test_regressor_ensemble_averages_members_and_mirror_images(learnable_dataset
     assert len(single.models) == 1 and not single.flip_average
     with torch.no_grad():
         np.testing.assert_allclose(single.predict_raw(x, torch.device("cpu"))[0],
-                                   single.outputs.to_raw(single.models[0](x)[0].numpy(), single.scaler), rtol=1e-5, atol=1e-5)
+                                   single.outputs.to_raw(single.models[0](x)[0].numpy(),
+                                                         single.scaler), rtol=1e-5, atol=1e-5)
 
 
 def test_condition_slopes_follow_the_condition(learnable_dataset, trained_regressor, conditional_run):
@@ -178,7 +179,8 @@ def test_condition_slopes_follow_the_condition(learnable_dataset, trained_regres
 
     dataset = open_dataset(learnable_dataset)
     queries = dataset.attributes(dataset.rows("test"), RENDERED)
-    slopes = condition_slopes(load(conditional_run), load_regressor(trained_regressor), queries, torch.device("cpu"), "fp32")
+    slopes = condition_slopes(load(conditional_run), load_regressor(trained_regressor), queries,
+                              torch.device("cpu"), "fp32")
     assert slopes["Male"] > 0.3 and slopes["Eyeglasses"] > 0.3, slopes
 
 
@@ -216,13 +218,42 @@ def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset
     spectrum = on_disk["models"][0]["spectrum"]["vs_real"]
     assert 0 < spectrum[MID_BAND] < 1 and row["spectrum_mid_vs_real"] == spectrum[MID_BAND]
     assert set(on_disk["real_spectrum"]) == set(spectrum) and spectrum["corner"] > 0
-    cells = " | ".join(f"{spectrum[band]:.3g}" for band in (*BAND_NAMES, "corner"))
-    assert any(line.startswith("| VAE |") and cells in line for line in report.splitlines())
+    cells = " | ".join(f"{spectrum[band]:.3g}" for band in BAND_NAMES if band != MID_BAND)  # the mid band and the
+    mid, corner = f"| {spectrum[MID_BAND]:.3f} | {spectrum['corner']:.1f} |", f"| {cells} |"  # corner are figures
+    assert any(line.startswith("| VAE |") and cells in line and mid in line for line in report.splitlines()), corner
     # samples against reconstructions: the query images' own codes carry their attributes
     reconstruction = row["reconstruction"]
     assert reconstruction["cosine"] > control["cosine_similarity"] + 0.05, (reconstruction, control)
     assert 0 <= row["prior_mismatch_nats"] < 100
     assert f"| {reconstruction['cosine']:.4f} |" in report and f"| {row['prior_mismatch_nats']:.1f} |" in report
+
+
+def test_a_registered_figure_reaches_every_output(learnable_dataset, trained_regressor, conditional_run, tmp_path):
+    """Registering one function is all a new figure takes: metrics.json's rows (with its std over
+    sampling seeds), the printed table, report.md and the training-seed summary carry it."""
+    from attrgan.evaluation.registry import FIGURES, figure
+    from attrgan.evaluation.report import format_table
+
+    @figure("toy_mean_regressed", "toy mean", 3, every_seed=True, width=10)
+    def toy(draw, reference) -> float:
+        return float(draw.regressed.mean())
+
+    try:
+        metrics = evaluate_attributes(EvalConfig(data=learnable_dataset, regressor=trained_regressor,
+                                                 checkpoints=[conditional_run, conditional_run], out=tmp_path / "r",
+                                                 seeds=2, device="cpu", control=False))
+        printed = format_table(metrics)
+    finally:
+        FIGURES.pop("toy_mean_regressed")
+    row = metrics["models"][0]
+    assert len(row["per_seed_toy_mean_regressed"]) == 2 and row["toy_mean_regressed_std"] >= 0
+    assert row["toy_mean_regressed"] == pytest.approx(np.mean(row["per_seed_toy_mean_regressed"]))
+    assert "toy mean" in printed.splitlines()[0] and f"{row['toy_mean_regressed']:.3f}" in printed
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "toy mean" in report and f"{row['toy_mean_regressed']:.3f} ± " in report
+    group = next(iter(metrics["across_training_seeds"]["groups"].values()))
+    assert group["toy_mean_regressed"]["mean"] == pytest.approx(row["toy_mean_regressed"])
+    assert "toy mean" not in format_table(metrics)  # unregistered again: gone from what is printed next
 
 
 def test_queries_file_and_refusals(learnable_dataset, trained_regressor, conditional_run, photos, tmp_path):
@@ -350,7 +381,8 @@ def test_training_seed_summary_pairs_runs_by_seed_and_groups_by_recipe():
     markdown = "\n".join(training_seeds_markdown(summary))
     assert "| VAE/GAN [r1] − VAE, paired | 0, 1 | 500 each | -0.0200 ± 0.0424 |" in markdown
     # runs (or snapshots) at another budget form their own groups, paired only at equal updates
-    budgets = across_training_seeds(rows[:4] + [row("vaegan", 0, 0.80, updates=1500), row("vae", 0, 0.78, updates=1500)],
+    budgets = across_training_seeds(rows[:4] + [row("vaegan", 0, 0.80, updates=1500),
+                                                row("vae", 0, 0.78, updates=1500)],
                                     MODEL_LABELS)
     assert set(budgets["groups"]) == {f"{m} @ {u} updates" for m in ("VAE/GAN", "VAE") for u in (500, 1500)}
     assert set(budgets["paired_differences"]) == {"VAE/GAN @ 500 updates − VAE @ 500 updates",
@@ -413,16 +445,16 @@ def test_eval_attributes_reports_runs_of_two_training_seeds(learnable_dataset, t
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## Across training seeds" in report and "![across updates](across_updates.png)" in report
     with Image.open(tmp_path / "report" / "across_updates.png") as curves:
-        assert curves.width > curves.height > 300  # six panels, two rows of three
+        assert curves.width > curves.height > 300  # a panel per registered figure, three to a row
 
 
 def test_the_printed_table_keeps_its_columns_aligned():
     """Every printed column's heading ends where its values end, on the real-faces row and on
-    model rows with and without a std; the columns come from evaluation.table.COLUMNS."""
+    model rows with and without a std; the columns are the registered figures with a width."""
+    from attrgan.evaluation.registry import FIGURES
     from attrgan.evaluation.report import format_table
-    from attrgan.evaluation.table import COLUMNS
 
-    printed = [c for c in COLUMNS if c.width]
+    printed = [c for c in FIGURES.values() if c.width]
     def row(name: str, scale: float) -> dict:
         values = {c.key: scale * (10 ** (c.digits - 2)) for c in printed}
         return {"model": name, **values, **{c.key + "_std": 0.01 * scale for c in printed if c.with_std},

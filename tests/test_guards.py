@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY_MODEL
+from helpers import ROOT, TINY_MODEL
 from PIL import Image
 from typer.testing import CliRunner, Result
 
@@ -51,8 +51,9 @@ def world(tmp_path_factory, synthetic_lfw, learnable_dataset, trained_regressor,
     shutil.copytree(trained_regressor, root / "regressor")
     shutil.copytree(conditional_run, root / "run")
     (root / "configs").mkdir()
-    (root / "configs" / "tiny.yaml").write_text("model: {" + ", ".join(f"{k}: {v}" for k, v in TINY_MODEL.items())
-                                                + "}\ntrain: {batch_size: 16, device: cpu, sample_every_epoch: false}\n")
+    model = ", ".join(f"{k}: {v}" for k, v in TINY_MODEL.items())
+    (root / "configs" / "tiny.yaml").write_text(f"model: {{{model}}}\n"
+                                                "train: {batch_size: 16, device: cpu, sample_every_epoch: false}\n")
     (root / "people.txt").write_text("George\n")
     result = invoke(["attribute-vectors", "--checkpoint", root / "run", "--data", root / "data", "--out",
                      root / "vectors.pt", "--present", "0.5", "--absent", "-0.5", "--device", "cpu"])
@@ -65,7 +66,8 @@ def commands(w: Path) -> dict[str, tuple[list, list[Path], str]]:
     photo, other = w / "photos" / "astronaut.png", w / "photos" / "mirrored.jpg"
     checkpoint, regressor = w / "run" / "checkpoint.pt", w / "regressor" / "regressor.pt"
     return {
-        "prep-lfw": (["prep-lfw", "--images", w / "lfw-root" / "lfw", "--attributes", w / "lfw-root" / "lfw_attributes.txt",
+        "prep-lfw": (["prep-lfw", "--images", w / "lfw-root" / "lfw", "--attributes",
+                      w / "lfw-root" / "lfw_attributes.txt",
                       "--test-people", w / "people.txt", "--out", "OUT", "--no-progress", "--size", "32"],
                      [w / "lfw-root" / "lfw", w / "lfw-root" / "lfw_attributes.txt", w / "people.txt"], "dir"),
         "train-conditional": (["train-conditional", "--data", w / "data", "--config", w / "configs" / "tiny.yaml",
@@ -75,12 +77,15 @@ def commands(w: Path) -> dict[str, tuple[list, list[Path], str]]:
                              "8", "--out", "OUT", "--no-progress"], [w / "data"], "dir"),
         "eval-attributes": (["eval-attributes", "--data", w / "data", "--regressor", w / "regressor", "--checkpoint",
                              w / "run", "--seeds", "1", "--out", "OUT"], [w / "data", regressor, checkpoint], "dir"),
-        "reproduce": (["reproduce", "--images", w / "lfw-root" / "lfw", "--attributes", w / "lfw-root" / "lfw_attributes.txt",
+        "reproduce": (["reproduce", "--images", w / "lfw-root" / "lfw", "--attributes",
+                       w / "lfw-root" / "lfw_attributes.txt",
                        "--config", w / "configs" / "tiny.yaml", "--out", "OUT", "--no-progress"],
-                      [w / "lfw-root" / "lfw", w / "lfw-root" / "lfw_attributes.txt", w / "configs" / "tiny.yaml"], "dir"),
+                      [w / "lfw-root" / "lfw", w / "lfw-root" / "lfw_attributes.txt",
+                       w / "configs" / "tiny.yaml"], "dir"),
         "plot-quality": (["plot-quality", w / "run", "--out", "OUT"], [w / "run" / "metrics.csv"], "file"),
         "align": (["align", photo, other, "--out", "OUT", "--device", "cpu"], [photo, other], "dir"),
-        "reconstruct": (["reconstruct", "--checkpoint", w / "run", photo, "--regressor", w / "regressor", "--out", "OUT"],
+        "reconstruct": (["reconstruct", "--checkpoint", w / "run", photo, "--regressor",
+                         w / "regressor", "--out", "OUT"],
                         [photo, checkpoint, regressor], "file"),
         "sample": (["sample", "--checkpoint", w / "run", "--from-image", photo, "--regressor", w / "regressor",
                     "--out", "OUT"], [photo, checkpoint, regressor], "file"),
@@ -166,10 +171,13 @@ def test_train_conditional_may_not_rewrite_its_own_config_but_resumes_from_it(wo
     resumed = train(tmp_path / "ok", "--resume", "--max-steps", "2")  # from the run's own config.yaml
     assert resumed.exit_code == 0, resumed.output
     # the run's config.yaml names its dataset, so --resume needs no --data; a new run without one is refused
-    without_data = invoke(["train-conditional", "--out", tmp_path / "ok", "--resume", "--max-steps", "3", "--no-progress"])
+    without_data = invoke(["train-conditional", "--out", tmp_path / "ok", "--resume",
+                           "--max-steps", "3", "--no-progress"])
     assert without_data.exit_code == 0, without_data.output
-    one_error(invoke(["train-conditional", "--out", tmp_path / "new", "--max-steps", "1", "--no-progress"]), "--data is needed")
-    assert invoke(["train-regressor", "--out", tmp_path / "reg"]).exit_code == 2  # no config to name a dataset: --data stays required
+    one_error(invoke(["train-conditional", "--out", tmp_path / "new", "--max-steps", "1",
+                      "--no-progress"]), "--data is needed")
+    # no config to name a dataset: --data stays required
+    assert invoke(["train-regressor", "--out", tmp_path / "reg"]).exit_code == 2
     one_error(train(tmp_path / "ok", "--config", config, "--max-steps", "1"), "already exists")
     replaced = train(tmp_path / "ok", "--config", config, "--max-steps", "1", "--force")
     assert replaced.exit_code == 0, replaced.output
@@ -307,7 +315,8 @@ def test_options_out_of_range_and_odd_files_get_one_line(world, tmp_path, tmp_pa
         (prep + [tmp_path / "p", "--limit", "0"], "--limit must be >= 1"),
         (["train-regressor", "--data", data, "--out", tmp_path / "g", "--fc", "0"], "--fc must be >= 1"),
         (["train-regressor", "--data", data, "--out", tmp_path / "g", "--epochs", "0"], "--epochs must be >= 1"),
-        (["train-regressor", "--data", data, "--out", tmp_path / "g", "--batch-size", "1"], "--batch-size must be >= 2"),
+        (["train-regressor", "--data", data, "--out", tmp_path / "g", "--batch-size", "1"],
+         "--batch-size must be >= 2"),
         (["train-regressor", "--data", data, "--out", tmp_path / "g", "--channels", "64,x"],
          "--channels must be comma-separated integers"),
         (["edit", "--checkpoint", run, photo, "--attribute", "Smiling", "--strength", "a,b", "--out",
@@ -400,7 +409,8 @@ def test_synth_lfw_replaces_an_existing_folder_only_with_force(tmp_path, monkeyp
     (out / "notes.txt").write_text("mine")
     one_error(invoke(["synth-lfw", out, "--people", "2"]), "already exists; pass --force to replace it")
     monkeypatch.chdir(out)
-    one_error(invoke(["synth-lfw", ".", "--people", "2", "--force"]), "holds the current folder, so it cannot be replaced")
+    one_error(invoke(["synth-lfw", ".", "--people", "2", "--force"]),
+              "holds the current folder, so it cannot be replaced")
     monkeypatch.chdir(tmp_path)
     assert (out / "notes.txt").read_text() == "mine"
     one_error(invoke(["synth-lfw", tmp_path / "other", "--people", "0"]), "--people must be >= 1")
@@ -435,7 +445,8 @@ def test_nan_label_is_reported_when_the_dataset_opens(synthetic_dataset, tmp_pat
     index.loc[first, "Smiling"] = float("nan")
     index.to_csv(broken / "index.csv", index=False)
     result = CliRunner().invoke(app, ["train-conditional", "--data", str(broken), "--out", str(tmp_path / "run")])
-    assert result.exit_code == 1 and "non-finite value in 'Smiling'" in result.output and f"row {first + 2}" in result.output
+    assert result.exit_code == 1 and "non-finite value in 'Smiling'" in result.output
+    assert f"row {first + 2}" in result.output
 
 
 def test_damaged_inputs_get_one_line(synthetic_dataset, synthetic_lfw, tmp_path):
@@ -512,11 +523,11 @@ def refusals(data: Path, lfw: Path, tmp: Path) -> dict[str, list]:
         "the value is not valid YAML": train + ["--set", "data.attributes=[a, b"],
         "train.log_every must be >= 1": train + ["--set", "train.log_every=0"],
         "train.max_steps must be >= 1": train + ["--max-steps", "0"],
-        "optim.lr_decay must be positive": train + ["--set", "optim.lr_decay=-0.5"],
+        "optim.lr_decay must be > 0": train + ["--set", "optim.lr_decay=-0.5"],
         "optim.weight_decay must be >= 0": train + ["--set", "optim.weight_decay=-1"],
         "loss.gamma must be a finite number": train + ["--max-steps", "1", "--set", "loss.gamma=.nan"],
         "optim.lr must be a finite number": train + ["--max-steps", "1", "--set", "optim.lr=1e400"],
-        "optim.alpha (RMSProp's smoothing constant) must be in (0, 1)": train + ["--max-steps", "1", "--set", "optim.alpha=5"],
+        "optim.alpha must be in (0, 1)": train + ["--max-steps", "1", "--set", "optim.alpha=5"],
         "model.z_dim must be >= 1": train + ["--max-steps", "1", "--set", "model.z_dim=0"],
         "split fractions must be 3 shares": ["prep-lfw", "--images", lfw / "lfw", "--out", tmp / "ds", "--val-fraction",
                                              "1.5", "--no-progress"],
@@ -542,7 +553,8 @@ def test_resume_refuses_other_training_data(synthetic_dataset, tmp_path):
     assert invoke(base + ["--data", data, "--max-steps", "1"]).exit_code == 0
     resume = base + ["--data", data, "--max-steps", "2", "--resume"]
     one_error(invoke(resume + ["--attributes", "Male,Smiling"]), "data.attributes changed")
-    one_error(invoke(resume + ["--unlabelled", "skip", "--set", "model.labelled_input=true"]),  # same shapes, other data
+    # same shapes, other data
+    one_error(invoke(resume + ["--unlabelled", "skip", "--set", "model.labelled_input=true"]),
               "data.unlabelled changed")
     images = np.load(data / "images.npy")
     images[3, 0, 5, 5] ^= 1  # one pixel of one image, same size and manifest
@@ -598,7 +610,8 @@ def test_reproduce_reuses_only_results_made_from_the_same_inputs(synthetic_lfw, 
     assert group["train_seeds"] == [4, 5] and group["updates"] == [3, 3]
     assert "VAE over training seeds 4, 5: cosine" in result.output
     assert "## Across training seeds" in (out / "report" / "report.md").read_text()
-    stored = out / "dataset" / "images.npy"  # reproduce's own output changed in place: that stage and the later ones redone
+    # reproduce's own output changed in place: that stage and the later ones redone
+    stored = out / "dataset" / "images.npy"
     pixels = bytearray(stored.read_bytes())
     pixels[-1] ^= 1
     stored.write_bytes(bytes(pixels))
@@ -667,14 +680,16 @@ def test_one_writer_per_output_folder(synthetic_dataset, tmp_path):
     argv = ["train-conditional", "--data", synthetic_dataset, "--config", ROOT / "configs" / "demo.yaml", "--out", run,
             "--device", "cpu", "--batch-size", "16", "--no-progress", "--set", "train.sample_every_epoch=false"]
     child = subprocess.Popen([sys.executable, "-m", "cli.main", *map(str, argv), "--max-steps", "100000"], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.monotonic() + 120
         while not (run / "metrics.csv").is_file() and time.monotonic() < deadline:  # training has begun
             time.sleep(0.2)
         assert json.loads(lock_file(run).read_text())["pid"] == child.pid
         for extra in (["--resume"], ["--force", "--seed", "7"]):
-            one_error(invoke(argv + ["--max-steps", "3"] + extra), f"is being written by another process (PID {child.pid}")
+            one_error(invoke(argv + ["--max-steps", "3"] + extra),
+                      f"is being written by another process (PID {child.pid}")
         assert "seed: 0" in (run / "config.yaml").read_text() and child.poll() is None  # the first writer's run
     finally:
         child.kill()
@@ -741,7 +756,8 @@ def test_sigterm_in_prep_cleans_up_like_ctrl_c(tmp_path):
 
     write_synthetic_lfw(tmp_path / "lfw-root", people=150, max_images=5, seed=5)
     out = tmp_path / "ds"
-    child = subprocess.Popen([sys.executable, "-m", "cli.main", "prep-lfw", "--images", str(tmp_path / "lfw-root" / "lfw"),
+    child = subprocess.Popen([sys.executable, "-m", "cli.main", "prep-lfw", "--images",
+                              str(tmp_path / "lfw-root" / "lfw"),
                               "--out", str(out), "--size", "32", "--device", "cpu", "--no-progress"], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "OMP_NUM_THREADS": "1"})

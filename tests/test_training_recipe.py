@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import RENDERED, TINY_MODEL, tiny_config
+from helpers import RENDERED, ROOT, TINY_MODEL, tiny_config
 
 from attrgan.checkpoint import load_checkpoint
 from attrgan.config import ConfigError, from_dict, load_config
@@ -84,14 +84,16 @@ def test_labelled_share_fixes_the_labelled_count_of_every_batch(half_labelled_da
     assert sorted(order[:5, :2].flatten().tolist()) == list(range(10))  # one pass over the labelled rows first
     assert torch.equal(order.flatten(), epoch_order(3, 0, labelled, 8, 7, 0.25))
     assert not torch.equal(order.flatten(), epoch_order(3, 1, labelled, 8, 7, 0.25))
-    assert torch.equal(epoch_order(3, 0, labelled, 8, 7), torch.randperm(60, generator=torch.Generator().manual_seed(3_000_009)))
+    assert torch.equal(epoch_order(3, 0, labelled, 8, 7),
+                       torch.randperm(60, generator=torch.Generator().manual_seed(3_000_009)))
 
     seen = []
     step = STEPS["vaegan"]
 
     def recording_step(nets, x, y, noise, loss, scale, **options):
-        seen.append(int(noise.labelled.sum()))
-        assert torch.all(y[noise.labelled == 0] == 0)
+        if noise.labelled is not None:  # without unlabelled images the models see no labelled flag
+            seen.append(int(noise.labelled.sum()))
+            assert torch.all(y[noise.labelled == 0] == 0)
         return step(nets, x, y, noise, loss, scale=scale, **options)
 
     monkeypatch.setitem(STEPS, "vaegan", recording_step)
@@ -229,7 +231,6 @@ def test_recipe_values_are_validated():
 
 
 def test_authors_configs_load_and_differ_from_ours_only_in_named_keys():
-    from conftest import ROOT
 
     ours = load_config(ROOT / "configs" / "lfw32.yaml").to_dict()
     for name, size in (("authors32.yaml", 32), ("authors64.yaml", 64)):
@@ -287,3 +288,22 @@ def test_loss_curves_show_the_share_of_updates_d_trained():
     raw, share = panels["D/trained (share of updates)"]
     assert raw is None and share.iloc[9] == 1.0 and share.iloc[24] == pytest.approx(0.5) and share.iloc[-1] == 0.0
     assert panels["E/llike"][0].equals(frame["E/llike"])
+
+
+def test_every_config_key_carries_its_rules_and_the_reference_is_current():
+    """The config dataclasses are the one source: each field has a doc and a rule; the keys a
+    kind never reads and the run-time keys come from them; docs/config.md is what
+    `attrgan config-keys` prints."""
+
+    from attrgan.config import KEYS, Config, runtime_keys, unread_keys
+    from attrgan.config_keys import reference_markdown
+
+    assert all(key.rule.doc for key in KEYS.values())
+    assert "loss.prior_weight" in unread_keys("vae") and "loss.prior_weight" not in unread_keys("vaegan")
+    assert "model.enc_fc" in unread_keys("gan") and "optim.ema" not in unread_keys("gan")
+    assert {"train.max_steps", "train.threads", "data.path"} <= runtime_keys()
+    assert "train.batch_size" not in runtime_keys()
+    table = reference_markdown(Config)
+    stale = "docs/config.md is stale: regenerate it from `attrgan config-keys`"
+    assert table in (ROOT / "docs" / "config.md").read_text(), stale
+    assert len(table.splitlines()) == len(KEYS) + 2

@@ -52,7 +52,8 @@ def _colour_jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     batch = x.shape[0]
 
     def log2_normal(sigma: float) -> torch.Tensor:
-        return torch.exp(_normal(batch, generator, sigma**2, sigma) / math.log(2)).to(x.device, x.dtype)[:, None, None, None]
+        return torch.exp(_normal(batch, generator, sigma**2,
+                                 sigma) / math.log(2)).to(x.device, x.dtype)[:, None, None, None]
 
     gamma, contrast = log2_normal(GAMMA_SIGMA), log2_normal(CONTRAST_SIGMA)
     hue = (_normal(batch, generator, 0.0, HUE_SIGMA) * 2 * math.pi).to(x.device, x.dtype)
@@ -61,5 +62,7 @@ def _colour_jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     luma, i, q = yiq[:, :1], yiq[:, 1], yiq[:, 2]
     cos, sin = torch.cos(hue)[:, None, None], torch.sin(hue)[:, None, None]
     chroma = torch.stack([cos * i - sin * q, sin * i + cos * q], 1) * contrast  # hue rotation, saturation power
-    rgb = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB_TO_YIQ).to(x.device, x.dtype), torch.cat([luma, chroma], 1))
-    return (rgb.clamp(0, 1) * 2 - 1).contiguous(memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+    rgb = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB_TO_YIQ).to(x.device, x.dtype),
+                       torch.cat([luma, chroma], 1))
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    return (rgb.clamp(0, 1) * 2 - 1).contiguous(memory_format=layout)

@@ -25,7 +25,8 @@ def epoch_order(seed: int, epoch: int, labelled: torch.Tensor, batch: int, batch
     labelled_rows = torch.nonzero(labelled > 0).flatten()
     unlabelled_rows = torch.nonzero(labelled <= 0).flatten()
     taken_labelled = _cycled(labelled_rows, batches * per_batch, generator).view(batches, per_batch)
-    taken_unlabelled = _cycled(unlabelled_rows, batches * (batch - per_batch), generator).view(batches, batch - per_batch)
+    taken_unlabelled = _cycled(unlabelled_rows, batches * (batch - per_batch),
+                               generator).view(batches, batch - per_batch)
     return torch.cat([taken_labelled, taken_unlabelled], dim=1).flatten()
 
 

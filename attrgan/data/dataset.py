@@ -35,10 +35,12 @@ class Dataset:
         try:
             size = os.stat(path).st_size
         except FileNotFoundError:
-            raise DatasetError(f"{path} vanished while it was being read; write the dataset again with prep-lfw") from None
+            raise DatasetError(f"{path} vanished while it was being read; write the dataset again with "
+                               "prep-lfw") from None
         expected = getattr(self.images, "offset", 0) + self.images.nbytes
         if size < expected:
-            raise DatasetError(f"{path} shrank to {size:,} bytes (from {expected:,}) while it was being read; write the "
+            raise DatasetError(f"{path} shrank to {size:,} bytes (from {expected:,}) while it was being read; write "
+                               "the "
                                "dataset again with prep-lfw (a run's last checkpoint is intact)")
         return np.ascontiguousarray(self.images[rows])
 
@@ -158,8 +160,9 @@ def select_attributes(available: list[str], wanted: list[str] | None) -> list[st
 
 
 def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float32 in [-1, 1] (the paper's pixel range)."""
-    return torch.as_tensor(np.asarray(images)).float().div_(127.5).sub_(1.0)
+    """uint8 images (an array or a tensor, on any device) -> float32 in [-1, 1] (the paper's pixel range)."""
+    tensor = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    return tensor.float().div(127.5).sub(1.0)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -187,7 +190,8 @@ class Standardizer:
         return (values * self.std + self.mean).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"attribute_names": list(self.names), "attribute_mean": self.mean.tolist(), "attribute_std": self.std.tolist()}
+        return {"attribute_names": list(self.names), "attribute_mean": self.mean.tolist(),
+                "attribute_std": self.std.tolist()}
 
     @classmethod
     def from_dict(cls, payload: dict) -> "Standardizer":

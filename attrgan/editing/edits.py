@@ -249,7 +249,8 @@ def load_attribute_vectors(path: str | Path, model: ConditionalModel | None = No
     return vectors
 
 
-GRID_COPIES = 5  # float copies of the faces alive at once: decoded batches and their concatenation, the grid and its bytes
+# float copies of the faces alive at once: decoded batches and their concatenation, the grid and its bytes
+GRID_COPIES = 5
 GRID_BASE_BYTES = 2**30  # the process itself (torch, the model); benchmarks/sample_memory.py measures both
 
 
@@ -288,7 +289,8 @@ def edit_images(model: ConditionalModel, images: torch.Tensor, raw: np.ndarray, 
     check_edit(model, attribute, mode, vectors)
     j = attribute_index(model, attribute) if mode == "condition" else None
     if j is not None:
-        reach = np.abs(raw[:, j].astype(np.float64)).max(initial=0) + max(map(abs, strengths)) * float(model.scaler.std[j])
+        reach = np.abs(raw[:,
+                           j].astype(np.float64)).max(initial=0) + max(map(abs, strengths)) * float(model.scaler.std[j])
         if not reach <= np.finfo(np.float32).max:
             raise UserError(f"--strength {max(strengths, key=abs):g}: moves {attribute} past the largest value an "
                             "attribute can hold; use strengths of a few standard deviations (e.g. -2,0,2)")

@@ -340,5 +340,6 @@ def training_data_of(model: ConditionalModel) -> Path | None:
     if model.training_data is None:
         return None
     recorded = Path(model.training_data)
-    places = [recorded] if recorded.is_absolute() else [recorded, *(base / recorded for base in model.path.resolve().parents)]
+    places = [recorded] if recorded.is_absolute() else [recorded,
+                                                        *(base / recorded for base in model.path.resolve().parents)]
     return next((place for place in places if (place / "manifest.json").is_file()), None)

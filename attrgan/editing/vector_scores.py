@@ -31,7 +31,8 @@ def vector_edit_scores(model: ConditionalModel, regressor: LoadedRegressor, data
     require("--strength", strength)
     require("--limit", limit, 1)
     if regressor.image_size != model.image_size:
-        raise UserError(f"{regressor.path}: reads {regressor.image_size}px images; the model makes {model.image_size}px")
+        raise UserError(f"{regressor.path}: reads {regressor.image_size}px images; the model makes "
+                        f"{model.image_size}px")
     rows = dataset.rows(split)[:limit]
     if len(rows) == 0:
         raise UserError(f"{dataset.root}: no labelled {split!r} images to edit")

@@ -103,7 +103,8 @@ def create_app(studio: Studio) -> Flask:
     @app.errorhandler(Exception)
     def crashed(error: Exception):
         log.exception("request failed: %s %s", request.method, request.full_path)
-        return jsonify({"error": f"internal error ({type(error).__name__}: {error}); the server log has the details"}), 500
+        message = f"internal error ({type(error).__name__}: {error}); the server log has the details"
+        return jsonify({"error": message}), 500
 
     return app
 
@@ -115,7 +116,8 @@ def make_server(app: Flask, host: str, port: int):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request: a slider drag sends dozens
     listening = listening_socket(host, port)  # bound here: werkzeug would print the OS's words and exit
     try:
-        server = werkzeug_server(host, port, app, threaded=True, fd=listening.fileno(), request_handler=JSONErrorsHandler)
+        server = werkzeug_server(host, port, app, threaded=True, fd=listening.fileno(),
+                                 request_handler=JSONErrorsHandler)
     finally:
         listening.close()  # the server holds its own duplicate
     server.server_name, server.server_port = host, server.port  # what binding would have set (port 0: the one picked)

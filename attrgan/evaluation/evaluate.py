@@ -11,9 +11,11 @@ and the sign accuracy (does the face show each attribute the query asks for, as 
 sees it); and the blur response, the regressor's figures on the real images blurred by a
 Gaussian of 1 and 2 px, which shows how much each figure rewards a blurry face. Models with an
 encoder also get their reconstructions scored and their prior mismatch (encoder_figures). Several runs
-of one kind and recipe are also summarised across training seeds (attrgan/evaluation/training_seeds.py)."""
+of one kind and recipe are also summarised across training seeds (attrgan/evaluation/training_seeds.py).
+The figures of each model row are the registered ones (attrgan/evaluation/registry.py)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,14 +32,13 @@ from attrgan.evaluation.metrics import (
     attribute_scores,
     cosine_similarity,
     frechet_distance,
-    high_frequency_energy,
     mean_std,
-    power_spectrum_bands,
     prior_mismatch,
     sign_accuracy,
     spectrum_vs_real,
     squared_error,
 )
+from attrgan.evaluation.registry import FIGURES, Draw, Reference, score
 from attrgan.evaluation.regressor import REGRESSOR_KIND, LoadedRegressor, load_regressor
 from attrgan.evaluation.report import write_report
 from attrgan.evaluation.table import MODEL_LABELS, PAPER_TABLE, model_names
@@ -77,18 +78,13 @@ class ModelScores:
     train_seed: int | None = None
     updates: int | None = None
     recipe: str | None = None
-    cosine: list[float] = field(default_factory=list)  # one per seed
-    squared_error: list[float] = field(default_factory=list)
-    centred_cosine: list[float] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)  # every registered figure (attrgan.evaluation.registry.score)
     sign_accuracy: list[np.ndarray] = field(default_factory=list)  # per seed, per attribute
     per_attribute_se: list[np.ndarray] = field(default_factory=list)
     regressed: np.ndarray | None = None  # first seed's regressed attributes [Q, A]
+    spectrum: dict[str, float] | None = None  # every band's power / the real images' (first seed)
     control_cosine: list[float] = field(default_factory=list)
     control_squared_error: list[float] = field(default_factory=list)
-    frechet_regressor: float | None = None
-    detail: float | None = None  # high-frequency energy of the grey image, / the real images'
-    colour_speckle: float | None = None  # high-frequency energy of the colour, / the real images'
-    spectrum: dict[str, float] | None = None  # band-wise power spectrum / the real images' (metrics.power_spectrum_bands)
     fid: float | None = None
     condition_slopes: dict[str, float] = field(default_factory=dict)
     reconstruction: dict[str, float] | None = None  # figures of the query images' reconstructions (encoder models)
@@ -107,7 +103,8 @@ def evaluate_attributes(config: EvalConfig) -> dict:
 def _evaluate(config: EvalConfig) -> dict:
     """The work of :func:`evaluate_attributes`, its output guarded and locked."""
     device = resolve_device(config.device)
-    config.precision = resolve_precision(config.precision, device)
+    # the caller's stays as given
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision, device))
     regressor = load_regressor(config.regressor)
     inception = _inception(config.inception_weights, device)
     models = [_load_generator_checked(path, regressor, device) for path in config.checkpoints]
@@ -115,44 +112,37 @@ def _evaluate(config: EvalConfig) -> dict:
     queries, real_images = _queries(config, dataset, regressor)
     names = regressor.scaler.names
 
-    upper = None
-    real_features, reference = None, real_images  # reference: the real images of the detail and speckle ratios
+    upper, real_draw = None, None
     if real_images is not None:
         regressed, real_features = regressor.predict_raw(real_images, device, config.precision)
-        upper = {**figures(regressed, queries, regressor), "per_attribute_se": ((regressed - queries) ** 2).mean(0),
-                 "regressed": regressed,
+        real_draw = Draw(real_images, regressed, real_features)
+        upper = {"per_attribute_se": ((regressed - queries) ** 2).mean(0), "regressed": regressed,
                  "blur_response": blur_response(regressor, real_images, queries, device, config.precision)}
-    if real_features is None:  # for the Fréchet distance: the real test images of the dataset
-        reference = ImageRows(dataset, dataset.rows(config.split, labelled_only=False), regressor.image_size)
-        _, real_features = regressor.predict_raw(reference, device, config.precision)
-    real_detail, real_colour = high_frequency_energy(reference)
-    real_spectrum = power_spectrum_bands(reference)
+        reference = Reference.of(queries, regressor.scaler.mean, regressor.scaler.std, real_images, real_features)
+    else:  # for the Fréchet distance and the ratios: the real images of the split
+        real_rows = ImageRows(dataset, dataset.rows(config.split, labelled_only=False), regressor.image_size)
+        reference = Reference.of(queries, regressor.scaler.mean, regressor.scaler.std, real_rows,
+                                 regressor.predict_raw(real_rows, device, config.precision)[1])
+    if upper is not None:
+        upper["figures"] = score([real_draw], reference)
 
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))
     for model, (label, _) in zip(models, model_names(models)):
         s = ModelScores(label, str(model.path), model.kind, model.train_seed, model.updates, model.recipe)
-        features_seed0 = None
+        draws = []
         for seed in range(config.seeds):
             images = model.sample(queries, seed=seed)
             regressed, features = regressor.predict_raw(images, device, config.precision)
-            seed_figures = figures(regressed, queries, regressor)
-            s.cosine.append(seed_figures["cosine"])
-            s.squared_error.append(seed_figures["squared_error"])
-            s.centred_cosine.append(seed_figures["centred_cosine"])
+            draws.append(Draw(images, regressed, features))
             s.sign_accuracy.append(sign_accuracy(regressed, queries))
             s.per_attribute_se.append(((regressed - queries) ** 2).mean(0))
-            if seed == 0:
-                s.regressed, features_seed0 = regressed, features
-                detail, colour = high_frequency_energy(images)
-                s.detail, s.colour_speckle = detail / real_detail, colour / real_colour
-                s.spectrum = spectrum_vs_real(images, real_spectrum)
             if config.control:
                 control, _ = regressor.predict_raw(model.sample(queries[shuffle], seed=seed), device, config.precision)
                 s.control_cosine.append(float(cosine_similarity(control, queries).mean()))
                 s.control_squared_error.append(float(squared_error(control, queries).mean()))
-        if len(features_seed0) > 2 and len(real_features) > 2:
-            s.frechet_regressor = frechet_distance(features_seed0, real_features)
+        s.figures = score(draws, reference)
+        s.regressed, s.spectrum = draws[0].regressed, spectrum_vs_real(draws[0].images, reference.real_spectrum)
         s.fid = _fid(inception, model, queries, real_images, device)
         s.condition_slopes = condition_slopes(model, regressor, queries, device, config.precision)
         if model.has_encoder:
@@ -160,7 +150,7 @@ def _evaluate(config: EvalConfig) -> dict:
                                                                  device, config.precision)
         scores.append(s)
 
-    metrics = _metrics_json(config, names, queries, upper, scores, real_spectrum)
+    metrics = _metrics_json(config, names, queries, upper, scores, reference.real_spectrum)
     with atomic_directory(config.out, force=config.force) as tmp:
         write_report(tmp, metrics, names, queries, upper, scores,
                      sample_grids(models, real_images, queries, config.grid_queries, config.grid_samples),
@@ -236,12 +226,14 @@ PRIOR_CHECK_IMAGES = 2048  # labelled train images whose codes stand for the agg
 
 
 def encoder_figures(model: ConditionalModel, regressor: LoadedRegressor, queries: np.ndarray,
-                    real_images: torch.Tensor | None, dataset, device, precision: str) -> tuple[dict | None, float | None]:
+                    real_images: torch.Tensor | None, dataset, device,
+                    precision: str) -> tuple[dict | None, float | None]:
     """Where a sample's attribute error comes from: the figures of the query images'
     reconstructions (codes from the encoder instead of the prior; None without query images)
     and the prior mismatch of the first PRIOR_CHECK_IMAGES labelled train images' codes
-    (attrgan.evaluation.metrics.prior_mismatch; None with fewer than two). Good reconstructions with a large mismatch mean the
-    decoder renders attributes well from codes it was trained on, not from the prior's."""
+    (attrgan.evaluation.metrics.prior_mismatch; None with fewer than two). Good reconstructions
+    with a large mismatch mean the decoder renders attributes well from codes it was trained on,
+    not from the prior's."""
     reconstruction = None
     if real_images is not None:
         regressed, _ = regressor.predict_raw(model.reconstruct(real_images, queries), device, precision)
@@ -249,7 +241,8 @@ def encoder_figures(model: ConditionalModel, regressor: LoadedRegressor, queries
     rows = dataset.rows("train", labelled_only=bool(model.attribute_names))[:PRIOR_CHECK_IMAGES]
     if len(rows) < 2:
         return reconstruction, None
-    mu, logvar = model.posterior(ImageRows(dataset, rows, model.image_size), dataset.attributes(rows, model.attribute_names))
+    mu, logvar = model.posterior(ImageRows(dataset, rows, model.image_size),
+                                 dataset.attributes(rows, model.attribute_names))
     return reconstruction, prior_mismatch(mu.float().cpu().numpy(), logvar.float().cpu().numpy())
 
 
@@ -315,7 +308,7 @@ def _fid(net: torch.nn.Module | None, model, queries, real_images, device) -> fl
 
     @torch.inference_mode()
     def features(images: torch.Tensor) -> np.ndarray:
-        x = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
+        x = to_model_range(images) if images.dtype == torch.uint8 else images
         out = []
         for i in range(0, len(x), 64):
             batch = torch.nn.functional.interpolate(x[i : i + 64].to(device), size=299, mode="bilinear")
@@ -342,29 +335,22 @@ def _breakdown(names, queries, regressed: np.ndarray | None) -> dict | None:
     male = queries[:, names.index(BREAKDOWN_ATTRIBUTE)] > 0
     groups = {"male": male, "female": ~male}
     return {group: {"count": int(mask.sum()),
-                    "cosine_similarity": float(cosine_similarity(regressed[mask], queries[mask]).mean()) if mask.any() else None,
-                    "squared_error": float(squared_error(regressed[mask], queries[mask]).mean()) if mask.any() else None}
+                    "cosine_similarity": float(cosine_similarity(regressed[mask],
+                                                                 queries[mask]).mean()) if mask.any() else None,
+                    "squared_error": float(squared_error(regressed[mask],
+                                                         queries[mask]).mean()) if mask.any() else None}
             for group, mask in groups.items()}
 
 
 def _metrics_json(config, names, queries, upper, scores, real_spectrum: dict[str, float]) -> dict:
     rows = []
     for s in scores:
-        centred, centred_sd = mean_std(s.centred_cosine)
-        signs, signs_sd = mean_std([a.mean() for a in s.sign_accuracy])
         row = {"model": s.label, "kind": s.kind, "checkpoint": s.path, "train_seed": s.train_seed, "updates": s.updates,
-               "recipe": s.recipe, **_table_entry(s.cosine, s.squared_error),
-               "centred_cosine": centred, "centred_cosine_std": centred_sd,
-               "sign_accuracy": signs, "sign_accuracy_std": signs_sd,
+               "recipe": s.recipe, **s.figures,
                "per_attribute_sign_accuracy": dict(zip(names, np.mean(s.sign_accuracy, 0).round(4).tolist())),
-               "per_seed_centred_cosine": s.centred_cosine,
                "by_sex": _breakdown(names, queries, s.regressed),
-               "per_seed_cosine": s.cosine, "per_seed_squared_error": s.squared_error,
                "per_attribute_squared_error": dict(zip(names, np.mean(s.per_attribute_se, 0).round(5).tolist())),
-               "frechet_distance_regressor_features": s.frechet_regressor, "fid": s.fid,
-               "detail_vs_real": s.detail, "colour_speckle_vs_real": s.colour_speckle,
-               "spectrum": {"vs_real": s.spectrum, "mid_band": MID_BAND},
-               "spectrum_mid_vs_real": s.spectrum[MID_BAND], "spectrum_corner_vs_real": s.spectrum["corner"],
+               "fid": s.fid, "spectrum": {"vs_real": s.spectrum, "mid_band": MID_BAND},
                "condition_slopes": s.condition_slopes,
                "reconstruction": s.reconstruction, "prior_mismatch_nats": s.prior_mismatch}
         if s.control_cosine:
@@ -376,8 +362,8 @@ def _metrics_json(config, names, queries, upper, scores, real_spectrum: dict[str
         "seeds": config.seeds,
         "attribute_names": names,
         "upper_bound": None if upper is None else {
-            "model": "real images", "cosine_similarity": upper["cosine"], "squared_error": upper["squared_error"],
-            "centred_cosine": upper["centred_cosine"], "sign_accuracy": upper["sign_accuracy"],
+            "model": "real images",  # the real faces against their own labels (their ratios are 1 by definition)
+            **{key: value for key, value in upper["figures"].items() if key in FIGURES and FIGURES[key].conditional},
             "blur_response": upper["blur_response"],
             "by_sex": _breakdown(names, queries, upper["regressed"]),
             "per_attribute_squared_error": dict(zip(names, np.asarray(upper["per_attribute_se"]).round(5).tolist()))},
@@ -385,5 +371,7 @@ def _metrics_json(config, names, queries, upper, scores, real_spectrum: dict[str
         "real_spectrum": real_spectrum,  # the reference faces' band powers, the denominators of each row's spectrum
         "across_training_seeds": across_training_seeds(rows, MODEL_LABELS),
         "paper_table_1": {k: {"cosine_similarity": v[0], "squared_error": v[1]} for k, v in PAPER_TABLE.items()},
-        "fid": "computed" if config.inception_weights else "skipped: no --inception-weights given (nothing is downloaded)",
+        "fid": ("computed" if config.inception_weights
+                else "skipped: no --inception-weights given (nothing is downloaded)"),
     }
+

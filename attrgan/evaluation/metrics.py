@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from attrgan.data.dataset import to_model_range, to_uint8
+
 
 def cosine_similarity(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-row cosine similarity of two ``[N, A]`` arrays."""
@@ -23,7 +25,8 @@ def centred_cosine(predicted: np.ndarray, target: np.ndarray, mean: np.ndarray, 
     attribute ``mean`` and ``std``: the raw cosine's large common component (every face
     shares the average attribute vector) is gone, so an average face no longer scores high."""
     mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
-    return cosine_similarity((np.asarray(predicted, np.float64) - mean) / std, (np.asarray(target, np.float64) - mean) / std)
+    return cosine_similarity((np.asarray(predicted, np.float64) - mean) / std,
+                             (np.asarray(target, np.float64) - mean) / std)
 
 
 def sign_accuracy(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -72,7 +75,7 @@ def high_frequency_energy(images, batch: int = 256) -> tuple[float, float]:
     detail = colour = 0.0
     for i in range(0, len(images), batch):
         chunk = images[i : i + batch]
-        x = chunk.float() / 127.5 - 1 if chunk.dtype == torch.uint8 else chunk.float()
+        x = to_model_range(chunk) if chunk.dtype == torch.uint8 else chunk.float()
         grey = x.mean(1, keepdim=True)
         detail, colour = detail + float(energy(grey)), colour + float(energy(x - grey))
     return detail / len(images), colour / len(images)
@@ -81,7 +84,8 @@ def high_frequency_energy(images, batch: int = 256) -> tuple[float, float]:
 SPECTRUM_BANDS = ((0.0, 1 / 8), (1 / 8, 1 / 4), (1 / 4, 3 / 8), (3 / 8, 0.75))  # radial frequency, cycles per pixel
 BAND_NAMES = ("0-1/8", "1/8-1/4", "1/4-3/8", ">3/8")
 MID_BAND = "1/8-1/4"  # eyes, mouth and hair edges at 32x32: where a sharper face gains power over a blurry one
-CORNER = 7 / 16  # the (1/2, 1/2) corner: |f_x| and |f_y| both >= 7/16 cycles per pixel, where a checkerboard's power sits
+# the (1/2, 1/2) corner: |f_x| and |f_y| both >= 7/16 cycles per pixel, where a checkerboard's power sits
+CORNER = 7 / 16
 
 
 def power_spectrum_bands(images, batch: int = 256) -> dict[str, float]:
@@ -97,7 +101,7 @@ def power_spectrum_bands(images, batch: int = 256) -> dict[str, float]:
     total = None
     for i in range(0, len(images), batch):
         chunk = images[i : i + batch]
-        levels = chunk.double() if chunk.dtype == torch.uint8 else ((chunk.double() + 1) * 127.5).round().clamp(0, 255)
+        levels = (chunk if chunk.dtype == torch.uint8 else to_uint8(chunk)).double()
         x = levels / 127.5 - 1
         x = x - x.mean((-2, -1), keepdim=True)
         power = torch.fft.fft2(x).abs().pow(2).sum((0, 1)) / (x.shape[-1] * x.shape[-2])
@@ -106,7 +110,8 @@ def power_spectrum_bands(images, batch: int = 256) -> dict[str, float]:
     fy = torch.fft.fftfreq(power.shape[0], dtype=torch.float64).abs()[:, None]
     fx = torch.fft.fftfreq(power.shape[1], dtype=torch.float64).abs()[None, :]
     radius = (fx**2 + fy**2).sqrt()
-    bands = {name: float(power[(radius > low) & (radius <= high)].mean()) for name, (low, high) in zip(BAND_NAMES, SPECTRUM_BANDS)}
+    bands = {name: float(power[(radius > low) & (radius <= high)].mean()) for name,
+             (low, high) in zip(BAND_NAMES, SPECTRUM_BANDS)}
     return {**bands, "corner": float(power[(fx >= CORNER) & (fy >= CORNER)].mean())}
 
 

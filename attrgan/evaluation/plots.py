@@ -9,8 +9,11 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from attrgan.evaluation.registry import tracked_fields
 from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_file
+
+QUALITY_MARKER = "quality_seconds"  # metrics.csv's column that every quality check fills (attrgan.training.tracking)
 
 
 def grid_image(images: torch.Tensor, nrow: int) -> Image.Image:
@@ -106,15 +109,13 @@ def plot_quality_comparison(runs: dict[str, str | Path], out: str | Path) -> int
     frames = []
     for label, path in runs.items():
         frame = pd.read_csv(path)
-        if "quality_frechet" in frame.columns:
-            frames.append(frame.dropna(subset=["quality_frechet"]).assign(run=label, minutes=lambda f: f["time_s"] / 60))
+        if QUALITY_MARKER in frame.columns:  # the rows of the quality checks
+            frames.append(frame.dropna(subset=[QUALITY_MARKER]).assign(run=label, minutes=lambda f: f["time_s"] / 60))
     frame = pd.concat(frames) if frames else pd.DataFrame()
     if frame.empty:
         return 0
-    panels = [(column, label) for column, label in (("quality_frechet", "Fréchet distance (regressor features)"),
-                                                    ("quality_cosine", "attribute cosine"),
-                                                    ("quality_colour_speckle", "colour speckle / real"))
-              if column in frame.columns and frame[column].notna().any()]  # unconditional runs: no cosine
+    panels = [(column, f.label) for column, f in tracked_fields().items() if f.curve
+              and column in frame.columns and frame[column].notna().any()]  # unconditional runs: no cosine
     fig, axes = plt.subplots(len(panels), 2, figsize=(9, 3.25 * len(panels)), squeeze=False)
     for row, (column, label) in enumerate(panels):
         for col, x in enumerate(("step", "minutes")):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from attrgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from attrgan.config import REGRESSOR_CHANNELS, REGRESSOR_FC
 from attrgan.data.dataset import Dataset, ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
 from attrgan.evaluation.metrics import cosine_similarity, r2_per_attribute, squared_error
 from attrgan.nets.models import down_block, fc_block, init_weights
@@ -40,8 +41,8 @@ REGRESSOR_FILE = "regressor.pt"
 class RegressorConfig:
     data: str = ""
     image_size: int = 64
-    channels: list[int] = field(default_factory=lambda: [64, 128, 256])  # the paper's encoder convs
-    fc: int = 2048
+    channels: list[int] = field(default_factory=lambda: list(REGRESSOR_CHANNELS))  # the paper's encoder convs
+    fc: int = REGRESSOR_FC
     attributes: list[str] | None = None
     epochs: int = 30
     batch_size: int = 64
@@ -181,8 +182,10 @@ def check_regressor_config(config: RegressorConfig) -> None:
         raise UserError(f"--precision must be auto, fp32 or bf16, got {config.precision!r}")
     require("--image-size", config.image_size, 8)
     if config.image_size % 2 ** len(config.channels) or config.image_size // 2 ** len(config.channels) < 1:
-        raise UserError(f"--channels: {len(config.channels)} stride-2 layers do not fit --image-size {config.image_size}")
-    for name, value, low in (("--fc", config.fc, 1), ("--epochs", config.epochs, 1), ("--batch-size", config.batch_size, 2),
+        raise UserError(f"--channels: {len(config.channels)} stride-2 layers do not fit --image-size "
+                        f"{config.image_size}")
+    for name, value, low in (("--fc", config.fc, 1), ("--epochs", config.epochs, 1),
+                             ("--batch-size", config.batch_size, 2),
                              ("--ensemble", config.ensemble, 1),
                              ("--patience", config.patience, 1), *(("--channels", c, 1) for c in config.channels)):
         require(name, value, low)
@@ -219,9 +222,11 @@ def _train_regressor(config: RegressorConfig, out: Path, force: bool) -> dict:
     members, member_metrics = [], []
     for k in range(config.ensemble):
         model, record = _train_member(config, config.seed + k, tensors, outputs, device, len(names),
-                                      label="train-regressor" + (f" {k + 1}/{config.ensemble}" if config.ensemble > 1 else ""))
+                                      label=f"train-regressor {k + 1}/{config.ensemble}" if config.ensemble > 1
+                                      else "train-regressor")
         if len(splits["val"]):
-            record["val"] = evaluate_on_split([model], dataset, splits["val"], scaler, outputs, config, device, flip=False)
+            record["val"] = evaluate_on_split([model], dataset, splits["val"], scaler, outputs,
+                                              config, device, flip=False)
         members.append(model)
         member_metrics.append(record)
     first = member_metrics[0]
@@ -279,7 +284,8 @@ def _train_member(config: RegressorConfig, seed: int, tensors: dict, outputs: Ou
         val_loss = _val_loss(model, tensors["val"], outputs, device, config.precision) if len(tensors["val"][0]) \
             else float(np.mean(losses))
         history.append({"epoch": epoch, "train_mse": float(np.mean(losses)), "val_mse": val_loss})
-        bar.set_postfix(train=f"{np.mean(losses):.3f}", val=f"{val_loss:.3f}", refresh=False)  # shown at the next redraw
+        # shown at the next redraw
+        bar.set_postfix(train=f"{np.mean(losses):.3f}", val=f"{val_loss:.3f}", refresh=False)
         if val_loss < best[0]:
             best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= config.patience:

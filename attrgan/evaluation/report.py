@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attrgan.evaluation.metrics import BAND_NAMES
+from attrgan.evaluation.metrics import BAND_NAMES, MID_BAND
 from attrgan.evaluation.plots import plot_across_updates, save_grid
-from attrgan.evaluation.table import COLUMNS, FIGURES, MODEL_LABELS, RATIO_FIGURES, Column
+from attrgan.evaluation.registry import FIGURES, Figure
+from attrgan.evaluation.table import MODEL_LABELS
 from attrgan.evaluation.training_seeds import CURVES_FILE, has_curves, training_seeds_markdown, training_seeds_text
 from attrgan.runtime.files import write_json
 
+OTHER_BANDS = tuple(band for band in BAND_NAMES if band != MID_BAND)  # the mid band is a registered figure
 SCATTER_ATTRIBUTES = 8  # attributes shown in the regressed-vs-query scatter plot (largest query variance)
 
 
@@ -33,13 +35,16 @@ def write_report(out: Path, metrics: dict, names, queries, upper, scores, grids:
 def _plot_across_updates(path: Path, metrics: dict) -> None:
     """The training-seed groups' figures against updates, the real images' levels dashed."""
     upper = metrics["upper_bound"] or {}
-    real = {figure: upper[figure] for figure, _ in FIGURES if isinstance(upper.get(figure), float)}
-    plot_across_updates(metrics["across_training_seeds"]["groups"], FIGURES,
-                        {**real, **dict.fromkeys(RATIO_FIGURES, 1.0)}, path)  # ratios to the real faces'
+    real = {key: upper[key] for key in FIGURES if isinstance(upper.get(key), float)}
+    ratios = dict.fromkeys((key for key, f in FIGURES.items() if f.ratio), 1.0)  # ratios to the real faces'
+    plot_across_updates(metrics["across_training_seeds"]["groups"], [(key, f.label) for key, f in FIGURES.items()],
+                        {**real, **ratios}, path)
 
 
 def _instrument_markdown(metrics: dict) -> list[str]:
-    """Centred cosine and sign accuracy per row, and the regressor's response to blurred real faces."""
+    """Every registered figure beyond the paper's two per row (attrgan.evaluation.registry), the
+    spectrum's other bands, and the regressor's response to blurred real faces."""
+    beyond = [f for f in FIGURES.values() if not f.paper]
     lines = ["## Beyond the paper's figures", "",
              "Centred cosine: queries and predictions standardized by the train split's attribute mean and std "
              "(the raw cosine's common component removed). Sign accuracy: the share of attributes whose regressed "
@@ -49,19 +54,18 @@ def _instrument_markdown(metrics: dict) -> list[str]:
              "Spectrum: the mean power of the samples' radially averaged spectrum per band of cycles per pixel, "
              "and at the (½, ½) checkerboard corner (both |f| ≥ 7/16), each divided by the real images' "
              "(first sampling seed): a sharper face brings the mid band nearer 1, a speckled one raises the corner.",
-             "", "| Model | Centred cosine | Sign accuracy | Detail / real | Colour speckle / real | "
-             + " | ".join(f"{band} / real" for band in BAND_NAMES) + " | corner / real |",
-             "|---|---|---|---|---|" + "---|" * (len(BAND_NAMES) + 1)]
+             "", "| Model | " + " | ".join(f.label for f in beyond) + " | "
+             + " | ".join(f"{band} / real" for band in OTHER_BANDS) + " |",
+             "|---|" + "---|" * (len(beyond) + len(OTHER_BANDS))]
     u = metrics["upper_bound"]
     if u:
-        lines.append(f"| Real images (upper bound) | {u['centred_cosine']:.4f} | {u['sign_accuracy']:.4f} | 1 | 1 |"
-                     + " 1 |" * (len(BAND_NAMES) + 1))
+        lines.append("| Real images (upper bound) | " + " | ".join(
+            "1" if f.ratio else _value(u.get(f.key), f.digits) for f in beyond) + " |" + " 1 |" * len(OTHER_BANDS))
     for r in metrics["models"]:
         spectrum = r["spectrum"]["vs_real"]
-        lines.append(f"| {r['model']} | {r['centred_cosine']:.4f} ± {r['centred_cosine_std']:.4f} | "
-                     f"{r['sign_accuracy']:.4f} ± {r['sign_accuracy_std']:.4f} | {r['detail_vs_real']:.3f} | "
-                     f"{r['colour_speckle_vs_real']:.2f} | " + " | ".join(f"{spectrum[band]:.3g}" for band in BAND_NAMES)
-                     + f" | {spectrum['corner']:.3g} |")
+        lines.append(f"| {r['model']} | " + " | ".join(_value(r.get(f.key), f.digits, r.get(f"{f.key}_std"))
+                                                     for f in beyond) + " | "
+                     + " | ".join(f"{spectrum[band]:.3g}" for band in OTHER_BANDS) + " |")
     lines += _encoder_markdown(metrics)
     if u:
         lines += ["", "How much each figure rewards blur: the regressor on the same real faces, sharp and blurred.", "",
@@ -69,7 +73,8 @@ def _instrument_markdown(metrics: dict) -> list[str]:
                   f"| sharp | {u['cosine_similarity']:.4f} | {u['squared_error']:.2f} | {u['centred_cosine']:.4f} | "
                   f"{u['sign_accuracy']:.4f} |"]
         for name, f in u["blur_response"].items():
-            lines.append(f"| blurred, {name.removeprefix('sigma_').replace('px', ' px')} Gaussian | {f['cosine']:.4f} | "
+            lines.append(f"| blurred, {name.removeprefix('sigma_').replace('px', ' px')} Gaussian | {f['cosine']:.4f} "
+                         "| "
                          f"{f['squared_error']:.2f} | {f['centred_cosine']:.4f} | {f['sign_accuracy']:.4f} |")
     return lines + [""]
 
@@ -136,7 +141,8 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
         lines += ["## Shuffled-query control", "",
                   "Each model generates for a random other query and is scored against this one: a conditional "
                   "model must score clearly better on its own queries.", "",
-                  "| Model | Cosine (own queries) | Cosine (shuffled) | Squared error (own) | Squared error (shuffled) |",
+                  "| Model | Cosine (own queries) | Cosine (shuffled) | Squared error (own) | "
+                  "Squared error (shuffled) |",
                   "|---|---|---|---|---|"]
         for r in controls:
             c = r["shuffled_query_control"]
@@ -158,7 +164,8 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
     for r in metrics["models"]:
         fd = r["frechet_distance_regressor_features"]
         fid = r["fid"]
-        lines.append(f"| {r['model']} | {'n/a' if fd is None else f'{fd:.3f}'} | {'skipped' if fid is None else f'{fid:.2f}'} |")
+        lines.append(f"| {r['model']} | {'n/a' if fd is None else f'{fd:.3f}'} | "
+                     f"{'skipped' if fid is None else f'{fid:.2f}'} |")
     lines += ["", f"FID: {metrics['fid']}.", "",
               "## Plots", "", "![per-attribute error](per_attribute_error.png)", "",
               "![regressed vs query](regressed_vs_query.png)", "", "## Generated faces", ""]
@@ -184,7 +191,8 @@ def _breakdown_markdown(metrics: dict) -> list[str]:
         return "n/a" if value is None else f"{value:.{digits}f}"
 
     for label, b in rows:
-        lines.append(f"| {label} | {fmt(b['male']['cosine_similarity'], 4)} | {fmt(b['female']['cosine_similarity'], 4)} | "
+        lines.append(f"| {label} | {fmt(b['male']['cosine_similarity'], 4)} | "
+                     f"{fmt(b['female']['cosine_similarity'], 4)} | "
                      f"{fmt(b['male']['squared_error'], 2)} | {fmt(b['female']['squared_error'], 2)} |")
     return lines + [""]
 
@@ -199,7 +207,8 @@ def _plot_per_attribute_error(path: Path, names, upper, scores) -> None:
     records = []
     for s in scores:
         for seed_errors in s.per_attribute_se:
-            records += [{"attribute": n, "model": s.label, "squared error": float(e)} for n, e in zip(names, seed_errors)]
+            records += [{"attribute": n, "model": s.label, "squared error": float(e)} for n,
+                        e in zip(names, seed_errors)]
     if upper is not None:
         records += [{"attribute": n, "model": "real images", "squared error": float(e)}
                     for n, e in zip(names, upper["per_attribute_se"])]
@@ -238,10 +247,11 @@ def _plot_scatter(path: Path, names, queries, scores) -> None:
 
 
 def format_table(metrics: dict) -> str:
-    """The Table-1 rows as eval-attributes prints them (the printed columns of ``table.COLUMNS``),
-    then the training-seed summary's lines."""
-    printed = [c for c in COLUMNS if c.width]
-    lines = [f"{'model':<26}" + "".join(_cell(c, c.heading or c.label) for c in printed) + f"{'shuffled-query cosine':>24}"]
+    """The Table-1 rows as eval-attributes prints them (the registered figures with a printed
+    width), then the training-seed summary's lines."""
+    printed = [f for f in FIGURES.values() if f.width]
+    lines = [f"{'model':<26}" + "".join(_cell(c, c.heading or c.label) for c in printed)
+             + f"{'shuffled-query cosine':>24}"]
     upper = metrics["upper_bound"]
     if upper:
         lines.append(f"{'real images (upper bound)':<26}" + "".join(_cell(c, 1 if c.ratio else upper[c.key])
@@ -257,7 +267,14 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines + training_seeds_text(metrics.get("across_training_seeds")))
 
 
-def _cell(column: Column, value: float | str, std: float | None = None) -> str:
+def _value(value: float | None, digits: int, std: float | None = None) -> str:
+    """A report cell: the value (``n/a`` where missing), ``± std`` where the figure has one."""
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def _cell(column: Figure, value: float | str, std: float | None = None) -> str:
     """One printed cell: the value right-aligned in the column's width, then ``± std`` (or as
     much room) for the columns printed with their std."""
     text = f"{value:>{column.width}}" if isinstance(value, str) else f"{value:>{column.width}.{column.digits}f}"

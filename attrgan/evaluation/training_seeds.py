@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from attrgan.checkpoint import run_name
-from attrgan.evaluation.table import DIGITS, FIGURES
+from attrgan.evaluation.registry import FIGURES
 
 CURVES_FILE = "across_updates.png"  # the groups' figures against updates, where runs were scored at several budgets
 REFERENCE_KIND = "vaegan"  # the paired differences are this kind minus each other kind
@@ -51,7 +51,7 @@ def across_training_seeds(rows: list[dict], labels: dict[str, str]) -> dict | No
         summary["groups"][names[key]] = {
             "kind": key[0], "recipe": key[1], "series": series[key[:2]], "runs": [r["model"] for r in runs],
             "train_seeds": [r["train_seed"] for r in runs], "updates": [r["updates"] for r in runs],
-            **{figure: spread([r[figure] for r in runs]) for figure, _ in FIGURES if _present(runs, figure)}}
+            **{figure: spread([r[figure] for r in runs]) for figure in FIGURES if _present(runs, figure)}}
     differences = summary["paired_differences"]
     for ref_key, ref_runs in groups.items():
         for key, runs in groups.items():
@@ -98,7 +98,7 @@ def _by_seed(runs_a: list[dict], runs_b: list[dict]) -> list[tuple[dict, dict]]:
 def _paired(pairs: list[tuple[dict, dict]]) -> dict:
     """Differences a − b per training seed of each figure, with their mean and sample std."""
     differences = {"train_seeds": [b["train_seed"] for _, b in pairs], "updates": pairs[0][0]["updates"]}
-    for figure, _ in FIGURES:
+    for figure in FIGURES:
         if _present([run for pair in pairs for run in pair], figure):
             per_seed = [a[figure] - b[figure] for a, b in pairs]
             differences[figure] = {**spread(per_seed), "per_seed": per_seed}
@@ -112,9 +112,10 @@ def _present(runs: list[dict], figure: str) -> bool:
 def _cells(entry: dict) -> list[str]:
     """'mean ± std' (or 'mean' for one run, 'n/a' when missing) of each figure of a group or a difference."""
     out = []
-    for figure, _ in FIGURES:
-        s, digits = entry.get(figure), DIGITS[figure]
-        out.append("n/a" if s is None else f"{s['mean']:.{digits}f}" + ("" if s["std"] is None else f" ± {s['std']:.{digits}f}"))
+    for figure, f in FIGURES.items():
+        s, digits = entry.get(figure), f.digits
+        spread = "" if s is None or s["std"] is None else f" ± {s['std']:.{digits}f}"
+        out.append("n/a" if s is None else f"{s['mean']:.{digits}f}{spread}")
     return out
 
 
@@ -129,14 +130,16 @@ def training_seeds_markdown(summary: dict | None) -> list[str]:
              "and the first recipe given of its kind, over the training seeds both have (positive favours the "
              "first on cosine, centred cosine and sign accuracy; negative on squared error, Fréchet distance, "
              "colour speckle and corner power; the mid band is best near 1, the real faces').", "",
-             "| Model | training seeds | updates | " + " | ".join(label for _, label in FIGURES) + " |",
+             "| Model | training seeds | updates | " + " | ".join(f.label for f in FIGURES.values()) + " |",
              "|---|---|---" + "|---" * len(FIGURES) + "|"]
     for name, group in summary["groups"].items():
         updates = ", ".join(map(str, sorted(set(group["updates"]))))
-        lines.append(f"| {name} | {', '.join(map(str, group['train_seeds']))} | {updates} | {' | '.join(_cells(group))} |")
+        lines.append(f"| {name} | {', '.join(map(str, group['train_seeds']))} | {updates} | "
+                     f"{' | '.join(_cells(group))} |")
     for name, d in summary["paired_differences"].items():
         updates = "n/a" if d["updates"] is None else f"{d['updates']} each"
-        lines.append(f"| {name}, paired | {', '.join(map(str, d['train_seeds']))} | {updates} | {' | '.join(_cells(d))} |")
+        lines.append(f"| {name}, paired | {', '.join(map(str, d['train_seeds']))} | {updates} | "
+                     f"{' | '.join(_cells(d))} |")
     if has_curves(summary):
         lines += ["", f"![across updates]({CURVES_FILE})", "",
                   "Each figure against updates: mean ± sample std over the training seeds scored at that budget "
@@ -149,8 +152,9 @@ def training_seeds_text(summary: dict | None) -> list[str]:
     if summary is None:
         return []
     lines = []
-    for name, entry in [*summary["groups"].items(), *((f"{n}, paired" , d) for n, d in summary["paired_differences"].items())]:
+    for name, entry in [*summary["groups"].items(),
+                        *((f"{n}, paired" , d) for n, d in summary["paired_differences"].items())]:
         seeds = entry["train_seeds"]
-        figures = ", ".join(f"{label} {cell}" for (_, label), cell in zip(FIGURES, _cells(entry)))
+        figures = ", ".join(f"{f.label} {cell}" for f, cell in zip(FIGURES.values(), _cells(entry)))
         lines.append(f"{name} over training seeds {', '.join(map(str, seeds))}: {figures}")
     return lines

@@ -74,7 +74,8 @@ class ConditionalModel:
         return self.decode(z, raw_attributes)
 
     @torch.inference_mode()
-    def posterior(self, images: torch.Tensor | ImageRows, raw_attributes: np.ndarray, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(self, images: torch.Tensor | ImageRows, raw_attributes: np.ndarray,
+                  batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's Gaussian q(z | x, y) of uint8 or [-1, 1] images (a tensor, or anything
         sliced into batches, like attrgan.data.dataset.ImageRows): means and log-variances."""
         if not self.has_encoder:

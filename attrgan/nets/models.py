@@ -93,7 +93,8 @@ def upsample_layers(c_in: int, c_out: int, upsample: str) -> tuple[nn.Module, ..
 
 def up_block(c_in: int, c_out: int, bn_eps: float = 1e-5, upsample: str = "transposed") -> nn.Sequential:
     """One x2 step of the decoder (:func:`upsample_layers`), then BN and ReLU."""
-    return nn.Sequential(*upsample_layers(c_in, c_out, upsample), nn.BatchNorm2d(c_out, eps=bn_eps), nn.ReLU(inplace=True))
+    return nn.Sequential(*upsample_layers(c_in, c_out, upsample),
+                         nn.BatchNorm2d(c_out, eps=bn_eps), nn.ReLU(inplace=True))
 
 
 def fc_block(n_in: int, n_out: int, bn_eps: float = 1e-5, norm: str = "batch") -> nn.Sequential:
@@ -114,7 +115,8 @@ class Conditioning(nn.Module):
             raise UserError(f"attribute vector y must be [{batch}, {self.n_attributes}], got {list(y.shape)}")
         if not self.labelled_input:
             return y.to(dtype)
-        flag = torch.ones(batch, 1, dtype=dtype, device=y.device) if labelled is None else labelled.reshape(batch, 1).to(dtype)
+        flag = torch.ones(batch, 1, dtype=dtype,
+                          device=y.device) if labelled is None else labelled.reshape(batch, 1).to(dtype)
         return torch.cat([y.to(dtype), flag], 1)
 
 
@@ -131,7 +133,8 @@ class Encoder(nn.Module):
         self.mu = nn.Linear(cfg.enc_fc, cfg.z_dim)
         self.logvar = nn.Linear(cfg.enc_fc, cfg.z_dim)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor,
+                labelled: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.convs(x).flatten(1)  # (B, C*base*base)
         h = self.fc(torch.cat([h, self.condition(y, x.shape[0], labelled, h.dtype)], 1))  # (B, enc_fc)
         return self.mu(h), self.logvar(h)
@@ -146,7 +149,8 @@ class Decoder(nn.Module):
         self.z_dim = cfg.z_dim
         self.base = cfg.image_size // 2 ** len(cfg.dec_channels)
         self.fc_channels = cfg.dec_fc_channels
-        self.fc = fc_block(cfg.z_dim + self.condition.width, cfg.dec_fc_channels * self.base * self.base, cfg.bn_eps)  # z ⊕ y
+        # z ⊕ y
+        self.fc = fc_block(cfg.z_dim + self.condition.width, cfg.dec_fc_channels * self.base * self.base, cfg.bn_eps)
         channels = [cfg.dec_fc_channels, *cfg.dec_channels]
         self.ups = nn.Sequential(*[up_block(a, b, cfg.bn_eps, cfg.upsample) for a, b in zip(channels, channels[1:])])
         self.out = nn.Sequential(nn.Conv2d(channels[-1], 3, KERNEL, 1, PAD), nn.Tanh())
@@ -169,7 +173,8 @@ class Discriminator(nn.Module):
         channels = [cfg.dis_first_channels, *cfg.dis_channels]
         self.convs = nn.Sequential(*[down_block(a, b, cfg.bn_eps, norm) for a, b in zip(channels, channels[1:])])
         base = cfg.image_size // 2 ** len(cfg.dis_channels)
-        self.fc = fc_block(channels[-1] * base * base + self.condition.width, cfg.dis_fc, cfg.bn_eps, norm)  # flatten ⊕ y
+        # flatten ⊕ y
+        self.fc = fc_block(channels[-1] * base * base + self.condition.width, cfg.dis_fc, cfg.bn_eps, norm)
         self.logit = spectral_if(nn.Linear(cfg.dis_fc, 1), norm)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None,
@@ -236,7 +241,8 @@ def init_weights(module: nn.Module) -> None:
 def init_weights_authors(module: nn.Module) -> None:
     """The authors' filler: weights U(±1/sqrt(3·fan_in)), zero biases, BN scale 1 and shift 0."""
     if isinstance(module, WEIGHTED_LAYERS):
-        fan_in = nn.init._calculate_fan_in_and_fan_out(module.weight)[0 if not isinstance(module, nn.ConvTranspose2d) else 1]
+        fan_in = nn.init._calculate_fan_in_and_fan_out(module.weight)[0 if not isinstance(module,
+                                                                                          nn.ConvTranspose2d) else 1]
         bound = 1.0 / (3.0 * fan_in) ** 0.5
         _fill_weight(module, lambda w: nn.init.uniform_(w, -bound, bound))
         if module.bias is not None:

@@ -128,7 +128,8 @@ def r1_grads(dis: nn.Module, x: torch.Tensor, y: torch.Tensor, labelled: torch.T
     return grads, _item(penalty)
 
 
-def with_r1(dis_grads, dis: nn.Module, x, y, labelled, cfg: LossConfig, r1: bool, scale: Callable, logs: dict) -> tuple | None:
+def with_r1(dis_grads, dis: nn.Module, x, y, labelled, cfg: LossConfig, r1: bool, scale: Callable,
+            logs: dict) -> tuple | None:
     """D's gradients plus the R1 penalty's, on the updates where D trains and ``r1`` is set
     (logged as ``D/r1``); unchanged otherwise."""
     if dis_grads is None or not r1 or not cfg.r1_weight:
@@ -197,7 +198,8 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     """The conditional GAN baseline (same decoder and discriminator, no encoder)."""
     dec, dis = nets["decoder"], nets["discriminator"]
     x_prior = dec(noise.z_prior, y, noise.labelled)
-    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1), repeat_flags(noise.labelled, 2))  # one batch, as in vaegan_step
+    # one batch, as in vaegan_step
+    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1), repeat_flags(noise.labelled, 2))
     l_real, l_fake = logits.chunk(2)
     l_dis = discriminator_loss(l_real, l_fake)
     l_gen = generator_loss(l_fake, saturating=cfg.generator == "saturating")

@@ -1,1 +1,2 @@
-"""Runtime helpers every stage uses: atomic writes and the output guard, resource limits, device, distributed, progress."""
+"""Runtime helpers every stage uses: the error classes, atomic writes and the output guard,
+resource limits, device, distributed, progress."""

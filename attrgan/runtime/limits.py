@@ -36,7 +36,8 @@ def parse_list(name: str, text: str, kind: type = float) -> list:
         values = [kind(item) for item in items]
     except ValueError:
         kind_name = "integers" if kind is int else "numbers"
-        raise UserError(f"{name} must be comma-separated {kind_name} (e.g. {'64,128,256' if kind is int else '-2,0,2'}), "
+        raise UserError(f"{name} must be comma-separated {kind_name} (e.g. "
+                        f"{'64,128,256' if kind is int else '-2,0,2'}), "
                          f"got {text!r}") from None
     for value in values:
         require(name, value)

@@ -10,6 +10,7 @@ bit-for-bit."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
 from functools import partial
@@ -42,7 +43,7 @@ from attrgan.training.run_files import (
 )
 from attrgan.training.state import build_state, precision_context, save_run, scheduled_per_update
 from attrgan.training.stopping import check_finite_losses, check_finite_weights, interrupted, stop_on_signals
-from attrgan.training.tracking import QUALITY_FIELDS, QualityTracker
+from attrgan.training.tracking import QualityTracker, quality_fields
 from attrgan.training.update import apply_gradients, make_batch
 
 
@@ -92,7 +93,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     names = select_attributes(dataset.attribute_names, config.data.attributes)
     # with unlabelled images in the batch, the FC layers also see a labelled flag; an
     # unconditional model sees no attributes, so every image is alike and needs none
-    config.model.labelled_input = bool(names) and (config.model.labelled_input or config.data.unlabelled == "use")
+    config = dataclasses.replace(config, model=dataclasses.replace(  # a copy: the caller's config stays as given
+        config.model, labelled_input=bool(names) and (config.model.labelled_input or config.data.unlabelled == "use")))
     changes = check_compatible(previous, config, ckpt_path, fingerprint, allow_changes) if previous is not None else {}
     data = training_set(dataset, config, names, previous)
     batch, batches_per_epoch = batch_layout(data, config, info.world_size, warn=info.is_main)
@@ -100,7 +102,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     if previous is not None and previous["step"] >= total_steps:
         if info.is_main:
             print(f"{ckpt_path}: already at step {previous['step']}, at or past the step limit {total_steps}: "
-                  "nothing to train, the run is left as it is (raise --max-steps or --epochs to go on)", file=sys.stderr)
+                  "nothing to train, the run is left as it is (raise --max-steps or --epochs to go on)",
+                  file=sys.stderr)
         return ckpt_path
 
     # ---------------------------------------------------------------- networks, optimisers, precision
@@ -122,7 +125,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
               f"{', compiled' if compiled else ''}", file=sys.stderr)
     log = MetricsLog(out / "metrics.csv", truncate_after=at.step, enabled=info.is_main,
                      extra_fields=(*(("D/r1",) if kind != "vae" and config.loss.r1_weight else ()),
-                                   *(QUALITY_FIELDS if tracker else ())))
+                                   *(quality_fields() if tracker else ())))
     record = partial(write_run_record, out, config, resume=resume, changes=changes, step=at.step, record={
         "argv": argv or sys.argv, "version": __version__, "device": str(device), "precision": precision,
         "compiled": compiled, "world_size": info.world_size, "train_images": len(data.rows),
@@ -131,7 +134,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
                           record if info.is_main else None)
 
     # ---------------------------------------------------------------- training loop
-    bar = progress_bar(info.is_main and tc.progress, total=total_steps, initial=at.step, unit="step", desc=f"train {kind}")
+    bar = progress_bar(info.is_main and tc.progress, total=total_steps, initial=at.step,
+                       unit="step", desc=f"train {kind}")
     started = time.perf_counter()
     if at.step == 0:
         save()  # a good checkpoint exists from the start, so a NaN at step 1 still leaves one
@@ -162,7 +166,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             if tracker is not None and at.step % tc.eval_every == 0:
                 quality = tracker.measure(run.outputs["decoder"], out / "samples", at.step)
             if at.step % tc.log_every == 0 or quality:
-                log.write({"step": at.step, "epoch": at.epoch, "time_s": round(log.elapsed + time.perf_counter() - started, 3),
+                log.write({"step": at.step, "epoch": at.epoch,
+                           "time_s": round(log.elapsed + time.perf_counter() - started, 3),
                            "lr": run.lr, **result.logs, **quality})
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in result.logs.items() if "trained" not in k}, refresh=False)

@@ -7,15 +7,9 @@ import hashlib
 from pathlib import Path
 
 from attrgan.checkpoint import CheckpointError
-from attrgan.config import Config, ConfigError, flatten, from_dict, unread_keys
+from attrgan.config import Config, ConfigError, flatten, from_dict, runtime_keys, unread_keys
 from data_prep.sources import sha256_of
 
-# Keys that say how long, where and how visibly to train, not what is trained: free on resume.
-RUNTIME_KEYS = frozenset({
-    "train.epochs", "train.max_steps", "train.max_minutes", "train.device", "train.threads", "train.channels_last",
-    "train.compile", "train.checkpoint_every", "train.snapshot_every", "train.log_every", "train.sample_every_epoch", "train.progress",
-    "train.eval_every", "train.eval_queries", "train.eval_split", "data.path",
-})
 DATASET_FILES = ("manifest.json", "index.csv", "images.npy")  # what training reads of a dataset
 FINGERPRINT_PREFIX = "content-sha256:"
 
@@ -41,7 +35,7 @@ def changed_settings(saved: dict, config: Config) -> dict[str, list]:
     """Training settings (every config key but the model, data and runtime ones, and those the
     model kind never reads) that differ from the checkpoint's: ``{key: [old, new]}``."""
     old, new = flatten(saved), flatten(config.to_dict())
-    free = RUNTIME_KEYS | unread_keys(config.model.kind)
+    free = runtime_keys() | unread_keys(config.model.kind)
     return {key: [old.get(key), value] for key, value in new.items()
             if key.split(".")[0] not in ("model", "data") and key not in free and old.get(key) != value}
 
@@ -58,7 +52,8 @@ def saved_config(previous: dict, path: Path) -> dict:
 def check_compatible(previous: dict, config: Config, path: Path, fingerprint: str, allow_changes: bool) -> dict:
     """Refuse a resume that cannot continue this checkpoint; return the allowed setting changes."""
     if previous["kind"] != config.model.kind:
-        raise CheckpointError(f"{path}: checkpoint is a {previous['kind']!r} model, the config asks for {config.model.kind!r}")
+        raise CheckpointError(f"{path}: checkpoint is a {previous['kind']!r} model, the config asks for "
+                              f"{config.model.kind!r}")
     if previous["image_size"] != config.model.image_size:
         raise CheckpointError(
             f"{path}: checkpoint is for {previous['image_size']}x{previous['image_size']} images, "

@@ -77,7 +77,8 @@ def build_state(config: Config, n_attributes: int, device: torch.device, info: D
     broadcast_parameters(nets, info)
     run.averages = make_averages(nets, config.optim.ema)  # rank 0's weights, as every rank now holds
     for name, average in run.averages.items():
-        if previous is not None and name in previous.get("averages", {}):  # else: from the live weights (ema added on resume)
+        # else: from the live weights (ema added on resume)
+        if previous is not None and name in previous.get("averages", {}):
             average.load_state_dict(previous["averages"][name])
     return run
 

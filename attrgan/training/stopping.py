@@ -50,7 +50,8 @@ def check_finite_losses(logs: dict[str, float], step: int, out: Path, info: Dist
     bad = [f"{n}={v}" for n, v in logs.items() if not math.isfinite(v)]
     if not all_agree(not bad, info):
         raise NonFiniteLossError(f"step {step}: non-finite loss ({', '.join(bad) or 'on another rank'}); stopped. "
-                                 f"The last good checkpoint ({out / GENERATOR_FILE}, step {_saved_step(out)}) is intact")
+                                 f"The last good checkpoint ({out / GENERATOR_FILE}, step {_saved_step(out)}) is "
+                                 "intact")
 
 
 def check_finite_weights(nets: dict[str, nn.Module], step: int, out: Path, info: DistInfo) -> None:

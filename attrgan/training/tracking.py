@@ -16,13 +16,11 @@ import torch
 from torch import nn
 
 from attrgan.data.dataset import Standardizer, load_images
-from attrgan.evaluation.metrics import attribute_scores, frechet_distance, high_frequency_energy
 from attrgan.evaluation.plots import save_grid
+from attrgan.evaluation.registry import Draw, Reference, score, tracked_fields
 from attrgan.evaluation.regressor import LoadedRegressor, load_regressor
 from attrgan.runtime.errors import UserError
 
-QUALITY_FIELDS = ("quality_frechet", "quality_cosine", "quality_squared_error", "quality_centred_cosine",
-                  "quality_sign_accuracy", "quality_colour_speckle", "quality_seconds")
 GRID_ROWS, GRID_COLUMNS = 8, 8
 
 
@@ -32,8 +30,7 @@ class QualityTracker:
     queries: np.ndarray  # raw attribute vectors [Q, A]
     y: torch.Tensor  # the same, standardized for the generator
     z: torch.Tensor  # fixed latent codes [Q, z]
-    real_features: np.ndarray  # regressor features of the real test images
-    real_colour: float  # the real images' colour high-frequency energy (attrgan.evaluation.metrics.high_frequency_energy)
+    reference: Reference  # the queries and the real images of the split (attrgan.evaluation.registry)
     device: torch.device
     precision: str
 
@@ -52,10 +49,11 @@ class QualityTracker:
         queries = dataset.attributes(rows[pick], names)
         real = load_images(dataset, rows[pick], config.model.image_size)
         _, real_features = regressor.predict_raw(real, device, precision)
-        _, real_colour = high_frequency_energy(real)
-        z = torch.randn(len(queries), config.model.z_dim, generator=torch.Generator().manual_seed(config.train.seed + 2))
+        reference = Reference.of(queries, regressor.scaler.mean, regressor.scaler.std, real, real_features)
+        z = torch.randn(len(queries), config.model.z_dim,
+                        generator=torch.Generator().manual_seed(config.train.seed + 2))
         y = torch.from_numpy(scaler.transform(queries))
-        return cls(regressor, queries, y, z, real_features, real_colour, device, precision)
+        return cls(regressor, queries, y, z, reference, device, precision)
 
     @torch.no_grad()
     def measure(self, decoder: nn.Module, folder: Path, step: int) -> dict[str, float]:
@@ -63,17 +61,18 @@ class QualityTracker:
         started = time.perf_counter()
         decoder.eval()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            images = torch.cat([decoder(self.z[i : i + 256].to(self.device), self.y[i : i + 256].to(self.device)).float()
+            images = torch.cat([decoder(self.z[i : i + 256].to(self.device),
+                                        self.y[i : i + 256].to(self.device)).float()
                                 for i in range(0, len(self.z), 256)])
         decoder.train()
         regressed, features = self.regressor.predict_raw(images, self.device, self.precision)
         save_grid(images[: GRID_ROWS * GRID_COLUMNS], folder / f"step{step:06d}_quality.png", nrow=GRID_COLUMNS)
-        figures = {"quality_frechet": round(frechet_distance(features, self.real_features), 3),
-                   "quality_colour_speckle": round(high_frequency_energy(images)[1] / self.real_colour, 3)}
-        if self.queries.shape[1]:  # a conditional model: how well the faces carry their queries
-            scores = attribute_scores(regressed, self.queries, self.regressor.scaler.mean, self.regressor.scaler.std)
-            figures.update({"quality_cosine": round(scores["cosine"], 5),
-                            "quality_squared_error": round(scores["squared_error"], 3),
-                            "quality_centred_cosine": round(scores["centred_cosine"], 5),
-                            "quality_sign_accuracy": round(scores["sign_accuracy"], 5)})
-        return {**figures, "quality_seconds": round(time.perf_counter() - started, 2)}
+        figures = score([Draw(images, regressed, features)], self.reference, conditional=bool(self.queries.shape[1]))
+        tracked = {column: round(figures[f.key], f.digits + 2) for column, f in tracked_fields().items()
+                   if figures[f.key] is not None}  # an unconditional model: no attribute figures
+        return {**tracked, "quality_seconds": round(time.perf_counter() - started, 2)}
+
+
+def quality_fields() -> tuple[str, ...]:
+    """metrics.csv's columns of the quality checks: the tracked figures and their cost in seconds."""
+    return (*tracked_fields(), "quality_seconds")
