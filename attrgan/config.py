@@ -93,9 +93,14 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float = setting(3e-4, low=0, open_low=True, doc="RMSProp's learning rate (the paper: 3e-4)")
+    optimizer: str = setting("rmsprop", choices=("rmsprop", "adam"),
+                             doc="rmsprop (the paper) | adam (with beta1, beta2; with dis_lr_ratio: TTUR)")
+    lr: float = setting(3e-4, low=0, open_low=True, doc="the learning rate (the paper: 3e-4)")
     alpha: float = setting(0.9, low=0, high=1, open_low=True, open_high=True, doc="RMSProp's smoothing constant")
-    eps: float = setting(1e-8, low=0, open_low=True, doc="RMSProp's epsilon")
+    eps: float = setting(1e-8, low=0, open_low=True, doc="the optimiser's epsilon")
+    beta1: float = setting(0.5, low=0, high=1, open_high=True, doc="adam: the gradient average's decay (DCGAN: 0.5)")
+    beta2: float = setting(0.999, low=0, high=1, open_high=True, doc="adam: the squared gradient average's decay")
+    warmup_steps: int = setting(0, low=0, doc="the learning rate rises linearly over this many first updates (0 = off)")
     weight_decay: float = setting(0.0, low=0, doc="L2 on conv and FC weights only (the authors: 1e-5)")
     schedule: str = setting("exponential", choices=("exponential", "power"),
                             doc="exponential: lr * lr_decay**epoch | power: lr - (t/T)**0.75 (lr - lr_end) (authors)")

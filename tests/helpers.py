@@ -1,8 +1,13 @@
 """What the tests share besides fixtures: the repo's root, the real data's place, the tiny
-networks and their config, the attributes the synthetic faces render."""
+networks and their config, the attributes the synthetic faces render, and the CLI run in-process
+with the check that a refusal is one line."""
 from __future__ import annotations
 
 from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -29,3 +34,15 @@ def tiny_config(data: Path, kind: str = "vaegan", **train):
 
 RENDERED = ["Male", "Smiling", "Mouth Wide Open", "Eyeglasses", "Blond Hair", "Black Hair", "Bald", "Pale Skin",
             "Mustache", "Wearing Lipstick"]
+
+
+def invoke(argv: list) -> Result:
+    """The CLI in this process (arguments as strings)."""
+    return CliRunner().invoke(app, [str(a) for a in argv])
+
+
+def one_error(result: Result, fragment: str) -> None:
+    """Exit 1 with exactly one `error:` line that contains ``fragment``, and no traceback."""
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output, result.output
+    assert fragment in result.output, result.output

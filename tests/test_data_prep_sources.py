@@ -10,22 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from helpers import invoke, one_error
 
 from attrgan.data.dataset import open_dataset
-from cli.main import app
-
-runner = CliRunner()
-
-
-def invoke(argv: list):
-    return runner.invoke(app, [str(a) for a in argv])
-
-
-def one_error(result, fragment: str) -> None:
-    assert result.exit_code == 1, (result.exit_code, result.output)
-    assert result.output.count("error:") == 1 and "Traceback" not in result.output, result.output
-    assert fragment in result.output, result.output
 
 
 @pytest.fixture(scope="module")

@@ -17,24 +17,17 @@ import pandas as pd
 import pytest
 import torch
 import typer
-from helpers import ROOT, TINY_MODEL
+from helpers import ROOT, TINY_MODEL, invoke, one_error
 from typer.testing import CliRunner
 
 from attrgan.runtime.errors import EXIT_BUG, UserError
 from cli.common import user_errors
-from cli.main import app
 
 runner = CliRunner()
 
 
-def invoke(argv: list):
-    return runner.invoke(app, [str(a) for a in argv])
 
 
-def one_error(result, fragment: str) -> None:
-    assert result.exit_code == 1, (result.exit_code, result.output)
-    assert result.output.count("error:") == 1 and "Traceback" not in result.output, result.output
-    assert fragment in result.output, result.output
 
 
 def run_wrapped(raise_it) -> "typer.testing.Result":

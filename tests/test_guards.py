@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT, TINY_MODEL
+from helpers import ROOT, TINY_MODEL, invoke, one_error
 from PIL import Image
 from typer.testing import CliRunner, Result
 
@@ -20,15 +20,8 @@ from cli.main import app
 runner = CliRunner()
 
 
-def invoke(argv: list) -> "Result":
-    return runner.invoke(app, [str(a) for a in argv])
 
 
-def one_error(result, fragment: str) -> None:
-    """Exit 1 with exactly one `error:` line that contains ``fragment``, and no traceback."""
-    assert result.exit_code == 1, (result.exit_code, result.output)
-    assert result.output.count("error:") == 1 and "Traceback" not in result.output, result.output
-    assert fragment in result.output, result.output
 
 
 def snapshot(root: Path) -> dict[str, str]:

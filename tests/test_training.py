@@ -165,6 +165,8 @@ SWITCHES = {  # each of the authors' recipe switches on its own (configs/authors
     "upsample=blur": {"model": {"upsample": "blur"}},  # as the VAE (OVERFIT_KIND)
     # the time-to-quality levers: weight averages (the error is measured on the averaged networks)
     "ema": {"optim": {"ema": 0.99}},
+    "adam, TTUR (a faster D), warm-up": {"optim": {"optimizer": "adam", "lr": 2e-4, "dis_lr_ratio": 2.0,
+                                                   "warmup_steps": 50}},
     "dis_norm=spectral, no gate": {"model": {"dis_norm": "spectral"}, "loss": {"equilibrium": None}},
     "r1_weight (lazy), no gate, dis_lr_ratio": {"loss": {"equilibrium": None, "r1_weight": 1.0, "r1_every": 4},
                                                 "optim": {"dis_lr_ratio": 0.5}},

@@ -307,3 +307,28 @@ def test_every_config_key_carries_its_rules_and_the_reference_is_current():
     stale = "docs/config.md is stale: regenerate it from `attrgan config-keys`"
     assert table in (ROOT / "docs" / "config.md").read_text(), stale
     assert len(table.splitlines()) == len(KEYS) + 2
+
+
+def test_adam_and_a_warm_up_that_the_schedule_never_sees():
+    """optim.optimizer adam takes beta1 and beta2; optim.warmup_steps lets update t step at
+    t / warmup_steps of the scheduled learning rate, which is restored after each step."""
+    from attrgan.training.state import warmup_factor
+    from attrgan.training.update import scaled_learning_rate
+
+    config = load_config(None, ["optim.optimizer=adam", "optim.beta1=0.5", "optim.warmup_steps=4",
+                                "optim.lr_decay=0.5", "optim.lr_decay_every=1"])
+    net = torch.nn.Linear(3, 1)
+    optimizer = make_optimizer(net, config.optim)
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+    assert [warmup_factor(config.optim, t) for t in (1, 2, 4, 9)] == [0.25, 0.5, 1.0, 1.0]
+    scheduler = make_scheduler(optimizer, config.optim)
+    seen = []
+    for t in (1, 2):
+        net(torch.ones(1, 3)).sum().backward()
+        with scaled_learning_rate(optimizer, warmup_factor(config.optim, t)):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+        scheduler.step()
+    assert seen == pytest.approx([3e-4 * 0.25, 3e-4 * 0.5 * 0.5])  # warm-up share x the decayed schedule
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(3e-4 * 0.25)  # the schedule's own: two halvings
+    assert warmup_factor(load_config(None).optim, 1) == 1.0  # off by default

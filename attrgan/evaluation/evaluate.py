@@ -362,8 +362,8 @@ def _metrics_json(config, names, queries, upper, scores, real_spectrum: dict[str
         "seeds": config.seeds,
         "attribute_names": names,
         "upper_bound": None if upper is None else {
-            "model": "real images",  # the real faces against their own labels (their ratios are 1 by definition)
-            **{key: value for key, value in upper["figures"].items() if key in FIGURES and FIGURES[key].conditional},
+            "model": "real images",  # every figure of the real faces against their own labels (ratios: 1)
+            **{key: value for key, value in upper["figures"].items() if key in FIGURES},
             "blur_response": upper["blur_response"],
             "by_sex": _breakdown(names, queries, upper["regressed"]),
             "per_attribute_squared_error": dict(zip(names, np.asarray(upper["per_attribute_se"]).round(5).tolist()))},

@@ -254,7 +254,7 @@ def format_table(metrics: dict) -> str:
              + f"{'shuffled-query cosine':>24}"]
     upper = metrics["upper_bound"]
     if upper:
-        lines.append(f"{'real images (upper bound)':<26}" + "".join(_cell(c, 1 if c.ratio else upper[c.key])
+        lines.append(f"{'real images (upper bound)':<26}" + "".join(_cell(c, 1 if c.ratio else upper.get(c.key, "n/a"))
                                                                  for c in printed).rstrip())
     for row in metrics["models"]:
         control = row.get("shuffled_query_control")

@@ -41,7 +41,7 @@ from attrgan.training.run_files import (
     saving_in_order,
     write_run_record,
 )
-from attrgan.training.state import build_state, precision_context, save_run, scheduled_per_update
+from attrgan.training.state import build_state, precision_context, save_run, scheduled_per_update, warmup_factor
 from attrgan.training.stopping import check_finite_losses, check_finite_weights, interrupted, stop_on_signals
 from attrgan.training.tracking import QualityTracker, quality_fields
 from attrgan.training.update import apply_gradients, make_batch
@@ -168,7 +168,7 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
             if at.step % tc.log_every == 0 or quality:
                 log.write({"step": at.step, "epoch": at.epoch,
                            "time_s": round(log.elapsed + time.perf_counter() - started, 3),
-                           "lr": run.lr, **result.logs, **quality})
+                           "lr": run.lr * warmup_factor(config.optim, at.step), **result.logs, **quality})
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in result.logs.items() if "trained" not in k}, refresh=False)
             snapshot = bool(tc.snapshot_every) and at.step % tc.snapshot_every == 0

@@ -108,12 +108,21 @@ def save_run(path: Path, run: RunState, config: Config, scaler: Standardizer, fi
 
 
 def make_optimizer(net: nn.Module, oc, lr_ratio: float = 1.0) -> torch.optim.Optimizer:
-    """RMSProp at lr * ``lr_ratio``; weight decay (if any) on conv and FC weights only, as in the authors' code."""
+    """RMSProp (or Adam) at lr * ``lr_ratio``; weight decay (if any) on conv and FC weights only,
+    as in the authors' code."""
     decayed = [weight_parameter(m) for m in net.modules() if isinstance(m, WEIGHTED_LAYERS)]
     ids = {id(p) for p in decayed}
     rest = [p for p in net.parameters() if id(p) not in ids]
     groups = [{"params": decayed, "weight_decay": oc.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if oc.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=oc.lr * lr_ratio, betas=(oc.beta1, oc.beta2), eps=oc.eps)
     return torch.optim.RMSprop(groups, lr=oc.lr * lr_ratio, alpha=oc.alpha, eps=oc.eps)
+
+
+def warmup_factor(oc, step: int) -> float:
+    """The share of the scheduled learning rate that update ``step`` (from 1) uses: rising
+    linearly over ``oc.warmup_steps`` updates, then 1."""
+    return min(1.0, step / oc.warmup_steps) if oc.warmup_steps else 1.0
 
 
 def scheduled_per_update(oc) -> bool:

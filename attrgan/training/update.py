@@ -2,6 +2,9 @@
 then each network stepped with its own gradients (averaged over ranks, optionally clipped)."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import numpy as np
 import torch
 
@@ -11,7 +14,7 @@ from attrgan.data.dataset import to_model_range
 from attrgan.data.training_set import TrainingSet
 from attrgan.nets.steps import Noise
 from attrgan.runtime.distributed import DistInfo, all_agree, average_gradients
-from attrgan.training.state import RunState
+from attrgan.training.state import RunState, warmup_factor
 
 
 def make_batch(data: TrainingSet, idx: np.ndarray, config: Config, noise: torch.Generator,
@@ -33,8 +36,10 @@ def make_batch(data: TrainingSet, idx: np.ndarray, config: Config, noise: torch.
 
 def apply_gradients(grads: dict[str, tuple[torch.Tensor, ...] | None], run: RunState, grad_scaler,
                     config: Config, info: DistInfo) -> None:
-    """Step each network's optimiser with its gradients; a network whose gradients are None on
-    any rank (its equilibrium gate closed) is skipped on every rank."""
+    """Step each network's optimiser with its gradients (at the warm-up's share of the scheduled
+    learning rate, ``optim.warmup_steps``); a network whose gradients are None on any rank (its
+    equilibrium gate closed) is skipped on every rank."""
+    share = warmup_factor(config.optim, run.position.step + 1)
     for name, net_grads in grads.items():
         if not all_agree(net_grads is not None, info):  # equilibrium gates can differ between ranks
             continue
@@ -44,6 +49,24 @@ def apply_gradients(grads: dict[str, tuple[torch.Tensor, ...] | None], run: RunS
         if config.optim.grad_clip:
             grad_scaler.unscale_(run.optims[name])
             torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
-        grad_scaler.step(run.optims[name])
+        with scaled_learning_rate(run.optims[name], share):
+            grad_scaler.step(run.optims[name])
         run.optims[name].zero_grad(set_to_none=True)
     grad_scaler.update()
+
+
+@contextlib.contextmanager
+def scaled_learning_rate(optimizer: torch.optim.Optimizer, share: float) -> Iterator[None]:
+    """The optimiser steps at ``share`` of each group's learning rate, which is then restored, so
+    the schedule's own state never sees the warm-up."""
+    if share == 1.0:
+        yield
+        return
+    scheduled = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] *= share
+    try:
+        yield
+    finally:
+        for group, lr in zip(optimizer.param_groups, scheduled):
+            group["lr"] = lr
