@@ -28,6 +28,7 @@ demo: $(STAMP)
 		--attributes $(DEMO)/synthetic-lfw/lfw_attributes.txt --config configs/demo.yaml \
 		--out $(DEMO) --models vaegan --size 32 --condition-on "$(DEMO_ATTRIBUTES)" \
 		--regressor-channels 32,64,128 --regressor-fc 256 --seeds 3
+	@echo "These are synthetic faces. For real ones, train on LFW: README.md, 'Real LFW in five commands'."
 
 # The same pipeline on a synthetic CelebA in the official layout (prep-celeba's reader and crop).
 demo-celeba: $(STAMP)

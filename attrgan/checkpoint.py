@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from attrgan.bundle import bundled_file, catalogue
 from attrgan.runtime.errors import UserError
 from attrgan.runtime.files import atomic_file
 
@@ -16,6 +17,7 @@ FORMAT_VERSION = 1
 GENERATOR_FILE = "checkpoint.pt"
 CHECKPOINT_FILES = (GENERATOR_FILE, "regressor.pt")  # what a run directory may hold
 GENERATOR_KINDS = ("vaegan", "vae", "gan")
+REGRESSOR_KIND = "regressor"
 REQUIRED_KEYS = ("format_version", "kind", "config", "nets", "image_size", "attribute_names", "attribute_mean",
                  "attribute_std")  # what every loader reads, generators and regressors alike
 
@@ -72,11 +74,18 @@ def load_checkpoint(path: str | Path, expect_kinds: tuple[str, ...] | None = Non
     """Load a checkpoint file (or a run directory holding ``checkpoint.pt`` or ``regressor.pt``) safely.
 
     ``expect_kinds`` refuses checkpoints of other model kinds with a clear message; ``what`` is
-    what a file that is none at all is said not to be ("not a regressor …").
+    what a file that is none at all is said not to be ("not a regressor …"). A name that is no
+    file is looked up among the bundled models (attrgan.bundle), as their generator, or their
+    regressor when only a regressor is expected.
     """
-    path = checkpoint_file(path)
+    given, path = path, checkpoint_file(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        role = "regressor" if expect_kinds == (REGRESSOR_KIND,) else "generator"
+        bundled = bundled_file(str(given), role)
+        if bundled is None:
+            names = ", ".join(catalogue()) or "none installed"
+            raise CheckpointError(f"{path}: checkpoint not found (nor a bundled model: {names})")
+        path = bundled
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn or foreign file (torch's own advice runs to many lines): one clear line

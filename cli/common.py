@@ -48,9 +48,9 @@ def user_errors(command: Callable) -> Callable:
             if (line := user_os_error(exc)) is None:
                 report_bug(exc)
             fail(line)
-        except torch_out_of_memory() as exc:
-            fail(f"out of memory ({str(exc).splitlines()[0]}); lower the batch size (--batch-size, or --set "
-                 "train.batch_size=N), or use --device cpu")
+        except (MemoryError, *torch_out_of_memory()) as exc:
+            fail(f"out of memory ({(str(exc).splitlines() or [type(exc).__name__])[0]}); lower the batch size "
+                 "(--batch-size, or --set train.batch_size=N), or use --device cpu")
         except KeyboardInterrupt as exc:  # training raises a subclass that names its checkpoint and exit code
             typer.echo(str(exc) or "interrupted: nothing was written", err=True)
             raise typer.Exit(code=getattr(exc, "exit_code", 130)) from None

@@ -273,6 +273,20 @@ def interpolate_command(
     typer.echo(f"wrote {out}")
 
 
-COMMANDS = {"align": align_command, "reconstruct": reconstruct_command, "sample": sample_command,
-            "attribute-vectors": attribute_vectors_command, "eval-vectors": eval_vectors_command, "edit": edit_command,
-            "interpolate": interpolate_command}
+def models_command() -> None:
+    """The trained models that ship with attrgan: their names (for --checkpoint, --regressor and
+    --init) and a line of each one's card (docs/models.md)."""
+    from attrgan.bundle import catalogue
+
+    bundled = catalogue()
+    if not bundled:
+        typer.echo("no trained model is bundled with this install of attrgan; train one on LFW (README.md, "
+                   "'Real LFW in five commands') and pass its run folder as --checkpoint")
+    for name, entry in bundled.items():
+        size = sum(entry[role]["bytes"] for role in ("generator", "regressor") if role in entry) / 2**20
+        typer.echo(f"{name:<10} {entry['card']} ({size:.1f} MB)")
+
+
+COMMANDS = {"models": models_command, "align": align_command, "reconstruct": reconstruct_command,
+            "sample": sample_command, "attribute-vectors": attribute_vectors_command,
+            "eval-vectors": eval_vectors_command, "edit": edit_command, "interpolate": interpolate_command}

@@ -10,7 +10,8 @@ from cli.common import DEVICE_OPTION
 
 
 def serve_command(
-    checkpoint: Path = typer.Option(..., help="Run directory or checkpoint.pt to serve."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Run directory, checkpoint.pt or a bundled model's name "
+                                              "(default: the bundled model, with its regressor)."),
     regressor: Optional[Path] = typer.Option(None, help="Regressor: estimates uploaded photos' attributes."),
     vectors: Optional[Path] = typer.Option(None, help="attribute-vectors output: enables latent edits."),
     data: Optional[Path] = typer.Option(None, help="Dataset whose test-split faces the page offers "
@@ -20,12 +21,14 @@ def serve_command(
     device: str = DEVICE_OPTION,
 ) -> None:
     """An editing page in the browser: upload or pick a face, move attribute sliders, draw samples."""
-    from attrgan.editing.studio import load_studio
+    from attrgan.editing.studio import default_model, load_studio
     from attrgan.editing.webapp import create_app, is_loopback, make_server
     from attrgan.runtime.device import resolve_device
     from attrgan.runtime.limits import require
 
     require("--port", port, 0, 65535)
+    if checkpoint is None:
+        checkpoint, regressor = default_model(regressor)
     studio = load_studio(checkpoint, regressor, vectors, data, str(resolve_device(device)))
     server = make_server(create_app(studio), host, port)
     shown = f"[{host}]" if ":" in host else host

@@ -30,6 +30,8 @@ def train_conditional(
     regressor: Optional[Path] = typer.Option(None, help="Regressor (train-regressor) for quality tracking every "
                                              "train.eval_every updates: Fréchet distance, cosine, grid."),
     resume: bool = typer.Option(False, help="Continue the run in OUT from its checkpoint, bit-for-bit."),
+    init: Optional[str] = typer.Option(None, help="Start from this model's weights and architecture (a checkpoint, "
+                                       "or a bundled model's name: attrgan models) to fine-tune it on --data."),
     allow_changes: bool = typer.Option(False, help="With --resume: continue under other training settings (--set, "
                                        "--config) than the checkpoint's; run.json records each change and its step."),
     force: bool = typer.Option(False, help="Replace a run already in OUT (it is deleted when the new run starts)."),
@@ -68,7 +70,7 @@ def train_conditional(
     if regressor is not None and not cfg.train.eval_every:
         cfg.train.eval_every = TRACKED_EVAL_EVERY
     checkpoint = train(cfg, out, resume=resume, argv=sys.argv, regressor=regressor, force=force,
-                       allow_changes=allow_changes, config_path=config)
+                       allow_changes=allow_changes, config_path=config, init=init)
     typer.echo(f"checkpoint: {checkpoint}\nsamples: {out / 'samples'}\nmetrics: {out / 'metrics.csv'}")
 
 

@@ -73,6 +73,8 @@ def test_out_of_memory_reads_as_itself_with_the_batch_size_to_lower():
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert result.output.startswith("error: out of memory (CUDA out of memory. Tried to allocate 2.00 GiB); lower "
                                     "the batch size")
+    host = run_wrapped(lambda: bytearray(1 << 62))  # this machine's memory: Python's MemoryError
+    assert host.exit_code == 1 and host.output.startswith("error: out of memory (MemoryError); lower the batch size")
 
 
 def test_no_assert_checks_inputs_in_the_library():

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 import attrgan
+from attrgan.bundle import catalogue
 from attrgan.data.dataset import load_images, open_dataset, to_model_range
 from attrgan.editing.edits import (
     ImageInputError,
@@ -332,6 +333,17 @@ def load_studio(checkpoint: str | Path, regressor: str | Path | None = None, vec
     dataset = open_dataset(data) if data is not None and Path(data).is_dir() else None
     return Studio(model, load_regressor(regressor) if regressor is not None else None,
                   load_attribute_vectors(vectors, model) if vectors is not None else None, dataset)
+
+
+def default_model(regressor: str | Path | None) -> tuple[str, str | Path | None]:
+    """With no --checkpoint: the bundled model (the first the catalogue lists) and, unless
+    ``regressor`` names one, its own regressor."""
+    bundled = catalogue()
+    if not bundled:
+        raise UserError("--checkpoint is needed: no trained model is bundled with this install (train one, "
+                        "README.md 'Real LFW in five commands', and pass its run folder)")
+    name = next(iter(bundled))
+    return name, regressor if regressor is not None else (name if "regressor" in bundled[name] else None)
 
 
 def training_data_of(model: ConditionalModel) -> Path | None:

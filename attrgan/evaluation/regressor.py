@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from attrgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from attrgan.checkpoint import REGRESSOR_KIND, CheckpointError, load_checkpoint, save_checkpoint
 from attrgan.config import REGRESSOR_CHANNELS, REGRESSOR_FC
 from attrgan.data.dataset import Dataset, ImageRows, Standardizer, open_dataset, select_attributes, to_model_range
 from attrgan.evaluation.metrics import cosine_similarity, r2_per_attribute, squared_error
@@ -33,7 +33,6 @@ from attrgan.runtime.limits import require
 from attrgan.runtime.lock import sole_writer
 from attrgan.runtime.progress import progress_bar
 
-REGRESSOR_KIND = "regressor"
 REGRESSOR_FILE = "regressor.pt"
 
 

@@ -98,10 +98,12 @@ class ConditionalModel:
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> ConditionalModel:
-    """Load a trained conditional model from a run directory or checkpoint file."""
+    """Load a trained conditional model from a run directory, a checkpoint file or the name of a
+    bundled model (``attrgan.load("lfw32")``)."""
     payload = load_checkpoint(path, expect_kinds=GENERATOR_KINDS)
     config = from_dict(payload["config"])
-    nets = build_models(config.model, len(payload["attribute_names"]))
+    nets = {name: net for name, net in build_models(config.model, len(payload["attribute_names"])).items()
+            if name in payload["nets"]}  # a bundled model keeps only what sampling and encoding read
     for name, net in nets.items():  # the weight averages (optim.ema) where the run kept them
         net.load_state_dict(payload.get("averages", {}).get(name, payload["nets"][name]))
         net.eval()

@@ -32,6 +32,7 @@ from attrgan.runtime.files import guard_output
 from attrgan.runtime.lock import writer_lock
 from attrgan.runtime.progress import progress_bar
 from attrgan.training.averages import update_averages
+from attrgan.training.pretrained import check_same_attributes, load_pretrained, start_from
 from attrgan.training.resume import check_compatible, dataset_fingerprint
 from attrgan.training.run_files import (
     EpochGrids,
@@ -49,7 +50,7 @@ from attrgan.training.update import apply_gradients, make_batch
 
 def train(config: Config, out: str | Path, resume: bool = False, argv: list[str] | None = None,
           regressor: str | Path | None = None, force: bool = False, allow_changes: bool = False,
-          config_path: str | Path | None = None) -> Path:
+          config_path: str | Path | None = None, init: str | Path | None = None) -> Path:
     """Train ``config.model.kind`` on ``config.data.path``; write the run directory ``out``.
 
     Returns the checkpoint path. With ``resume`` the run continues from ``out/checkpoint.pt``
@@ -58,11 +59,17 @@ def train(config: Config, out: str | Path, resume: bool = False, argv: list[str]
     regressor or ``config_path`` (the YAML the config came from; on resume the run's own
     config.yaml is fine). With a ``regressor`` (and ``train.eval_every``) the run tracks its
     sample quality on fixed queries of ``train.eval_split``: Fréchet distance, cosine and a
-    grid (attrgan.training.tracking).
+    grid (attrgan.training.tracking). With ``init`` (a checkpoint or a bundled model's name) a new
+    run starts from that model's weights and architecture (attrgan.training.pretrained).
     """
     out = Path(out)
     if resume and force:
         raise UserError("--resume continues the run in OUT and --force replaces it: pass one of them")
+    if resume and init is not None:
+        raise UserError("--init starts a new run from a model's weights; --resume continues OUT's own: pass one")
+    pretrained = None
+    if init is not None:
+        config, pretrained = start_from(config, init)
     own_config = resume and config_path is not None and Path(config_path).resolve() == (out / "config.yaml").resolve()
     guard_output(out, [config.data.path, regressor and checkpoint_file(regressor), None if own_config else config_path],
                  force=force or resume)
@@ -74,13 +81,14 @@ def train(config: Config, out: str | Path, resume: bool = False, argv: list[str]
         torch.set_num_threads(config.train.threads)
     try:
         with stop_on_signals() as stop, writer_lock(out) if info.is_main else contextlib.nullcontext():
-            return _train(config, out, resume, argv, device, info, regressor, stop, force, allow_changes)
+            return _train(config, out, resume, argv, device, info, regressor, stop, force, allow_changes,
+                          pretrained and (init, pretrained))
     finally:
         shutdown(info)
 
 
 def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, info: DistInfo, regressor,
-           stop: dict, force: bool, allow_changes: bool) -> Path:
+           stop: dict, force: bool, allow_changes: bool, pretrained: tuple | None) -> Path:
     tc, kind = config.train, config.model.kind
     ckpt_path = out / GENERATOR_FILE
     if resume and not ckpt_path.exists():
@@ -96,6 +104,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     config = dataclasses.replace(config, model=dataclasses.replace(  # a copy: the caller's config stays as given
         config.model, labelled_input=bool(names) and (config.model.labelled_input or config.data.unlabelled == "use")))
     changes = check_compatible(previous, config, ckpt_path, fingerprint, allow_changes) if previous is not None else {}
+    if pretrained is not None:
+        check_same_attributes(names, pretrained[1], pretrained[0])
     data = training_set(dataset, config, names, previous)
     batch, batches_per_epoch = batch_layout(data, config, info.world_size, warn=info.is_main)
     total_steps = tc.max_steps if tc.max_steps is not None else tc.epochs * batches_per_epoch
@@ -107,7 +117,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
         return ckpt_path
 
     # ---------------------------------------------------------------- networks, optimisers, precision
-    run = build_state(config, len(names), device, info, previous, ckpt_path)
+    run = build_state(config, len(names), device, info, previous, ckpt_path,
+                      start=pretrained and partial(load_pretrained, payload=pretrained[1], init=pretrained[0]))
     at = run.position
     precision = resolve_precision(tc.precision, device)
     autocast, grad_scaler = precision_context(precision, device)
@@ -129,7 +140,8 @@ def _train(config: Config, out: Path, resume: bool, argv, device: torch.device, 
     record = partial(write_run_record, out, config, resume=resume, changes=changes, step=at.step, record={
         "argv": argv or sys.argv, "version": __version__, "device": str(device), "precision": precision,
         "compiled": compiled, "world_size": info.world_size, "train_images": len(data.rows),
-        "labelled_train_images": labelled, "regressor": str(regressor) if tracker else None})
+        "labelled_train_images": labelled, "regressor": str(regressor) if tracker else None,
+        "init": pretrained and str(pretrained[0])})
     save = saving_in_order(partial(save_run, ckpt_path, run, config, data.scaler, fingerprint, info), log,
                           record if info.is_main else None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -52,12 +53,15 @@ class RunState:
 
 
 def build_state(config: Config, n_attributes: int, device: torch.device, info: DistInfo,
-                previous: dict | None, ckpt_path: Path) -> RunState:
-    """Networks (seeded by ``train.seed``), optimisers and schedules; restored from ``previous``
-    (a checkpoint payload) when resuming; rank 0's parameters on every rank."""
+                previous: dict | None, ckpt_path: Path, start: Callable[[dict], None] | None = None) -> RunState:
+    """Networks (seeded by ``train.seed``, then given ``start``'s weights for fine-tuning),
+    optimisers and schedules; restored from ``previous`` (a checkpoint payload) when resuming;
+    rank 0's parameters on every rank."""
     tc = config.train
     torch.manual_seed(tc.seed)
     nets = {name: net.to(device) for name, net in build_models(config.model, n_attributes).items()}
+    if start is not None:
+        start(nets)
     if tc.channels_last:
         nets = {name: net.to(memory_format=torch.channels_last) for name, net in nets.items()}
     optims = {name: make_optimizer(net, config.optim, config.optim.dis_lr_ratio if name == "discriminator" else 1.0)

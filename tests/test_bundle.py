@@ -1,0 +1,79 @@
+"""Bundled models: a compact copy of a trained generator and regressor under a short name, used
+wherever a checkpoint or regressor is taken, checked by sha256, and a start for fine-tuning.
+The tests bundle the session's tiny models into a folder of their own."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import RENDERED, invoke, one_error
+
+import attrgan
+import attrgan.bundle
+from attrgan.bundle_export import export
+from attrgan.checkpoint import load_checkpoint
+
+
+@pytest.fixture
+def bundled(conditional_run, trained_regressor, tmp_path, monkeypatch):
+    """The tiny VAE and regressor bundled as "toy" in a folder of this test's own."""
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    monkeypatch.setattr(attrgan.bundle, "BUNDLE_DIR", folder)
+    monkeypatch.setattr(attrgan.bundle, "_verified", set())
+    export("toy", "a tiny VAE of the synthetic faces, for the tests", conditional_run / "checkpoint.pt",
+           trained_regressor / "regressor.pt", folder)
+    return folder
+
+
+def test_a_bundled_model_is_compact_and_samples_as_its_run(bundled, conditional_run, tmp_path):
+    stored = load_checkpoint("toy")
+    assert sorted(stored["nets"]) == ["decoder", "encoder"] and "optimizers" not in stored and "rng" not in stored
+    floats = [t for net in stored["nets"].values() for t in net.values() if t.is_floating_point()]
+    assert all(t.dtype == torch.float16 for t in floats)
+    assert (bundled / "toy.generator.pt").stat().st_size < 0.3 * (conditional_run / "checkpoint.pt").stat().st_size
+    rows = np.stack([attrgan.load(conditional_run).scaler.mean] * 4).astype(np.float32)
+    full, compact = attrgan.load(conditional_run).sample(rows, seed=3), attrgan.load("toy").sample(rows, seed=3)
+    assert (full - compact).abs().max() < 0.02  # half-precision storage: under 3 of 255 levels
+    listed = invoke(["models"])
+    assert listed.exit_code == 0 and listed.output.startswith("toy") and "a tiny VAE" in listed.output
+    first, again = tmp_path / "a.png", tmp_path / "b.png"
+    for out in (first, again):
+        result = invoke(["sample", "--checkpoint", "toy", "--set", "Smiling=2", "-n", "4", "--seed", "5",
+                         "--out", out])
+        assert result.exit_code == 0, result.output
+    assert first.read_bytes() == again.read_bytes()  # reproducible for a seed
+    photo = tmp_path / "face.png"
+    from PIL import Image
+    from skimage.data import astronaut
+
+    Image.fromarray(astronaut()).save(photo)
+    edited = invoke(["edit", "--checkpoint", "toy", photo, "--attribute", "Smiling", "--mode", "condition",
+                     "--regressor", "toy", "--report", "--out", tmp_path / "edit.png"])
+    assert edited.exit_code == 0 and "Smiling: slope" in edited.output, edited.output
+
+
+def test_a_damaged_bundled_file_is_refused_in_one_line(bundled, tmp_path):
+    data = bytearray((bundled / "toy.generator.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bundled / "toy.generator.pt").write_bytes(bytes(data))
+    one_error(invoke(["sample", "--checkpoint", "toy", "--out", tmp_path / "s.png"]),
+              "bundled model 'toy': its generator file")
+    one_error(invoke(["sample", "--checkpoint", "toys", "--out", tmp_path / "s.png"]),
+              "toys: checkpoint not found (nor a bundled model: toy)")
+
+
+def test_fine_tuning_starts_from_the_bundled_weights(bundled, learnable_dataset, tmp_path):
+    run = tmp_path / "tuned"
+    result = invoke(["train-conditional", "--init", "toy", "--data", learnable_dataset, "--out", run, "--max-steps",
+                     "1", "--set", "optim.lr=1e-12", "--set", "train.sample_every_epoch=false", "--device", "cpu",
+                     "--no-progress"])
+    assert result.exit_code == 0, result.output
+    tuned, start = load_checkpoint(run), load_checkpoint("toy")
+    assert tuned["kind"] == "vae" and tuned["attribute_names"] == RENDERED
+    for key, value in start["nets"]["decoder"].items():
+        if value.is_floating_point() and "running" not in key:
+            torch.testing.assert_close(tuned["nets"]["decoder"][key], value.float(), atol=1e-6, rtol=0)
+    one_error(invoke(["train-conditional", "--init", "toy", "--data", learnable_dataset, "--out", tmp_path / "other",
+                      "--attributes", "Male,Smiling", "--max-steps", "1", "--no-progress"]),
+              "--init toy: the model conditions on other attributes than this run (this run lacks 'Mouth Wide Open'")
