@@ -21,6 +21,8 @@ __all__ = ["MODEL_KINDS", "Config", "ConfigError", "load_config", "from_dict", "
 
 UPSAMPLING = ("transposed", "transposed4", "blur", "resize", "bilinear")  # attrgan.nets.models.upsample_layers
 DIS_NORMS = ("batch", "spectral")
+AUGMENTS = ("none", "flip", "authors")  # attrgan.data.augment
+DIS_AUGMENTS = ("color", "translation", "cutout")  # attrgan.nets.dis_augment
 ENCODING, DISCRIMINATING = ("vaegan", "vae"), ("vaegan", "gan")  # the kinds with an encoder, with a D
 
 # Defaults other configs and the CLI share (one place each)
@@ -89,6 +91,9 @@ class LossConfig:
                                doc="R1 penalty r1_weight/2 E|grad_x D(x)|^2 on real images (Mescheder et al. 2018)")
     r1_every: int = setting(1, low=1, read_by=DISCRIMINATING,
                             doc="lazy R1: the penalty x r1_every on every r1_every-th update (StyleGAN2)")
+    dis_augment: list[str] = setting(factory=list, choices=DIS_AUGMENTS, empty_list=True, read_by=DISCRIMINATING,
+                                     doc="D sees real and generated images through these differentiable transforms "
+                                         "(DiffAugment; empty = none)")
 
 
 @dataclass
@@ -156,7 +161,7 @@ class DataConfig:
     labelled_share: float | None = setting(None, low=0, high=1, open_low=True,
                                            doc="with unlabelled=use: this share of every batch is labelled images "
                                                "(empty = as drawn)")
-    augment: str = setting("none", choices=("none", "flip", "authors"),
+    augment: str = setting("none", choices=AUGMENTS,
                            doc="none | flip | authors: flips, small shift/scale/rotation, colour jitter")
 
 
@@ -277,9 +282,12 @@ def recipe_of(config: dict) -> str:
     """A short fingerprint of what a run trains: every recipe key (attrgan.config_keys.Rule.recipe
     and not a run-time key: the model, losses, optimiser, data options and batch size), without
     the keys its model kind never reads (``unread_keys``); runs that differ only in the others
-    (the seed, the dataset's folder, device, threads, budget) group together as training seeds."""
+    (the seed, the dataset's folder, device, threads, budget) group together as training seeds.
+    Keys at their default are left out, so a run saved before a key existed and one that leaves it
+    at its default share a recipe."""
     skipped = unread_keys(config.get("model", {}).get("kind")) | runtime_keys()
     flat = flatten(config)
-    recipe = {path: flat.get(path) for path, key in KEYS.items()
-              if key.rule.recipe and not key.rule.runtime and path not in skipped and path in flat}
+    recipe = {path: flat[path] for path, key in KEYS.items()
+              if key.rule.recipe and not key.rule.runtime and path not in skipped and path in flat
+              and flat[path] != key.default}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]

@@ -34,6 +34,7 @@ class Rule:
     runtime: bool = False  # how long, where or how visibly: free on --resume, outside the recipe
     recipe: bool = True  # part of the recipe fingerprint (attrgan.config.recipe_of)
     read_by: tuple[str, ...] = MODEL_KINDS  # the model kinds whose training reads it
+    empty_list: bool = False  # a list of choices may be empty (the feature off)
 
     def bounds(self) -> str:
         """The allowed range in words: ``>= 1``, ``in (0, 1)``, ``one of a, b``."""
@@ -126,9 +127,10 @@ def check(key: Key, value: Any) -> None:
     if isinstance(value, list):
         if _list_item(key.hint) is int and not (value and all(_within(rule, item) for item in value)):
             raise ConfigError(f"{key.path} must be a non-empty list of integers {rule.bounds()}, got {value!r}")
-        if rule.choices is not None and (not value or set(value) - set(rule.choices) or len(set(value)) != len(value)):
-            raise ConfigError(f"{key.path} must be a non-empty list of {' and/or '.join(rule.choices)}, each once, "
-                              f"got {value!r}")
+        if rule.choices is not None and ((not value and not rule.empty_list) or set(value) - set(rule.choices)
+                                         or len(set(value)) != len(value)):
+            size = "a list" if rule.empty_list else "a non-empty list"
+            raise ConfigError(f"{key.path} must be {size} of {' and/or '.join(rule.choices)}, each once, got {value!r}")
         return
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{key.path} must be a finite number, got {value!r}")

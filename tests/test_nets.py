@@ -5,7 +5,8 @@ import pytest
 import torch
 from helpers import TINY_MODEL
 
-from attrgan.config import DIS_NORMS, UPSAMPLING, ModelConfig, from_dict, load_config
+from attrgan.config import DIS_AUGMENTS, DIS_NORMS, UPSAMPLING, ModelConfig, from_dict, load_config
+from attrgan.nets.dis_augment import AugmentDraw, augment_for_dis, draw_augment
 from attrgan.nets.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
 from attrgan.nets.models import Decoder, Discriminator, Encoder, build_models
 from attrgan.nets.reference_steps import vaegan_step_reference
@@ -147,6 +148,48 @@ def test_r1_penalty_flattens_the_discriminator_around_real_faces():
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6 * float(want.abs().max()))
 
 
+def test_dis_augment_moves_cuts_and_recolours_each_row_pair_alike():
+    """Translation moves a pixel by its shift, cutout zeroes a square of half the side, colour
+    shifts brightness; rows i and B+i (a real face and its reconstruction) get draw i; the
+    transforms pass gradients back; and with x_rec = x, L_llike stays zero under augmentation."""
+    image = torch.zeros(2, 3, 32, 32)
+    image[:, :, 10, 20] = 1.0
+    moved = augment_for_dis(image.repeat(2, 1, 1, 1), AugmentDraw(shift=torch.tensor([[3, -2], [-4, 4]])))
+    assert moved[0, :, 13, 18].tolist() == moved[2, :, 13, 18].tolist() == [1.0] * 3
+    assert moved[1, :, 6, 24].tolist() == moved[3, :, 6, 24].tolist() == [1.0] * 3
+    assert float(moved.sum()) == 4 * 3  # each image keeps its one lit pixel: nothing wraps or spreads
+
+    ones = torch.ones(1, 3, 32, 32)
+    cut = augment_for_dis(ones, AugmentDraw(cutout_centre=torch.tensor([[16, 16]])))
+    assert float((cut == 0).sum()) == 3 * 16 * 16 and float(cut[0, :, 8:24, 8:24].abs().sum()) == 0
+    edge = augment_for_dis(ones, AugmentDraw(cutout_centre=torch.tensor([[0, 32]])))
+    assert float((edge == 0).sum()) == 3 * 8 * 8  # a square at the corner is clipped to its quarter
+
+    grey = torch.zeros(1, 3, 32, 32)
+    brighter = augment_for_dis(grey, AugmentDraw(brightness=torch.tensor([0.25]), saturation=torch.tensor([1.0]),
+                                                 contrast=torch.tensor([1.0])))
+    torch.testing.assert_close(brighter, torch.full_like(grey, 0.25))
+
+    draw = draw_augment(list(DIS_AUGMENTS), 4, 32, torch.Generator().manual_seed(0))
+    again = draw_augment(list(DIS_AUGMENTS), 4, 32, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(draw.__dict__.values(), again.__dict__.values()))
+    assert draw_augment([], 4, 32, torch.Generator()) is None
+    assert int(draw.shift.abs().max()) <= 4 and 0 <= int(draw.cutout_centre.min()) <= int(draw.cutout_centre.max()) <= 32
+    x = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_()
+    out = augment_for_dis(torch.cat([x, x]), draw)
+    torch.testing.assert_close(out[:4], out[4:])
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert float(grad.abs().sum()) > 0
+
+    cfg = from_dict({"model": TINY_MODEL, "loss": {"dis_augment": list(DIS_AUGMENTS)}})
+    torch.manual_seed(0)
+    dis = build_models(cfg.model, A)["discriminator"]
+    y = torch.randn(4, A)
+    _, features = dis(augment_for_dis(torch.cat([x, x, x]).detach(), draw), y.repeat(3, 1))
+    real, rec, _ = features.chunk(3)
+    assert float(gaussian_nll(real, rec).detach()) == 0.0
+
+
 def test_changing_y_changes_the_decoder_output():
     dec = Decoder(ModelConfig(**TINY_MODEL), A).eval()
     z = torch.randn(4, TINY_MODEL["z_dim"])
@@ -251,6 +294,8 @@ LOSS_VARIANTS = {
     "transposed4 upsampling": ({"upsample": "transposed4"}, {}),
     "bilinear upsampling": ({"upsample": "bilinear"}, {}),
     "blur upsampling, spectral D": ({"upsample": "blur", "dis_norm": "spectral"}, {"r1_weight": 1.0}),
+    # the time-to-quality levers
+    "D's inputs augmented, lazy R1": ({}, {"dis_augment": list(DIS_AUGMENTS), "r1_weight": 1.0, "r1_every": 4}),
 }
 
 
@@ -267,7 +312,8 @@ def test_fast_step_matches_the_reference_step(variant, with_unlabelled):
     nets = build_models(cfg.model, A)
     x, y = torch.rand(6, 3, 32, 32) * 2 - 1, torch.randn(6, A)
     labelled = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]) if with_unlabelled else None
-    noise = Noise(torch.randn(6, TINY_MODEL["z_dim"]), torch.randn(6, TINY_MODEL["z_dim"]), labelled)
+    noise = Noise(torch.randn(6, TINY_MODEL["z_dim"]), torch.randn(6, TINY_MODEL["z_dim"]), labelled,
+                  draw_augment(cfg.loss.dis_augment, 6, 32, torch.Generator().manual_seed(5)))
     initial = {n: {k: v.clone() for k, v in net.state_dict().items()} for n, net in nets.items()}
     fast = vaegan_step(nets, x, y, noise, cfg.loss, r1=True)
     after_fast = {n: net.state_dict() for n, net in nets.items()}

@@ -14,7 +14,7 @@ from helpers import tiny_config
 from typer.testing import CliRunner
 
 from attrgan.checkpoint import CheckpointError, load_checkpoint, run_name
-from attrgan.config import ConfigError, from_dict, load_config
+from attrgan.config import DIS_AUGMENTS, ConfigError, from_dict, load_config
 from attrgan.data.dataset import load_images, open_dataset, to_model_range
 from attrgan.nets.models import build_models
 from attrgan.nets.steps import Noise, vaegan_step
@@ -27,12 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_exact_resume_matches_an_uninterrupted_run(synthetic_dataset, tmp_path):
     # 16-image batches over the train split: an epoch boundary falls inside the 6 steps
-    straight = tiny_config(synthetic_dataset, max_steps=6, checkpoint_every=2)
-    straight.optim.lr_decay, straight.optim.ema, straight.train.snapshot_every = 0.9, 0.9, 3
+    def with_levers(config):  # a decaying rate, weight averages, D's augmentation: their states resume too
+        config.optim.lr_decay, config.optim.ema, config.loss.dis_augment = 0.9, 0.9, list(DIS_AUGMENTS)
+        return config
+
+    straight = with_levers(tiny_config(synthetic_dataset, max_steps=6, checkpoint_every=2))
+    straight.train.snapshot_every = 3
     train(straight, tmp_path / "a")
-    first = tiny_config(synthetic_dataset, max_steps=3)
-    first.optim.lr_decay, first.optim.ema = 0.9, 0.9
-    train(first, tmp_path / "b")
+    train(with_levers(tiny_config(synthetic_dataset, max_steps=3)), tmp_path / "b")
     # the uninterrupted run kept a copy of its checkpoint at step 3: the state the short run ended in
     assert sorted(p.name for p in (tmp_path / "a").glob("checkpoint-*.pt")) == ["checkpoint-000003.pt",
                                                                                "checkpoint-000006.pt"]
@@ -40,9 +42,7 @@ def test_exact_resume_matches_an_uninterrupted_run(synthetic_dataset, tmp_path):
     assert kept["step"] == ended["step"] == 3 and run_name(tmp_path / "a" / "checkpoint-000003.pt") == "a@3"
     for key, value in kept["nets"]["decoder"].items():
         assert torch.equal(value, ended["nets"]["decoder"][key]), key
-    second = tiny_config(synthetic_dataset, max_steps=6)
-    second.optim.lr_decay, second.optim.ema = 0.9, 0.9
-    train(second, tmp_path / "b", resume=True)
+    train(with_levers(tiny_config(synthetic_dataset, max_steps=6)), tmp_path / "b", resume=True)
     a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
     assert a["step"] == b["step"] == 6 and a["epoch"] == b["epoch"] >= 1
     assert sorted(a["averages"]) == ["decoder", "encoder"]  # optim.ema's averages go on across the resume too
@@ -167,6 +167,7 @@ SWITCHES = {  # each of the authors' recipe switches on its own (configs/authors
     "ema": {"optim": {"ema": 0.99}},
     "adam, TTUR (a faster D), warm-up": {"optim": {"optimizer": "adam", "lr": 2e-4, "dis_lr_ratio": 2.0,
                                                    "warmup_steps": 50}},
+    "dis_augment (DiffAugment: colour, translation, cutout)": {"loss": {"dis_augment": list(DIS_AUGMENTS)}},
     "dis_norm=spectral, no gate": {"model": {"dis_norm": "spectral"}, "loss": {"equilibrium": None}},
     "r1_weight (lazy), no gate, dis_lr_ratio": {"loss": {"equilibrium": None, "r1_weight": 1.0, "r1_every": 4},
                                                 "optim": {"dis_lr_ratio": 0.5}},

@@ -15,7 +15,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-AUGMENTS = ("none", "flip", "authors")
 TRANSLATION_PX_AT_64, SCALE_SIGMA, ROTATION_SIGMA = 1.0, 0.01, 0.01
 GAMMA_SIGMA, CONTRAST_SIGMA, HUE_SIGMA = 0.07, 0.07, 0.0125
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from attrgan.config import LossConfig
+from attrgan.nets.dis_augment import augment_for_dis
 from attrgan.nets.steps import Noise, StepResult, equilibrium_gates, gan_losses, repeat_flags, trainable, with_r1
 
 
@@ -25,8 +26,8 @@ def vaegan_step_reference(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: L
     mu, logvar = enc(x, y, labelled)
     z = mu + (0.5 * logvar).exp() * noise.eps
     x_rec, x_prior = dec(z, y, labelled), dec(noise.z_prior, y, labelled)
-    logits, features = dis(torch.cat([x, x_rec, x_prior]), y.repeat(3, 1), repeat_flags(labelled, 3), dis_l=cfg.dis_l,
-                           dis_l_layer=cfg.dis_l_layer)
+    logits, features = dis(augment_for_dis(torch.cat([x, x_rec, x_prior]), noise.dis_augment), y.repeat(3, 1),
+                           repeat_flags(labelled, 3), dis_l=cfg.dis_l, dis_l_layer=cfg.dis_l_layer)
     losses = gan_losses(mu, logvar, logits, features, cfg, x, x_rec)
     train_dis, train_dec_gan = equilibrium_gates(losses.real_logits, losses.fake_logits, cfg)
 
@@ -40,5 +41,5 @@ def vaegan_step_reference(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: L
         dec_grads = tuple(a + b for a, b in zip(dec_grads, dec_gan))
     dis_grads = torch.autograd.grad(scale(losses.discriminator), trainable(dis)) if train_dis else None
     logs = losses.logs(train_dis, train_dec_gan)
-    dis_grads = with_r1(dis_grads, dis, x, y, labelled, cfg, r1, scale, logs)
+    dis_grads = with_r1(dis_grads, dis, x, y, noise, cfg, r1, scale, logs)
     return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads}, logs)

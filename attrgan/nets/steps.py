@@ -27,7 +27,10 @@ encoder's share needs an input-only pass over the x_rec branch alone (B rows, no
 Switches (attrgan.config.LossConfig): ``dis_l`` (Dis_l after or before the 4th conv's BN and
 ReLU), ``dis_sees`` (which fakes enter L_GAN: reconstructions and/or prior samples),
 ``generator`` (non-saturating or the authors' saturating decoder term), ``r1_weight`` (an R1
-penalty in D's loss on the updates the trainer marks with ``r1=True``; :func:`r1_grads`). Every
+penalty in D's loss on the updates the trainer marks with ``r1=True``; :func:`r1_grads`),
+``dis_augment`` (D's inputs through differentiable random transforms, the noise's draw;
+``attrgan.nets.dis_augment``: the step's passes are unchanged, the fakes' upstream gradients
+come back through the transforms). Every
 step takes ``labelled`` ([B] of 0/1, None = all labelled): the extra FC input of models trained on
 unlabelled images too.
 
@@ -45,6 +48,7 @@ import torch
 from torch import nn
 
 from attrgan.config import LossConfig
+from attrgan.nets.dis_augment import AugmentDraw, augment_for_dis
 from attrgan.nets.losses import bce_of, discriminator_loss, gaussian_nll, generator_loss, kl_prior
 
 Grads = dict[str, tuple[torch.Tensor, ...] | None]  # network name -> grads (None: no update this step)
@@ -61,6 +65,7 @@ class Noise:
     eps: torch.Tensor  # reparameterisation noise [B, z]
     z_prior: torch.Tensor  # prior samples [B, z]
     labelled: torch.Tensor | None = None  # [B] 1 = labelled image, 0 = unlabelled (y = 0); None = all labelled
+    dis_augment: AugmentDraw | None = None  # the transforms of D's inputs (loss.dis_augment); None = off
 
 
 @dataclass
@@ -107,17 +112,19 @@ def trainable(net: nn.Module) -> tuple[torch.Tensor, ...]:
 
 
 def r1_grads(dis: nn.Module, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None, cfg: LossConfig,
-             scale: Callable = lambda t: t) -> tuple[tuple[torch.Tensor, ...], float]:
+             scale: Callable = lambda t: t, augment: AugmentDraw | None = None) -> tuple[tuple[torch.Tensor, ...], float]:
     """D's gradient of the lazy R1 penalty r1_every * r1_weight / 2 * E_x |grad_x D(x)|^2 on the
     real images (Mescheder et al. 2018; StyleGAN2's lazy form), and the penalty E|grad|^2.
 
     A forward pass of its own over the B real images, as StyleGAN2 does: with the paper's
     batch-norm D, the gradient is that of the batch's summed logit under the real batch's
     statistics. D's buffers (BN running statistics, the spectral norm's power-iteration
-    vectors) are restored afterwards, so the step's own forward pass alone moves them."""
+    vectors) are restored afterwards, so the step's own forward pass alone moves them. With
+    ``augment`` D sees the real images through those transforms, and the gradient is taken with
+    respect to the images before them."""
     saved = [buffer.clone() for buffer in dis.buffers()]
     x = x.detach().requires_grad_()
-    logits, _ = dis(x, y, labelled)
+    logits, _ = dis(augment_for_dis(x, augment), y, labelled)
     (grad_x,) = torch.autograd.grad(logits.float().sum(), x, create_graph=True)
     penalty = grad_x.float().pow(2).flatten(1).sum(1).mean()
     grads = torch.autograd.grad(scale(0.5 * cfg.r1_weight * cfg.r1_every * penalty), trainable(dis),
@@ -128,13 +135,13 @@ def r1_grads(dis: nn.Module, x: torch.Tensor, y: torch.Tensor, labelled: torch.T
     return grads, _item(penalty)
 
 
-def with_r1(dis_grads, dis: nn.Module, x, y, labelled, cfg: LossConfig, r1: bool, scale: Callable,
+def with_r1(dis_grads, dis: nn.Module, x, y, noise: Noise, cfg: LossConfig, r1: bool, scale: Callable,
             logs: dict) -> tuple | None:
     """D's gradients plus the R1 penalty's, on the updates where D trains and ``r1`` is set
     (logged as ``D/r1``); unchanged otherwise."""
     if dis_grads is None or not r1 or not cfg.r1_weight:
         return dis_grads
-    penalty_grads, logs["D/r1"] = r1_grads(dis, x, y, labelled, cfg, scale)
+    penalty_grads, logs["D/r1"] = r1_grads(dis, x, y, noise.labelled, cfg, scale, noise.dis_augment)
     return tuple(g + p for g, p in zip(dis_grads, penalty_grads))
 
 
@@ -149,8 +156,8 @@ def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
     # D reads a detached copy of the fakes: its backward passes stop there, and the decoder
     # is then walked once with the sum of the upstream gradients it must receive.
     fakes = torch.cat([x_rec, x_prior]).detach().requires_grad_()
-    logits, features = dis(torch.cat([x, fakes]), y.repeat(3, 1), repeat_flags(labelled, 3), dis_l=cfg.dis_l,
-                           dis_l_layer=cfg.dis_l_layer)
+    logits, features = dis(augment_for_dis(torch.cat([x, fakes]), noise.dis_augment), y.repeat(3, 1),
+                           repeat_flags(labelled, 3), dis_l=cfg.dis_l, dis_l_layer=cfg.dis_l_layer)
     losses = gan_losses(mu, logvar, logits, features, cfg, x, fakes[: len(x)])
     train_dis, train_dec_gan = equilibrium_gates(losses.real_logits, losses.fake_logits, cfg)
 
@@ -173,7 +180,7 @@ def vaegan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig,
     # Decoder: one backward over both branches with gamma * L_llike's and L_gen's upstreams summed.
     dec_grads = torch.autograd.grad([x_rec, x_prior], trainable(dec), grad_outputs=list(decoder_up.split(len(x))))
     logs = losses.logs(train_dis, train_dec_gan)
-    dis_grads = with_r1(dis_grads, dis, x, y, labelled, cfg, r1, scale, logs)
+    dis_grads = with_r1(dis_grads, dis, x, y, noise, cfg, r1, scale, logs)
     return StepResult({"encoder": enc_grads, "decoder": dec_grads, "discriminator": dis_grads}, logs)
 
 
@@ -199,7 +206,8 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     dec, dis = nets["decoder"], nets["discriminator"]
     x_prior = dec(noise.z_prior, y, noise.labelled)
     # one batch, as in vaegan_step
-    logits, _ = dis(torch.cat([x, x_prior]), y.repeat(2, 1), repeat_flags(noise.labelled, 2))
+    logits, _ = dis(augment_for_dis(torch.cat([x, x_prior]), noise.dis_augment), y.repeat(2, 1),
+                    repeat_flags(noise.labelled, 2))
     l_real, l_fake = logits.chunk(2)
     l_dis = discriminator_loss(l_real, l_fake)
     l_gen = generator_loss(l_fake, saturating=cfg.generator == "saturating")
@@ -209,7 +217,7 @@ def gan_step(nets: dict[str, nn.Module], x, y, noise: Noise, cfg: LossConfig, sc
     real_bce, fake_bce = bce_of(l_real, l_fake)
     logs = {"G/gan": _item(l_gen), "D/gan": _item(l_dis), "D/real_bce": real_bce, "D/fake_bce": fake_bce,
             "D/trained": float(train_dis), "G/gan_trained": float(train_gen)}
-    dis_grads = with_r1(dis_grads, dis, x, y, noise.labelled, cfg, r1, scale, logs)
+    dis_grads = with_r1(dis_grads, dis, x, y, noise, cfg, r1, scale, logs)
     return StepResult(grads={"decoder": dec_grads, "discriminator": dis_grads}, logs=logs)
 
 

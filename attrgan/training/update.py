@@ -12,6 +12,7 @@ from attrgan.config import Config
 from attrgan.data.augment import augment_batch
 from attrgan.data.dataset import to_model_range
 from attrgan.data.training_set import TrainingSet
+from attrgan.nets.dis_augment import draw_augment
 from attrgan.nets.steps import Noise
 from attrgan.runtime.distributed import DistInfo, all_agree, average_gradients
 from attrgan.training.state import RunState, warmup_factor
@@ -31,6 +32,8 @@ def make_batch(data: TrainingSet, idx: np.ndarray, config: Config, noise: torch.
         z_prior=torch.randn(len(idx), z_dim, generator=noise).to(device),
         labelled=data.labelled[idx].to(device) if config.model.labelled_input else None,
     )
+    dis_augment = draw_augment(config.loss.dis_augment, len(idx), x.shape[-1], noise)  # nothing drawn when off
+    step_noise.dis_augment = None if dis_augment is None else dis_augment.to(device)
     return x, y, step_noise
 
 
