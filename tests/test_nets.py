@@ -174,7 +174,8 @@ def test_dis_augment_moves_cuts_and_recolours_each_row_pair_alike():
     again = draw_augment(list(DIS_AUGMENTS), 4, 32, torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(draw.__dict__.values(), again.__dict__.values()))
     assert draw_augment([], 4, 32, torch.Generator()) is None
-    assert int(draw.shift.abs().max()) <= 4 and 0 <= int(draw.cutout_centre.min()) <= int(draw.cutout_centre.max()) <= 32
+    assert int(draw.shift.abs().max()) <= 4
+    assert 0 <= int(draw.cutout_centre.min()) <= int(draw.cutout_centre.max()) <= 32
     x = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_()
     out = augment_for_dis(torch.cat([x, x]), draw)
     torch.testing.assert_close(out[:4], out[4:])

@@ -112,7 +112,8 @@ def trainable(net: nn.Module) -> tuple[torch.Tensor, ...]:
 
 
 def r1_grads(dis: nn.Module, x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None, cfg: LossConfig,
-             scale: Callable = lambda t: t, augment: AugmentDraw | None = None) -> tuple[tuple[torch.Tensor, ...], float]:
+             scale: Callable = lambda t: t,
+             augment: AugmentDraw | None = None) -> tuple[tuple[torch.Tensor, ...], float]:
     """D's gradient of the lazy R1 penalty r1_every * r1_weight / 2 * E_x |grad_x D(x)|^2 on the
     real images (Mescheder et al. 2018; StyleGAN2's lazy form), and the penalty E|grad|^2.
 
