@@ -9,10 +9,12 @@ from typing import Any
 
 from attrgan import bundle
 from attrgan.bundle import CATALOGUE, ROLES, catalogue, sha256_of_file
-from attrgan.checkpoint import load_checkpoint, save_torch_file
+from attrgan.checkpoint import REGRESSOR_KIND, load_checkpoint, save_torch_file
 from attrgan.runtime.files import write_json
 
 SAMPLING_NETS = ("encoder", "decoder")  # what sample, encode, reconstruct and edit read
+KINDS = {"generator": (("vaegan", "vae"), "a conditional VAE/GAN or VAE checkpoint"),
+         "regressor": ((REGRESSOR_KIND,), "a regressor written by train-regressor")}
 TRAINING_ONLY = ("nets", "averages", "optimizers", "schedulers", "rng")  # left out (nets: rewritten)
 
 
@@ -31,12 +33,14 @@ def compact(payload: dict[str, Any], role: str) -> dict[str, Any]:
 
 def export(name: str, card: str, generator: Path, regressor: Path, folder: Path | None = None) -> dict[str, Any]:
     """Write bundled model ``name`` (compact copies of the ``generator`` and ``regressor``
-    checkpoints) into ``folder`` and record it in its catalogue; returns the entry."""
+    checkpoints: run folders or files) into ``folder`` and record it in its catalogue; returns the entry."""
     folder = folder or bundle.BUNDLE_DIR
+    compacts = {role: compact(load_checkpoint(source, expect_kinds=KINDS[role][0], what=KINDS[role][1]), role)
+                for role, source in zip(ROLES, (generator, regressor))}  # both checked before anything is written
     entry: dict[str, Any] = {"card": card}
-    for role, source in zip(ROLES, (generator, regressor)):
+    for role, payload in compacts.items():
         out = folder / f"{name}.{role}.pt"
-        save_torch_file(out, compact(load_checkpoint(source), role))
+        save_torch_file(out, payload)
         entry[role] = {"file": out.name, "sha256": sha256_of_file(out), "bytes": out.stat().st_size}
     write_json(folder / CATALOGUE, {**catalogue(folder), name: entry})
     return entry

@@ -287,6 +287,23 @@ def models_command() -> None:
         typer.echo(f"{name:<10} {entry['card']} ({size:.1f} MB)")
 
 
-COMMANDS = {"models": models_command, "align": align_command, "reconstruct": reconstruct_command,
+def export_model_command(
+    name: str = typer.Argument(..., help="The short name it will answer to (--checkpoint NAME, --regressor NAME)."),
+    checkpoint: Path = typer.Option(..., help="The trained conditional model: run folder or checkpoint.pt."),
+    regressor: Path = typer.Option(..., help="Its regressor: a train-regressor run folder or regressor.pt."),
+    card: str = typer.Option(..., help="One line of its card, as 'attrgan models' lists it."),
+    into: Optional[Path] = typer.Option(None, help="The catalogue's folder (default: the package's attrgan/bundled)."),
+) -> None:
+    """Bundle a trained model with the package: compact half-precision copies of its encoder,
+    decoder and regressor, checked by sha256 at load (docs/models.md)."""
+    from attrgan.bundle_export import export
+
+    entry = export(name, card, checkpoint, regressor, into)
+    size = sum(entry[role]["bytes"] for role in ("generator", "regressor")) / 2**20
+    typer.echo(f"bundled {name} ({size:.1f} MB): attrgan models lists it")
+
+
+COMMANDS = {"models": models_command, "export-model": export_model_command, "align": align_command,
+            "reconstruct": reconstruct_command,
             "sample": sample_command, "attribute-vectors": attribute_vectors_command,
             "eval-vectors": eval_vectors_command, "edit": edit_command, "interpolate": interpolate_command}

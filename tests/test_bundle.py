@@ -11,7 +11,7 @@ from helpers import RENDERED, invoke, one_error
 import attrgan
 import attrgan.bundle
 from attrgan.bundle_export import export
-from attrgan.checkpoint import load_checkpoint
+from attrgan.checkpoint import CheckpointError, load_checkpoint
 
 
 @pytest.fixture
@@ -21,9 +21,22 @@ def bundled(conditional_run, trained_regressor, tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setattr(attrgan.bundle, "BUNDLE_DIR", folder)
     monkeypatch.setattr(attrgan.bundle, "_verified", set())
-    export("toy", "a tiny VAE of the synthetic faces, for the tests", conditional_run / "checkpoint.pt",
-           trained_regressor / "regressor.pt", folder)
+    exported = invoke(["export-model", "toy", "--checkpoint", conditional_run, "--regressor", trained_regressor,
+                       "--card", "a tiny VAE of the synthetic faces, for the tests", "--into", folder])
+    assert exported.exit_code == 0 and exported.output.startswith("bundled toy ("), exported.output
     return folder
+
+
+def test_export_checks_both_checkpoints_before_writing(conditional_run, trained_regressor, tmp_path):
+    """A regressor given as the generator (or the reverse) is one error, and nothing is written."""
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    with pytest.raises(CheckpointError) as caught:
+        export("toy", "swapped", trained_regressor, conditional_run, folder)
+    assert "this is a 'regressor' checkpoint, expected 'vaegan' or 'vae'" in str(caught.value)
+    one_error(invoke(["export-model", "toy", "--checkpoint", conditional_run, "--regressor", conditional_run,
+                      "--card", "x", "--into", folder]), "checkpoint, expected 'regressor'")
+    assert list(folder.iterdir()) == []
 
 
 def test_a_bundled_model_is_compact_and_samples_as_its_run(bundled, conditional_run, tmp_path):
