@@ -194,6 +194,9 @@ def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset
     assert row["cosine_similarity"] > control["cosine_similarity"] + 0.05, (row, control)
     assert row["squared_error"] < control["squared_error"]
     assert metrics["upper_bound"]["cosine_similarity"] > row["cosine_similarity"] - 0.02
+    # the control's reference: real faces scored against other faces' queries, well below their own
+    real_shuffled = metrics["upper_bound"]["shuffled_query_control"]["cosine_similarity"]
+    assert real_shuffled < metrics["upper_bound"]["cosine_similarity"] - 0.1
     for name in ("report.md", "metrics.json", "per_attribute_error.png", "regressed_vs_query.png", "grid_vae.png"):
         assert (out / name).stat().st_size > 0, name
     on_disk = json.loads((out / "metrics.json").read_text())
@@ -226,6 +229,7 @@ def test_conditioning_beats_shuffled_queries_and_report_agrees(learnable_dataset
     assert reconstruction["cosine"] > control["cosine_similarity"] + 0.05, (reconstruction, control)
     assert 0 <= row["prior_mismatch_nats"] < 100
     assert f"| {reconstruction['cosine']:.4f} |" in report and f"| {row['prior_mismatch_nats']:.1f} |" in report
+    assert f"| Real images | {metrics['upper_bound']['cosine_similarity']:.4f} | {real_shuffled:.4f} |" in report
 
 
 def test_a_registered_figure_reaches_every_output(learnable_dataset, trained_regressor, conditional_run, tmp_path):

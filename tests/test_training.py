@@ -181,6 +181,10 @@ SWITCHES = {  # each of the authors' recipe switches on its own (configs/authors
 # above its start (0.14 -> 0.21-0.23) while L_llike falls to ~0.8x (the paper's decoder: 0.15x);
 # as the VAE they fit the set like the others.
 OVERFIT_KIND = {"upsample=bilinear": "vae", "upsample=blur": "vae"}
+# The authors' init (small uniform weights) learns this set more slowly, and how much more depends on
+# the CPU's kernels: after 300 updates its error was 0.55-0.59x its start on AVX-512 CPUs but 0.73x on
+# an AVX2-only one, still above the error of the set's mean image. It gets twice the updates.
+OVERFIT_STEPS = {"init=authors": 600}
 
 
 @pytest.mark.parametrize("switch", list(SWITCHES))
@@ -217,7 +221,7 @@ def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path, switch):
         for key, value in values.items():
             setattr(getattr(config, section), key, value)
     train(config, tmp_path / "start")
-    config.train.max_steps = 300
+    config.train.max_steps = OVERFIT_STEPS.get(switch, 300)
     config.loss.gamma = 1.0
     train(config, tmp_path / "trained")
     before, after = reconstruction_error(tmp_path / "start"), reconstruction_error(tmp_path / "trained")
@@ -226,8 +230,7 @@ def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path, switch):
         logged = pd.read_csv(tmp_path / "trained" / "metrics.csv")
         penalised = logged.loc[logged["D/r1"].notna(), "step"]
         assert len(penalised) > 0 and ((penalised - 1) % config.loss.r1_every == 0).all()
-    # 0.65, not 0.5: the authors' init starts from a lower error (0.137 here), and its ratio after
-    # 300 steps (0.55-0.59) depends on the thread count; a run that does not learn stays near 1
+    # a run that does not learn stays near 1; every switch starts near 0.137 here
     assert after < 0.65 * before, (before, after)
 
 

@@ -128,6 +128,9 @@ def _evaluate(config: EvalConfig) -> dict:
 
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))
+    if upper is not None:  # the control's reference: real faces, each scored against another's query
+        upper["shuffled"] = _table_entry([float(cosine_similarity(upper["regressed"][shuffle], queries).mean())],
+                                         [float(squared_error(upper["regressed"][shuffle], queries).mean())])
     for model, (label, _) in zip(models, model_names(models)):
         s = ModelScores(label, str(model.path), model.kind, model.train_seed, model.updates, model.recipe)
         draws = []
@@ -365,6 +368,7 @@ def _metrics_json(config, names, queries, upper, scores, real_spectrum: dict[str
             "model": "real images",  # every figure of the real faces against their own labels (ratios: 1)
             **{key: value for key, value in upper["figures"].items() if key in FIGURES},
             "blur_response": upper["blur_response"],
+            "shuffled_query_control": upper["shuffled"],
             "by_sex": _breakdown(names, queries, upper["regressed"]),
             "per_attribute_squared_error": dict(zip(names, np.asarray(upper["per_attribute_se"]).round(5).tolist()))},
         "models": rows,

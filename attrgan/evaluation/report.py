@@ -140,10 +140,17 @@ def _markdown(metrics: dict, grid_files: list[str]) -> str:
     if controls:
         lines += ["## Shuffled-query control", "",
                   "Each model generates for a random other query and is scored against this one: a conditional "
-                  "model must score clearly better on its own queries.", "",
+                  "model must score clearly better on its own queries. The real faces' row, each face scored "
+                  "against another's query, is what a model that draws every query as well as the real faces "
+                  "show it would score: the queries' common component keeps it above zero.", "",
                   "| Model | Cosine (own queries) | Cosine (shuffled) | Squared error (own) | "
                   "Squared error (shuffled) |",
                   "|---|---|---|---|---|"]
+        u = metrics["upper_bound"] or {}
+        if "shuffled_query_control" in u:
+            c = u["shuffled_query_control"]
+            lines.append(f"| Real images | {u['cosine_similarity']:.4f} | {c['cosine_similarity']:.4f} | "
+                         f"{u['squared_error']:.2f} | {c['squared_error']:.2f} |")
         for r in controls:
             c = r["shuffled_query_control"]
             lines.append(f"| {r['model']} | {r['cosine_similarity']:.4f} | {c['cosine_similarity']:.4f} | "
@@ -254,8 +261,10 @@ def format_table(metrics: dict) -> str:
              + f"{'shuffled-query cosine':>24}"]
     upper = metrics["upper_bound"]
     if upper:
-        lines.append(f"{'real images (upper bound)':<26}" + "".join(_cell(c, 1 if c.ratio else upper.get(c.key, "n/a"))
-                                                                 for c in printed).rstrip())
+        control = upper.get("shuffled_query_control")  # absent from reports written before it existed
+        cells = "".join(_cell(c, 1 if c.ratio else upper.get(c.key, "n/a")) for c in printed)
+        lines.append((f"{'real images (upper bound)':<26}" + cells
+                      + (f"{control['cosine_similarity']:>24.4f}" if control else "")).rstrip())
     for row in metrics["models"]:
         control = row.get("shuffled_query_control")
         lines.append(f"{row['model']:<26}" + "".join(_cell(c, row[c.key], row.get(c.key + "_std")) for c in printed)
