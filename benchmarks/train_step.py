@@ -12,8 +12,8 @@ With --compile, the exact step also runs with torch.compile'd networks (compile 
 With --levers, the exact step also runs under each given config override (the speckle levers:
 model.upsample=transposed4|blur|resize|bilinear, model.dis_norm=spectral, loss.r1_weight=1, the
 R1 pass then taken on every step, so its lazy cost is a quarter of the difference with
-r1_every=4), and the VAE/GAN's ratio to the default step is printed. --upsample transposed,resize
-is the older spelling of --levers model.upsample=resize.
+r1_every=4; loss.dis_augment=[translation,cutout]), and the VAE/GAN's ratio to the default step
+is printed. --upsample transposed,resize is the older spelling of --levers model.upsample=resize.
 
 Run: .venv/bin/python benchmarks/train_step.py [--steps 3] [--sizes 32,64] [--kinds vaegan,vae,gan]
      [--device cuda] [--compile] [--levers model.upsample=blur,model.dis_norm=spectral,loss.r1_weight=1]
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import time
 
 import torch
@@ -29,6 +30,7 @@ from common import matmul_peak, reported_cpu_flags
 from torch.utils.flop_counter import FlopCounterMode
 
 from attrgan.config import from_dict, load_config
+from attrgan.nets.dis_augment import draw_augment
 from attrgan.nets.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
 from attrgan.nets.models import build_models
 from attrgan.nets.reference_steps import vaegan_step_reference
@@ -53,7 +55,9 @@ def make_step(kind: str, size: int, precision: str, channels_last: bool, device:
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randn(BATCH, ATTRIBUTES, device=device)
-    noise = Noise(torch.randn(BATCH, 128, device=device), torch.randn(BATCH, 128, device=device))
+    augment = draw_augment(cfg.loss.dis_augment, BATCH, size, torch.Generator().manual_seed(0))
+    noise = Noise(torch.randn(BATCH, 128, device=device), torch.randn(BATCH, 128, device=device),
+                  dis_augment=augment and augment.to(device))
     step_fn = {"ours": STEPS[kind], "reference": vaegan_step_reference}.get(variant)
 
     def step() -> None:
@@ -163,7 +167,7 @@ def main() -> None:
           f"{'step':<36}{'mode':<22}{'img/s':>8}{'GFLOP/img':>11}{'GFLOP/s':>9}{'first 2 s':>11}")
     variants = ["ours", "reference", "plain"] + (["compiled"] if args.compile else [])
     levers = [f"model.upsample={u}" for u in args.upsample.split(",")[1:]]
-    levers += [lever for lever in args.levers.split(",") if lever]
+    levers += [lever for lever in re.split(r",(?![^\[]*\])", args.levers) if lever]  # a [list] keeps its commas
     variants += [f"ours/{lever}" for lever in levers]  # the exact step under each lever
     results: dict[tuple, tuple[float, float]] = {}
     for size in map(int, args.sizes.split(",")):
