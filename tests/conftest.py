@@ -103,7 +103,8 @@ def conditional_run(learnable_dataset, tmp_path_factory) -> Path:
 
 
 # Fixtures that train a model or prepare a learnable dataset: a test that uses one is `slow`, and
-# `make test-fast` (pytest -m "not slow") leaves it out; so does a test marked slow by hand.
+# `make test-fast` (pytest -m "not slow") leaves it out; so does a test marked slow by hand (one that
+# trains, runs a pipeline or other processes, or reads real LFW: 1.5 s or more on 2 AVX2 cores).
 TRAINING_FIXTURES = {"learnable_dataset", "trained_regressor", "conditional_run", "world", "half_labelled_dataset",
                      "real_subset", "celeba_dataset"}
 

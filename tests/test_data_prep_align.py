@@ -67,6 +67,7 @@ def test_real_photo_eyes_land_on_the_template():
     assert np.all(distance < 2.0), distance
 
 
+@pytest.mark.slow
 def test_aligned_lfw_faces_match_the_template(real_lfw, aligner):
     import io
 

@@ -32,6 +32,7 @@ def celeba_dataset(celeba, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_synth_celeba_writes_the_official_layout(celeba, tmp_path):
     files = sorted((celeba / "img_align_celeba").iterdir())
     assert [f.name for f in files[:2]] == ["000001.jpg", "000002.jpg"] and len(files) == 80
@@ -137,6 +138,7 @@ def test_no_layout_fits_names_the_layouts_and_the_nearest(celeba, tmp_path):
               f"its parent {whole.resolve()} fits the drive layout: pass --root {whole.resolve()}")
 
 
+@pytest.mark.slow
 def test_align_landmarks_puts_the_files_landmarks_on_prep_lfws_template(celeba, tmp_path):
     from data_prep.align import TEMPLATE, LandmarkAligner, template_pixels
 
@@ -278,6 +280,7 @@ def test_prep_folder_from_a_csv_of_the_synthetic_celeba(celeba, celeba_dataset, 
     assert index.set_index("source")["split"].to_dict() == dict(zip(with_split["file"], with_split["split"]))
 
 
+@pytest.mark.slow
 def test_prep_folder_reads_kaggles_csv_and_keeps_a_split_file(celeba, tmp_path):
     kaggle = tmp_path / "kaggle"
     assert invoke(["synth-celeba", kaggle, "--images", "80", "--seed", "4", "--layout", "kaggle"]).exit_code == 0
@@ -326,6 +329,7 @@ def test_prep_folder_errors_name_the_file_and_line(celeba, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow
 def test_reproduce_runs_the_pipeline_on_celeba(celeba, tmp_path):
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "exp"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pytest
 from helpers import ROOT, TINY_MODEL
 
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES, read_attribute_file
@@ -52,6 +53,7 @@ def test_rendered_attributes_drive_the_pixels_and_others_do_not():
     assert np.abs(high - low).mean() > np.abs(mid - low).mean() > 0
 
 
+@pytest.mark.slow
 def test_seeded_commands_are_byte_identical_across_hash_seeds(tmp_path):
     """synth-lfw, synth-celeba, prep-lfw and a short train-conditional, each run in processes
     with different PYTHONHASHSEED values, write the same bytes (the checkpoint: the same

@@ -164,6 +164,7 @@ def test_real_lfw_folder_with_corrupt_files(real_subset, real_attributes, tmp_pa
     assert counts["labelled"] > 0 and counts["attribute_rows_without_image"] == 2302 - counts["labelled"]
 
 
+@pytest.mark.slow
 def test_real_lfw_tgz_streaming_labelled_only(real_lfw, real_attributes, tmp_path):
     out = tmp_path / "ds"
     manifest = prepare_dataset(
@@ -187,6 +188,7 @@ def _many_copies(lfw: Path, out: Path, copies: int) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_interrupted_run_leaves_no_output(synthetic_lfw, tmp_path):
     out = tmp_path / "ds"
     images = _many_copies(synthetic_lfw / "lfw", tmp_path / "lfw", copies=4)  # 320 images: seconds of work

@@ -133,7 +133,6 @@ def test_a_photo_reconstructed_worse_than_the_test_faces_is_flagged(conditional_
     limit = infos[0]["typical_error_limit"]
     assert limit == pytest.approx(np.quantile(errors, 0.99), rel=1e-3)  # every test face sets it (fewer than 256)
     assert [info["unfamiliar"] for info in infos] == (errors > limit).tolist()
-    assert 1 <= sum(info["unfamiliar"] for info in infos) <= max(1, len(faces) // 50)
     # a real photo is far from the synthetic faces this model has seen
     uploaded = client.post("/api/photos", data={"photo": (io.BytesIO(astronaut_bytes), "a.png")}).json
     assert uploaded["unfamiliar"] is True and uploaded["reconstruction_error"] > 2 * limit, uploaded

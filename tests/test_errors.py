@@ -96,6 +96,7 @@ def _limited_file_size(limit: int):
     return apply
 
 
+@pytest.mark.slow
 def test_a_checkpoint_save_that_fails_leaves_the_run_folder_as_it_was(synthetic_dataset, tmp_path):
     """A disk that fills during a save: the error names the checkpoint; config.yaml, run.json,
     metrics.csv and checkpoint.pt are as the last kept checkpoint left them."""
@@ -199,6 +200,7 @@ def as_unprivileged() -> dict:
     return {"preexec_fn": drop_file_capabilities}
 
 
+@pytest.mark.slow
 def test_what_the_os_refuses_to_read_is_listed_and_a_read_only_output_is_named(synthetic_lfw, tmp_path):
     root = tmp_path / "lfw-root"
     shutil.copytree(synthetic_lfw, root)

@@ -179,6 +179,7 @@ def test_train_conditional_may_not_rewrite_its_own_config_but_resumes_from_it(wo
     assert load_checkpoint(tmp_path / "ok")["step"] == 1
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_settings_unless_allowed_and_records_them(synthetic_dataset, tmp_path):
     import json
 
@@ -486,6 +487,7 @@ def test_garbage_fid_weights_and_stale_temporaries(learnable_dataset, trained_re
     assert not torn.exists() and live.exists() and (tmp_path / "checkpoint.pt").read_bytes() == b"new"
 
 
+@pytest.mark.slow
 def test_reproduce_may_hold_its_inputs_but_never_replace_them(synthetic_lfw, tmp_path):
     """Like `make demo`: the images live inside OUT; reproduce's stage folders never overlap them."""
     from pathlib import Path
@@ -566,6 +568,7 @@ def test_resume_refuses_other_training_data(synthetic_dataset, tmp_path):
     one_error(invoke(base + ["--data", moved, "--max-steps", "3", "--resume"]), "the dataset files")
 
 
+@pytest.mark.slow
 def test_reproduce_reuses_only_results_made_from_the_same_inputs(synthetic_lfw, tmp_path):
     """A second reproduce reuses its stages (an older record too); other overrides, another
     option or an image changed in place (same size and mtime) are refused without --force."""
@@ -622,6 +625,7 @@ def test_reproduce_reuses_only_results_made_from_the_same_inputs(synthetic_lfw, 
     one_error(invoke(seeds), "made from other inputs (images changed)")
 
 
+@pytest.mark.slow
 def test_an_interrupted_reproduce_names_the_resume_command(synthetic_lfw, tmp_path):
     import os
     import signal
@@ -658,6 +662,7 @@ def test_an_output_inside_an_input_folder_beside_its_files_is_fine(learnable_dat
     assert (run / "checkpoint.pt").read_bytes() == checkpoint and (run / "report" / "report.md").is_file()
 
 
+@pytest.mark.slow
 def test_one_writer_per_output_folder(synthetic_dataset, tmp_path):
     """A second writer of a run folder is refused in one line naming the first (PID, start,
     command) and changes nothing; the lock a killed writer left is taken over with a note."""
@@ -714,6 +719,7 @@ def test_a_dataset_that_shrinks_or_vanishes_while_read_is_one_error(synthetic_da
     assert whole.shape == (len(rows), 3, 32, 32)
 
 
+@pytest.mark.slow
 def test_a_full_disk_names_the_file_and_replaces_nothing(tmp_path):
     """A write that runs out of room (here: a file-size limit) is one line naming the output."""
     import resource
@@ -736,6 +742,7 @@ def test_a_full_disk_names_the_file_and_replaces_nothing(tmp_path):
     assert out.read_bytes() == b"earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["faces.bmp"]
 
 
+@pytest.mark.slow
 def test_sigterm_in_prep_cleans_up_like_ctrl_c(tmp_path):
     """SIGTERM during prep-lfw stops it as Ctrl-C does: the temporary folder goes, nothing is
     written, one line says so, exit 143."""

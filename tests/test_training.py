@@ -25,6 +25,7 @@ from cli.main import app
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_exact_resume_matches_an_uninterrupted_run(synthetic_dataset, tmp_path):
     # 16-image batches over the train split: an epoch boundary falls inside the 6 steps
     def with_levers(config):  # a decaying rate, weight averages, D's augmentation: their states resume too
@@ -72,6 +73,7 @@ def test_resume_at_or_past_the_step_limit_leaves_the_run_alone(synthetic_dataset
     assert {name: (run / name).read_bytes() for name in before} == before
 
 
+@pytest.mark.slow
 def test_resume_fills_the_defaults_of_keys_added_since_the_checkpoint(synthetic_dataset, tmp_path):
     """A checkpoint written before a config key existed resumes under the key's default (which
     keeps what older code did), to the same weights as a run that always had the key; a config
@@ -187,6 +189,7 @@ OVERFIT_KIND = {"upsample=bilinear": "vae", "upsample=blur": "vae"}
 OVERFIT_STEPS = {"init=authors": 600}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("switch", list(SWITCHES))
 def test_vaegan_overfits_a_tiny_set(synthetic_dataset, tmp_path, switch):
     """Reconstruction error falls well below its start within a bounded number of steps,
@@ -299,6 +302,7 @@ def test_config_overrides_are_checked():
     assert load_config(None, ["optim.lr=1e-4"]).optim.lr == 1e-4
 
 
+@pytest.mark.slow
 def test_two_process_ddp_run(synthetic_dataset, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
@@ -312,6 +316,7 @@ def test_two_process_ddp_run(synthetic_dataset, tmp_path):
     assert len(pd.read_csv(out / "metrics.csv")) == 3  # rank 0 alone writes files
 
 
+@pytest.mark.slow
 def test_compiled_networks_train_like_eager_ones(synthetic_dataset, tmp_path, capsys):
     """train.compile=true (torch.compile of each network, inductor on this CPU): the VAE/GAN
     step's gradients equal the eager ones, and a compiled run logs the eager run's losses.
@@ -359,6 +364,7 @@ def test_compile_setting_is_checked_and_auto_means_cuda_fp32_only():
     assert resolve_compile(True, cpu, "bf16") and not resolve_compile(False, cuda, "fp32")
 
 
+@pytest.mark.slow
 def test_progress_without_a_terminal_is_plain_lines(synthetic_dataset, tmp_path):
     """Under nohup or CI (stderr not a TTY) the progress bar writes whole lines, no carriage returns."""
     import subprocess
@@ -382,6 +388,7 @@ def test_progress_without_a_terminal_is_plain_lines(synthetic_dataset, tmp_path)
     assert with_figures and all("3/3" in line for line in with_figures), proc.stderr  # no stale "0/3" counter
 
 
+@pytest.mark.slow
 def test_sigterm_during_training_checkpoints_and_resumes_exactly(synthetic_dataset, tmp_path):
     """SIGTERM mid-run: the step finishes, a checkpoint is written, exit 143; --resume then
     ends with the same weights as a run that was never interrupted."""
