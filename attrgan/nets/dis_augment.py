@@ -1,7 +1,7 @@
 """Differentiable augmentation of D's inputs (``loss.dis_augment``; Zhao et al. 2020, DiffAugment).
 
-D sees every image, real or generated, through the same family of random transforms, so it
-cannot overfit a small training set by memorising exact pixels, and the decoder still gets
+D sees every image, real or generated, through the same family of random transforms, which
+makes a small training set harder for it to memorise pixel for pixel; the decoder still gets
 gradients, because each transform is differentiable:
 
     color        brightness + U(-0.5, 0.5), saturation x U(0, 2), contrast x U(0.5, 1.5)
