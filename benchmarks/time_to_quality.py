@@ -1,0 +1,157 @@
+"""Time to quality: the training time each recipe takes to reach given Table-1 figures.
+
+For each arm (config overrides on --config) and training seed: train to --updates, keeping a
+snapshot every --every updates (one process per run, --parallel at a time, one thread each on a
+CPU); score every snapshot in one eval-attributes call on --split; then print, per arm and
+budget, the figures (mean over the seeds) beside the training time to that snapshot
+(metrics.csv's time_s), and per arm the first budget at which the means meet the targets:
+cosine >= --cosine and Fréchet distance <= --frechet (docs/results.md, "Time to quality").
+Runs already trained to --updates are reused, and unfinished ones resumed, when the command is
+run again. The CPU (or GPU) is named beside the figures.
+
+Run: .venv/bin/python benchmarks/time_to_quality.py --data data/lfw32 --regressor runs/reg32 \\
+       --config configs/lfw32.yaml --out ttq --seeds 0,1 --updates 1500 --every 500 \\
+       --arm default --arm "ema:optim.ema=0.999" --arm "aug:loss.dis_augment=[translation,cutout]" \\
+       --arm "vae:model.kind=vae" [--device cuda --parallel 8]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import cpu_model, reported_cpu_flags
+
+from attrgan.checkpoint import SNAPSHOT_PREFIX, snapshot_file
+
+ATTRGAN = str(Path(sys.executable).parent / "attrgan")
+FRECHET = "frechet_distance_regressor_features"
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    overrides: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Arm:
+        """``name`` or ``name:key=value;key=value``."""
+        name, _, overrides = text.partition(":")
+        return cls(name, tuple(o for o in overrides.split(";") if o))
+
+
+def train_command(arm: Arm, seed: int, run: Path, args: argparse.Namespace) -> list[str]:
+    """The train-conditional call of one run (resumed where it has a checkpoint)."""
+    command = [ATTRGAN, "train-conditional", "--data", str(args.data), "--config", str(args.config), "--out",
+               str(run), "--max-steps", str(args.updates), "--device", args.device, "--no-progress",
+               "--set", f"train.seed={seed}", "--set", f"train.snapshot_every={args.every}",
+               "--set", "train.sample_every_epoch=false"]
+    if args.device == "cpu":
+        command += ["--set", "train.threads=1"]
+    if args.condition_on:
+        command += ["--condition-on", args.condition_on]
+    for override in arm.overrides:
+        command += ["--set", override]
+    return command + (["--resume"] if (run / "checkpoint.pt").exists() else [])
+
+
+def train_all(runs: dict[tuple[str, int], Path], arms: dict[str, Arm], args: argparse.Namespace) -> None:
+    """Train every run not yet at --updates, --parallel processes at a time."""
+    waiting = [(key, run) for key, run in runs.items() if not (run / snapshot_file(args.updates)).exists()]
+    active: list[tuple[subprocess.Popen, Path]] = []
+    while waiting or active:
+        while waiting and len(active) < args.parallel:
+            (name, seed), run = waiting.pop(0)
+            run.mkdir(parents=True, exist_ok=True)
+            log = open(run.parent / f"{run.name}.log", "a")
+            active.append((subprocess.Popen(train_command(arms[name], seed, run, args), stdout=log,
+                                            stderr=subprocess.STDOUT), run))
+        time.sleep(2)
+        for process, run in list(active):
+            if process.poll() is not None:
+                active.remove((process, run))
+                if process.returncode:
+                    sys.exit(f"training {run} failed (exit {process.returncode}): see {run.parent / run.name}.log")
+
+
+def score(snapshots: list[Path], args: argparse.Namespace) -> pd.DataFrame:
+    """Every snapshot's Table-1 row on --split (one eval-attributes call)."""
+    out = args.out / f"eval-{args.split}"
+    command = [ATTRGAN, "eval-attributes", "--data", str(args.data), "--regressor", str(args.regressor), "--split",
+               args.split, "--seeds", str(args.sampling_seeds), "--no-control", "--device", args.device,
+               "--out", str(out), "--force"]
+    for snapshot in snapshots:
+        command += ["--checkpoint", str(snapshot)]
+    log = args.out / f"eval-{args.split}.log"
+    with open(log, "w") as output:
+        if subprocess.run(command, stdout=output, stderr=subprocess.STDOUT).returncode:
+            sys.exit(f"scoring failed: see {log}")
+    rows = json.loads((out / "metrics.json").read_text())["models"]
+    return pd.DataFrame([{"checkpoint": str(Path(row["checkpoint"]).resolve()), "cosine": row["cosine_similarity"],
+                          "frechet": row[FRECHET], "speckle": row["colour_speckle_vs_real"]} for row in rows])
+
+
+def training_seconds(run: Path, step: int) -> float:
+    """metrics.csv's training time at ``step`` (it goes on across --resume)."""
+    metrics = pd.read_csv(run / "metrics.csv", usecols=["step", "time_s"])
+    return float(metrics.loc[metrics["step"] <= step, "time_s"].iloc[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--regressor", type=Path, required=True)
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--arm", action="append", required=True, help="name or name:key=value;key=value")
+    parser.add_argument("--condition-on", default=None, help="train-conditional --condition-on (default: all)")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--updates", type=int, default=1500)
+    parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--sampling-seeds", type=int, default=3)
+    parser.add_argument("--cosine", type=float, default=0.85)
+    parser.add_argument("--frechet", type=float, default=250.0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--parallel", type=int, default=2)
+    args = parser.parse_args()
+    if args.updates % args.every:
+        sys.exit("--updates must be a multiple of --every")
+    arms = {arm.name: arm for arm in map(Arm.parse, args.arm)}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs = {(name, seed): args.out / "runs" / f"{name}-s{seed}" for name in arms for seed in seeds}
+    train_all(runs, arms, args)
+    budgets = range(args.every, args.updates + 1, args.every)
+    snapshots = {(name, seed, step): run / snapshot_file(step)
+                 for (name, seed), run in runs.items() for step in budgets}
+    scores = score(list(snapshots.values()), args).set_index("checkpoint")
+    rows = []
+    for (name, seed, step), snapshot in snapshots.items():
+        figures = scores.loc[str(snapshot.resolve())]
+        rows.append({"arm": name, "seed": seed, "updates": step, "cosine": figures["cosine"],
+                     "frechet": figures["frechet"], "speckle": figures["speckle"],
+                     "minutes": training_seconds(snapshot.parent, step) / 60})
+    table = pd.DataFrame(rows).groupby(["arm", "updates"], sort=False)[["cosine", "frechet", "speckle", "minutes"]]
+    means = table.mean()
+    device = args.device if args.device != "cpu" else f"{cpu_model()} ({' '.join(reported_cpu_flags())})"
+    print(f"{device}; {args.split} split, {len(seeds)} training seeds, {args.sampling_seeds} sampling seeds; "
+          f"snapshots named {SNAPSHOT_PREFIX}NNNNNN.pt")
+    print(means.round({"cosine": 4, "frechet": 1, "speckle": 2, "minutes": 1}).to_string())
+    for name in arms:
+        arm = means.loc[name]
+        met = arm[(arm["cosine"] >= args.cosine) & (arm["frechet"] <= args.frechet)]
+        reached = (f"{met.index[0]} updates, {met['minutes'].iloc[0]:.1f} min of training" if len(met)
+                   else f"not within {args.updates} updates ({arm['minutes'].iloc[-1]:.1f} min)")
+        spread = np.ptp(table.get_group((name, args.updates))["cosine"])
+        print(f"{name}: cosine >= {args.cosine} and Fréchet <= {args.frechet:g}: {reached}; "
+              f"cosine spread over seeds at {args.updates}: {spread:.4f}")
+
+
+if __name__ == "__main__":
+    main()
