@@ -1,7 +1,7 @@
 """The compact copy of a trained model that ships inside the package (attrgan.bundle): only the
 networks that sampling, encoding and editing read (the encoder and decoder, their weight
-averages where the run kept them; no discriminator, optimiser or RNG state), and every member
-of its regressor, in half precision."""
+averages where the run kept them; no discriminator, optimiser or RNG state, nor the path of the
+dataset it was trained on), and every member of its regressor, in half precision."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,6 +27,8 @@ def compact(payload: dict[str, Any], role: str) -> dict[str, Any]:
     else:
         nets = payload["nets"]
     kept = {key: value for key, value in payload.items() if key not in TRAINING_ONLY}
+    if role == "generator":  # the exporter's dataset folder means nothing where the package is installed
+        kept["config"] = {**kept["config"], "data": {**kept["config"].get("data", {}), "path": ""}}
     return {**kept, "nets": {name: {key: value.half() if value.is_floating_point() else value
                                     for key, value in state.items()} for name, state in nets.items()}}
 

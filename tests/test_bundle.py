@@ -90,3 +90,30 @@ def test_fine_tuning_starts_from_the_bundled_weights(bundled, learnable_dataset,
     one_error(invoke(["train-conditional", "--init", "toy", "--data", learnable_dataset, "--out", tmp_path / "other",
                       "--attributes", "Male,Smiling", "--max-steps", "1", "--no-progress"]),
               "--init toy: the model conditions on other attributes than this run (this run lacks 'Mouth Wide Open'")
+
+
+def test_serve_without_a_checkpoint_opens_the_bundled_model_with_no_dataset_at_hand(bundled, tmp_path):
+    """No --checkpoint: the studio opens the bundled model and its regressor; the bundled copy
+    does not point at the exporter's dataset, so the page offers no test faces, while samples
+    and uploads work."""
+    from PIL import Image
+    from skimage.data import astronaut
+
+    from attrgan.editing.studio import default_model, load_studio
+    from attrgan.editing.webapp import create_app
+
+    checkpoint, regressor = default_model(None)
+    assert (checkpoint, regressor) == ("toy", "toy")
+    studio = load_studio(checkpoint, regressor)
+    assert studio.model.training_data is None and studio.describe()["test_faces"] == 0
+    client = create_app(studio).test_client()
+    assert client.get("/api/sample.png?n=2&seed=0").status_code == 200
+    photo = tmp_path / "face.png"
+    Image.fromarray(astronaut()).save(photo)
+    uploaded = client.post("/api/photos", data={"photo": (open(photo, "rb"), "face.png")})
+    assert uploaded.status_code == 201 and uploaded.json["attributes_from"] == "regressor", uploaded.json
+
+
+def test_serve_without_a_checkpoint_or_a_bundled_model_says_what_to_pass(tmp_path, monkeypatch):
+    monkeypatch.setattr(attrgan.bundle, "BUNDLE_DIR", tmp_path)
+    one_error(invoke(["serve", "--port", "0"]), "--checkpoint is needed: no trained model is bundled")

@@ -108,7 +108,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> ConditionalMod
         net.load_state_dict(payload.get("averages", {}).get(name, payload["nets"][name]))
         net.eval()
     model = ConditionalModel(payload["kind"], nets, Standardizer.from_dict(payload), payload["image_size"],
-                             config.model.z_dim, Path(path), training_data=config.data.path,
+                             config.model.z_dim, Path(path), training_data=config.data.path or None,
                              train_seed=config.train.seed, updates=payload.get("step"),
                              recipe=recipe_of(config.to_dict()))  # defaults filled: keys added later match
     return model.to(device)
