@@ -69,9 +69,9 @@ def train_all(runs: dict[tuple[str, int], Path], arms: dict[str, Arm], args: arg
         while waiting and len(active) < args.parallel:
             (name, seed), run = waiting.pop(0)
             run.mkdir(parents=True, exist_ok=True)
-            log = open(run.parent / f"{run.name}.log", "a")
-            active.append((subprocess.Popen(train_command(arms[name], seed, run, args), stdout=log,
-                                            stderr=subprocess.STDOUT), run))
+            with open(run.parent / f"{run.name}.log", "a") as log:  # the child keeps its own handle
+                active.append((subprocess.Popen(train_command(arms[name], seed, run, args), stdout=log,
+                                                stderr=subprocess.STDOUT), run))
         time.sleep(2)
         for process, run in list(active):
             if process.poll() is not None:
