@@ -30,6 +30,11 @@ def catalogue(folder: Path | None = None) -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def size_mb(entry: dict[str, Any]) -> float:
+    """The megabytes (MiB) a catalogue entry's files take together."""
+    return sum(entry[role]["bytes"] for role in ROLES if role in entry) / 2**20
+
+
 def bundled_file(name: str, role: str) -> Path | None:
     """The checked file of bundled model ``name`` in ``role`` (generator or regressor), or None
     when no bundled model has that name; a file whose sha256 differs is refused."""

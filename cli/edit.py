@@ -276,15 +276,14 @@ def interpolate_command(
 def models_command() -> None:
     """The trained models that ship with attrgan: their names (for --checkpoint, --regressor and
     --init) and a line of each one's card (docs/models.md)."""
-    from attrgan.bundle import catalogue
+    from attrgan.bundle import catalogue, size_mb
 
     bundled = catalogue()
     if not bundled:
         typer.echo("no trained model is bundled with this install of attrgan; train one on LFW (README.md, "
                    "'Real LFW in five commands') and pass its run folder as --checkpoint")
     for name, entry in bundled.items():
-        size = sum(entry[role]["bytes"] for role in ("generator", "regressor") if role in entry) / 2**20
-        typer.echo(f"{name:<10} {entry['card']} ({size:.1f} MB)")
+        typer.echo(f"{name:<10} {entry['card']} ({size_mb(entry):.1f} MB)")
 
 
 def export_model_command(
@@ -296,11 +295,11 @@ def export_model_command(
 ) -> None:
     """Bundle a trained model with the package: compact half-precision copies of its encoder,
     decoder and regressor, checked by sha256 at load (docs/models.md)."""
+    from attrgan.bundle import size_mb
     from attrgan.bundle_export import export
 
     entry = export(name, card, checkpoint, regressor, into)
-    size = sum(entry[role]["bytes"] for role in ("generator", "regressor")) / 2**20
-    typer.echo(f"bundled {name} ({size:.1f} MB): attrgan models lists it")
+    typer.echo(f"bundled {name} ({size_mb(entry):.1f} MB): attrgan models lists it")
 
 
 COMMANDS = {"models": models_command, "export-model": export_model_command, "align": align_command,

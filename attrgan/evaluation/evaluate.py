@@ -129,8 +129,9 @@ def _evaluate(config: EvalConfig) -> dict:
     scores = []
     shuffle = np.random.default_rng(12345).permutation(len(queries))
     if upper is not None:  # the control's reference: real faces, each scored against another's query
-        upper["shuffled"] = _table_entry([float(cosine_similarity(upper["regressed"][shuffle], queries).mean())],
-                                         [float(squared_error(upper["regressed"][shuffle], queries).mean())])
+        others = upper["regressed"][shuffle]
+        upper["shuffled"] = _table_entry([float(cosine_similarity(others, queries).mean())],
+                                         [float(squared_error(others, queries).mean())])
     for model, (label, _) in zip(models, model_names(models)):
         s = ModelScores(label, str(model.path), model.kind, model.train_seed, model.updates, model.recipe)
         draws = []
