@@ -283,7 +283,7 @@ def models_command() -> None:
         typer.echo("no trained model is bundled with this install of attrgan; train one on LFW (README.md, "
                    "'Real LFW in five commands') and pass its run folder as --checkpoint")
     for name, entry in bundled.items():
-        typer.echo(f"{name:<10} {entry['card']} ({size_mb(entry):.1f} MB)")
+        typer.echo(f"{name:<10} {entry['card']} ({size_mb(entry):.1f} MiB)")
 
 
 def export_model_command(
@@ -299,7 +299,7 @@ def export_model_command(
     from attrgan.bundle_export import export
 
     entry = export(name, card, checkpoint, regressor, into)
-    typer.echo(f"bundled {name} ({size_mb(entry):.1f} MB): attrgan models lists it")
+    typer.echo(f"bundled {name} ({size_mb(entry):.1f} MiB): attrgan models lists it")
 
 
 COMMANDS = {"models": models_command, "export-model": export_model_command, "align": align_command,
