@@ -42,8 +42,8 @@ demo-celeba: $(STAMP)
 # The bundled model, retrained bit for bit (docs/models.md): real LFW, the VAE/GAN and the VAE trained
 # the same way (configs/lfw32.yaml, BUNDLE_STEPS updates), the evaluation regressor, Table 1 on test
 # (5 sampling seeds) and val (3), then compact copies into attrgan/bundled. Kept copies every 1,500
-# updates (runs/*/checkpoint-NNNNNN.pt) score the budgets before the last. About 1.5 h on 2 cores
-# with native bf16, minutes on a GPU (--device auto takes it). Run again, it resumes what is unfinished.
+# updates (runs/*/checkpoint-NNNNNN.pt) score the budgets before the last. 2 h 25 min on 2 cores
+# with native bf16 (docs/performance.md), minutes on a GPU (--device auto takes it). Run again, it resumes what is unfinished.
 LFW          ?= ../shared/data
 BUNDLE_RUN   ?= bundle-run
 BUNDLE_STEPS ?= 6000
