@@ -7,7 +7,9 @@ budget, the figures (mean over the seeds) beside the training time to that snaps
 (metrics.csv's time_s), and per arm the first budget at which the means meet the targets:
 cosine >= --cosine and Fréchet distance <= --frechet (docs/results.md, "Time to quality").
 Runs already trained to --updates are reused, and unfinished ones resumed, when the command is
-run again. The CPU (or GPU) is named beside the figures.
+run again. The CPU (or GPU) is named beside the figures. An arm that keeps weight averages
+(optim.ema) is also scored on its live weights, as arm ``<name>/live``: the averages do not change
+training, so that pair differs in the averaging alone (docs/results.md, "Weight averages").
 
 Run: .venv/bin/python benchmarks/time_to_quality.py --data data/lfw32 --regressor runs/reg32 \\
        --config configs/lfw32.yaml --out ttq --seeds 0,1 --updates 1500 --every 500 \\
@@ -28,7 +30,7 @@ import numpy as np
 import pandas as pd
 from common import cpu_model, reported_cpu_flags
 
-from attrgan.checkpoint import SNAPSHOT_PREFIX, snapshot_file
+from attrgan.checkpoint import SNAPSHOT_PREFIX, load_checkpoint, save_checkpoint, snapshot_file
 
 ATTRGAN = str(Path(sys.executable).parent / "attrgan")
 FRECHET = "frechet_distance_regressor_features"
@@ -97,6 +99,18 @@ def score(snapshots: list[Path], args: argparse.Namespace) -> pd.DataFrame:
                           "frechet": row[FRECHET], "speckle": row["colour_speckle_vs_real"]} for row in rows])
 
 
+def live_copy(snapshot: Path) -> Path | None:
+    """A copy of ``snapshot`` without its weight averages (in ``<run>-live/``), or None where it keeps none."""
+    payload = load_checkpoint(snapshot)
+    if not payload.pop("averages", None):
+        return None
+    copy = snapshot.parent.with_name(f"{snapshot.parent.name}-live") / snapshot.name
+    if not copy.exists():
+        copy.parent.mkdir(exist_ok=True)
+        save_checkpoint(copy, payload)
+    return copy
+
+
 def training_seconds(run: Path, step: int) -> float:
     """metrics.csv's training time at ``step`` (it goes on across --resume)."""
     metrics = pd.read_csv(run / "metrics.csv", usecols=["step", "time_s"])
@@ -125,25 +139,29 @@ def main() -> None:
         sys.exit("--updates must be a multiple of --every")
     arms = {arm.name: arm for arm in map(Arm.parse, args.arm)}
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = {(name, seed): args.out / "runs" / f"{name}-s{seed}" for name in arms for seed in seeds}
+    # seed-major, so that the first runs to finish cover every arm
+    runs = {(name, seed): args.out / "runs" / f"{name}-s{seed}" for seed in seeds for name in arms}
     train_all(runs, arms, args)
     budgets = range(args.every, args.updates + 1, args.every)
     snapshots = {(name, seed, step): run / snapshot_file(step)
                  for (name, seed), run in runs.items() for step in budgets}
+    for (name, seed, step), snapshot in list(snapshots.items()):
+        if live := live_copy(snapshot):
+            snapshots[(f"{name}/live", seed, step)] = live
     scores = score(list(snapshots.values()), args).set_index("checkpoint")
     rows = []
     for (name, seed, step), snapshot in snapshots.items():
         figures = scores.loc[str(snapshot.resolve())]
         rows.append({"arm": name, "seed": seed, "updates": step, "cosine": figures["cosine"],
                      "frechet": figures["frechet"], "speckle": figures["speckle"],
-                     "minutes": training_seconds(snapshot.parent, step) / 60})
+                     "minutes": training_seconds(runs[(name.removesuffix("/live"), seed)], step) / 60})
     table = pd.DataFrame(rows).groupby(["arm", "updates"], sort=False)[["cosine", "frechet", "speckle", "minutes"]]
     means = table.mean()
     device = args.device if args.device != "cpu" else f"{cpu_model()} ({' '.join(reported_cpu_flags())})"
     print(f"{device}; {args.split} split, {len(seeds)} training seeds, {args.sampling_seeds} sampling seeds; "
           f"snapshots named {SNAPSHOT_PREFIX}NNNNNN.pt")
     print(means.round({"cosine": 4, "frechet": 1, "speckle": 2, "minutes": 1}).to_string())
-    for name in arms:
+    for name in means.index.unique("arm"):
         arm = means.loc[name]
         met = arm[(arm["cosine"] >= args.cosine) & (arm["frechet"] <= args.frechet)]
         reached = (f"{met.index[0]} updates, {met['minutes'].iloc[0]:.1f} min of training" if len(met)
