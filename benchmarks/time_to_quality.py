@@ -9,7 +9,7 @@ cosine >= --cosine and Fréchet distance <= --frechet (docs/results.md, "Time to
 Runs already trained to --updates are reused, and unfinished ones resumed, when the command is
 run again. The CPU (or GPU) is named beside the figures. An arm that keeps weight averages
 (optim.ema) is also scored on its live weights, as arm ``<name>/live``: the averages do not change
-training, so that pair differs in the averaging alone (docs/results.md, "Weight averages").
+training, so that pair differs in the averaging alone (docs/results.md, "The lever screen").
 
 Run: .venv/bin/python benchmarks/time_to_quality.py --data data/lfw32 --regressor runs/reg32 \\
        --config configs/lfw32.yaml --out ttq --seeds 0,1 --updates 1500 --every 500 \\
