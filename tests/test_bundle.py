@@ -3,6 +3,9 @@ wherever a checkpoint or regressor is taken, checked by sha256, and a start for 
 The tests bundle the session's tiny models into a folder of their own."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,8 @@ import attrgan
 import attrgan.bundle
 from attrgan.bundle_export import export
 from attrgan.checkpoint import CheckpointError, load_checkpoint
+from attrgan.editing.edits import attribute_row
+from attrgan.evaluation.regressor import load_regressor
 
 
 @pytest.fixture
@@ -25,6 +30,13 @@ def bundled(conditional_run, trained_regressor, tmp_path, monkeypatch):
                        "--card", "a tiny VAE of the synthetic faces, for the tests", "--into", folder])
     assert exported.exit_code == 0 and exported.output.startswith("bundled toy ("), exported.output
     return folder
+
+
+def flip_a_byte(file: Path) -> None:
+    """Damage ``file`` as a bad download or disk would: one byte in its middle inverted."""
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
 
 
 def test_export_checks_both_checkpoints_before_writing(conditional_run, trained_regressor, tmp_path):
@@ -67,9 +79,7 @@ def test_a_bundled_model_is_compact_and_samples_as_its_run(bundled, conditional_
 
 
 def test_a_damaged_bundled_file_is_refused_in_one_line(bundled, tmp_path):
-    data = bytearray((bundled / "toy.generator.pt").read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    (bundled / "toy.generator.pt").write_bytes(bytes(data))
+    flip_a_byte(bundled / "toy.generator.pt")
     one_error(invoke(["sample", "--checkpoint", "toy", "--out", tmp_path / "s.png"]),
               "bundled model 'toy': its generator file")
     one_error(invoke(["sample", "--checkpoint", "toys", "--out", tmp_path / "s.png"]),
@@ -140,9 +150,6 @@ def test_the_shipped_lfw_model_draws_the_queried_sex():
     """Its regressor reads the queried sex back from its samples: Male queried at +1.5 and at
     -1.5 std (raw 2.4 and -0.2), the same 16 codes for both. (Exported: 16 of 16 ordered, the
     means 0.95 std apart, yet every face still read as a man: the card's known limit.)"""
-    from attrgan.editing.edits import attribute_row
-    from attrgan.evaluation.regressor import load_regressor
-
     model, regressor = attrgan.load(SHIPPED), load_regressor(SHIPPED)
     male = model.attribute_names.index("Male")
     samples = {offset: model.sample(np.stack([attribute_row(model, {"Male": offset})] * 16), seed=11)
@@ -154,14 +161,9 @@ def test_the_shipped_lfw_model_draws_the_queried_sex():
 
 
 def test_a_damaged_copy_of_the_shipped_model_is_refused(tmp_path, monkeypatch):
-    import shutil
-
     for file in attrgan.bundle.BUNDLE_DIR.iterdir():
         shutil.copy(file, tmp_path / file.name)
-    damaged = tmp_path / f"{SHIPPED}.generator.pt"
-    data = bytearray(damaged.read_bytes())
-    data[len(data) // 3] ^= 0x01
-    damaged.write_bytes(bytes(data))
+    flip_a_byte(tmp_path / f"{SHIPPED}.generator.pt")
     monkeypatch.setattr(attrgan.bundle, "BUNDLE_DIR", tmp_path)
     monkeypatch.setattr(attrgan.bundle, "_verified", set())
     one_error(invoke(["sample", "--checkpoint", SHIPPED, "--out", tmp_path / "s.png"]),
