@@ -10,6 +10,9 @@ random per person), as a regressor would find in real data.
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,8 @@ MIRRORED = {
 }
 CANVAS = 500  # drawn at 2x, then downsampled to 250 for smooth edges
 SIZE = 250
+JPEG_QUALITY = 92
+PARALLEL_FROM = 64  # fewer faces than this render in the calling process (a pool costs more)
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,32 @@ def render_face_and_landmarks(attributes: dict[str, float], rng: np.random.Gener
     return Image.fromarray(pixels.clip(0, 255).astype(np.uint8)), _jittered(drawn, (cx, cy), angle, shift, zoom)
 
 
+def render_jpegs(attribute_rows: list[dict[str, float]], seed: int,
+                 crop: tuple[int, int, int, int] | None = None) -> list[tuple[bytes, np.ndarray]]:
+    """Each row's face as JPEG bytes (cut to ``crop``, a PIL box, if given) and its landmarks in the
+    250x250 photo, rendered on every core this process may use. Face ``i`` draws from its own
+    generator, spawned from ``seed`` as child ``i``, so the bytes do not depend on the number of
+    workers."""
+    seeds = np.random.SeedSequence(seed).spawn(len(attribute_rows))
+    jobs = [(row, child, crop) for row, child in zip(attribute_rows, seeds)]
+    workers = min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if workers < 2 or len(jobs) < PARALLEL_FROM:
+        return [_render_jpeg(job) for job in jobs]
+    # fork: workers start at once and only run PIL and numpy (no torch threads to inherit)
+    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_render_jpeg, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
+
+
+def _render_jpeg(job: tuple[dict[str, float], np.random.SeedSequence, tuple[int, int, int, int] | None]
+                 ) -> tuple[bytes, np.ndarray]:
+    attributes, seed, crop = job
+    photo, points = render_face_and_landmarks(attributes, np.random.default_rng(seed))
+    buffer = io.BytesIO()
+    (photo.crop(crop) if crop else photo).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue(), points
+
+
 def _jittered(points: np.ndarray, centre: tuple[float, float], angle: float, shift: tuple[float, float],
               zoom: float) -> np.ndarray:
     """``points`` (pixel centres of the 2x canvas) moved as render_face moves the drawing: PIL's
@@ -208,15 +239,13 @@ def write_synthetic_lfw(
     check_memory(people * max_images * SYNTH_BYTES_PER_IMAGE, f"{people * max_images:,} synthetic photos' attributes")
     rng = np.random.default_rng(seed)
     frame = sample_attributes(rng, people, max_images)
+    rows = [dict(zip(LFW_ATTRIBUTE_NAMES, row[2:])) for row in frame.itertuples(index=False)]
+    faces = render_jpegs(rows, seed=int(rng.integers(2**63)))
     with atomic_directory(out, force=force) as tmp:
-        for row in frame.itertuples(index=False):
-            person, imagenum = row[0], row[1]
-            image = render_face(dict(zip(LFW_ATTRIBUTE_NAMES, row[2:])), rng)
+        for (person, imagenum), (jpeg, _) in zip(zip(frame["person"], frame["imagenum"]), faces):
             folder = tmp / "lfw" / person
             folder.mkdir(parents=True, exist_ok=True)
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=92)
-            (folder / f"{person}_{imagenum:04d}.jpg").write_bytes(buffer.getvalue())
+            (folder / f"{person}_{imagenum:04d}.jpg").write_bytes(jpeg)
         labelled = rng.random(len(frame)) >= unlabelled_fraction
         table = AttributeTable(names=list(LFW_ATTRIBUTE_NAMES), frame=frame[labelled].reset_index(drop=True))
         write_attribute_file(tmp / "lfw_attributes.txt", table,

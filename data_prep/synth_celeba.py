@@ -12,7 +12,6 @@ fell after the pose jitter, rounded to whole pixels as released.
 """
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from data_prep.align import CELEBA_SIZE
 from data_prep.attributes import LFW_ATTRIBUTE_NAMES
 from data_prep.celeba import CELEBA_ATTRIBUTES, IMAGES_DIR
 from data_prep.celeba_layout import LAYOUTS
-from data_prep.synth import SynthSummary, render_face_and_landmarks, sample_attributes
+from data_prep.synth import SynthSummary, render_jpegs, sample_attributes
 
 # CelebA's names of the attributes the synthetic faces render; the other 30 columns are random.
 CELEBA_RENDERED = {
@@ -61,14 +60,13 @@ def write_synthetic_celeba(out: str | Path, images: int = 200, seed: int = 0, zi
     partition = {person: int(rng.choice(3, p=(0.8, 0.1, 0.1))) for person in people}
     x0, y0 = LFW_CROP_CORNER
     faces, rows = {}, {"attributes": [], "partition": [], "identity": [], "landmarks": [], "bbox": []}
-    for number, row in enumerate(frame.itertuples(index=False), start=1):
-        values = dict(zip(LFW_ATTRIBUTE_NAMES, row[2:]))
-        photo, points = render_face_and_landmarks(values, rng)
-        face = photo.crop((x0, y0, x0 + CELEBA_SIZE[0], y0 + CELEBA_SIZE[1]))
+    values_of = [dict(zip(LFW_ATTRIBUTE_NAMES, row[2:])) for row in frame.itertuples(index=False)]
+    crop = (x0, y0, x0 + CELEBA_SIZE[0], y0 + CELEBA_SIZE[1])
+    rendered = render_jpegs(values_of, seed=int(rng.integers(2**63)), crop=crop)
+    rows_rendered = zip(frame.itertuples(index=False), values_of, rendered)
+    for number, (row, values, (jpeg, points)) in enumerate(rows_rendered, start=1):
         file = f"{number:06d}.jpg"
-        buffer = io.BytesIO()
-        face.save(buffer, format="JPEG", quality=92)
-        faces[file] = buffer.getvalue()
+        faces[file] = jpeg
         signs = [(1 if values[CELEBA_RENDERED[name]] > 0 else -1) if name in CELEBA_RENDERED
                  else int(rng.choice((-1, 1))) for name in CELEBA_ATTRIBUTES]
         rows["attributes"].append((file, signs))
