@@ -28,7 +28,7 @@ def synthetic_lfw(tmp_path_factory) -> Path:
     from data_prep.synth import write_synthetic_lfw
 
     root = tmp_path_factory.mktemp("synthetic") / "lfw-root"
-    write_synthetic_lfw(root, people=40, max_images=4, seed=3)
+    write_synthetic_lfw(root, people=40, max_images=4, seed=3, unlabelled_fraction=0.1)  # ~10 unlabelled
     return root
 
 
