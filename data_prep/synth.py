@@ -12,7 +12,9 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ CANVAS = 500  # drawn at 2x, then downsampled to 250 for smooth edges
 SIZE = 250
 JPEG_QUALITY = 92
 PARALLEL_FROM = 64  # fewer faces than this render in the calling process (a pool costs more)
+FACES_PER_TASK = 16  # faces a worker renders per task
 
 
 @dataclass(frozen=True)
@@ -173,20 +176,32 @@ def render_face_and_landmarks(attributes: dict[str, float], rng: np.random.Gener
 
 
 def render_jpegs(attribute_rows: list[dict[str, float]], seed: int,
-                 crop: tuple[int, int, int, int] | None = None) -> list[tuple[bytes, np.ndarray]]:
-    """Each row's face as JPEG bytes (cut to ``crop``, a PIL box, if given) and its landmarks in the
-    250x250 photo, rendered on every core this process may use. Face ``i`` draws from its own
-    generator, spawned from ``seed`` as child ``i``, so the bytes do not depend on the number of
-    workers."""
+                 crop: tuple[int, int, int, int] | None = None) -> Iterator[tuple[bytes, np.ndarray]]:
+    """Each row's face, in order, as JPEG bytes (cut to ``crop``, a PIL box, if given) and its
+    landmarks in the 250x250 photo, rendered on every core this process may use and yielded as they
+    come (a few tasks' faces held at a time). Face ``i`` draws from its own generator, spawned from
+    ``seed`` as child ``i``, so the bytes do not depend on the number of workers."""
     seeds = np.random.SeedSequence(seed).spawn(len(attribute_rows))
     jobs = [(row, child, crop) for row, child in zip(attribute_rows, seeds)]
-    workers = min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(cores, 8)
     if workers < 2 or len(jobs) < PARALLEL_FROM:
-        return [_render_jpeg(job) for job in jobs]
-    # fork: workers start at once and only run PIL and numpy (no torch threads to inherit)
+        yield from map(_render_jpeg, jobs)
+        return
+    # fork starts the workers at once; they run PIL and numpy only, never torch
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(_render_jpeg, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
+        pending: deque[Future] = deque()
+        for start in range(0, len(jobs), FACES_PER_TASK):
+            pending.append(pool.submit(_render_jpegs_of, jobs[start:start + FACES_PER_TASK]))
+            if len(pending) > 2 * workers:  # bounded: a few tasks' faces wait in memory, not all of them
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+def _render_jpegs_of(jobs: list[tuple]) -> list[tuple[bytes, np.ndarray]]:
+    return [_render_jpeg(job) for job in jobs]
 
 
 def _render_jpeg(job: tuple[dict[str, float], np.random.SeedSequence, tuple[int, int, int, int] | None]
@@ -240,8 +255,9 @@ def write_synthetic_lfw(
     rng = np.random.default_rng(seed)
     frame = sample_attributes(rng, people, max_images)
     rows = [dict(zip(LFW_ATTRIBUTE_NAMES, row[2:])) for row in frame.itertuples(index=False)]
-    faces = render_jpegs(rows, seed=int(rng.integers(2**63)))
+    faces_seed = int(rng.integers(2**63))
     with atomic_directory(out, force=force) as tmp:
+        faces = render_jpegs(rows, seed=faces_seed)
         for (person, imagenum), (jpeg, _) in zip(zip(frame["person"], frame["imagenum"]), faces):
             folder = tmp / "lfw" / person
             folder.mkdir(parents=True, exist_ok=True)

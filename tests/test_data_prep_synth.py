@@ -101,9 +101,9 @@ def test_faces_do_not_depend_on_the_number_of_workers(monkeypatch):
 
     rows = [{name: float(v) for name, v in zip(LFW_ATTRIBUTE_NAMES, np.random.default_rng(i).normal(0, 1.5, 73))}
             for i in range(synth.PARALLEL_FROM + 6)]
-    pooled = synth.render_jpegs(rows, seed=3)
+    pooled = list(synth.render_jpegs(rows, seed=3))
     monkeypatch.setattr(synth, "PARALLEL_FROM", len(rows) + 1)  # all in this process
-    alone = synth.render_jpegs(rows, seed=3)
+    alone = list(synth.render_jpegs(rows, seed=3))
     assert [jpeg for jpeg, _ in pooled] == [jpeg for jpeg, _ in alone]
     assert len({jpeg for jpeg, _ in alone}) == len(rows)  # no two faces share a generator
     np.testing.assert_array_equal(np.stack([p for _, p in pooled]), np.stack([p for _, p in alone]))
