@@ -63,15 +63,14 @@ def write_synthetic_celeba(out: str | Path, images: int = 200, seed: int = 0, zi
     values_of = [dict(zip(LFW_ATTRIBUTE_NAMES, row[2:])) for row in frame.itertuples(index=False)]
     crop = (x0, y0, x0 + CELEBA_SIZE[0], y0 + CELEBA_SIZE[1])
     rendered = render_jpegs(values_of, seed=int(rng.integers(2**63)), crop=crop)
-    rows_rendered = zip(frame.itertuples(index=False), values_of, rendered)
-    for number, (row, values, (jpeg, points)) in enumerate(rows_rendered, start=1):
+    for number, (person, values, (jpeg, points)) in enumerate(zip(frame["person"], values_of, rendered), start=1):
         file = f"{number:06d}.jpg"
         faces[file] = jpeg
         signs = [(1 if values[CELEBA_RENDERED[name]] > 0 else -1) if name in CELEBA_RENDERED
                  else int(rng.choice((-1, 1))) for name in CELEBA_ATTRIBUTES]
         rows["attributes"].append((file, signs))
-        rows["partition"].append((file, [partition[row[0]]]))
-        rows["identity"].append((file, [people[row[0]]]))
+        rows["partition"].append((file, [partition[person]]))
+        rows["identity"].append((file, [people[person]]))
         rows["landmarks"].append((file, [int(v) for v in np.round(points - (x0, y0)).ravel()]))  # where they fell
         rows["bbox"].append((file, [x0, y0, *CELEBA_SIZE]))
     paths = _layout_paths(layout)
