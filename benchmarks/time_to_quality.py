@@ -10,11 +10,13 @@ Runs already trained to --updates are reused, and unfinished ones resumed, when 
 run again. The CPU (or GPU) is named beside the figures. An arm that keeps weight averages
 (optim.ema) is also scored on its live weights, as arm ``<name>/live``: the averages do not change
 training, so that pair differs in the averaging alone (docs/results.md, "The lever screen").
+Every run's figures go to OUT/scores-<split>.csv; each --against ARM also prints every arm minus
+ARM, paired by training seed (mean ± std over the seeds).
 
 Run: .venv/bin/python benchmarks/time_to_quality.py --data data/lfw32 --regressor runs/reg32 \\
        --config configs/lfw32.yaml --out ttq --seeds 0,1 --updates 1500 --every 500 \\
        --arm default --arm "ema:optim.ema=0.999" --arm "aug:loss.dis_augment=[translation,cutout]" \\
-       --arm "vae:model.kind=vae" [--device cuda --parallel 8]
+       --arm "vae:model.kind=vae" [--against vae] [--device cuda --parallel 8]
 """
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ from attrgan.checkpoint import SNAPSHOT_PREFIX, load_checkpoint, save_checkpoint
 
 ATTRGAN = str(Path(sys.executable).parent / "attrgan")
 FRECHET = "frechet_distance_regressor_features"
+# this script's column -> eval-attributes' figure
+FIGURES = {"cosine": "cosine_similarity", "centred": "centred_cosine", "sq_error": "squared_error",
+           "frechet": FRECHET, "speckle": "colour_speckle_vs_real"}
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,8 @@ def score(snapshots: list[Path], args: argparse.Namespace) -> pd.DataFrame:
         if subprocess.run(command, stdout=output, stderr=subprocess.STDOUT).returncode:
             sys.exit(f"scoring failed: see {log}")
     rows = json.loads((out / "metrics.json").read_text())["models"]
-    return pd.DataFrame([{"checkpoint": str(Path(row["checkpoint"]).resolve()), "cosine": row["cosine_similarity"],
-                          "frechet": row[FRECHET], "speckle": row["colour_speckle_vs_real"]} for row in rows])
+    return pd.DataFrame([{"checkpoint": str(Path(row["checkpoint"]).resolve()),
+                          **{name: row[key] for name, key in FIGURES.items()}} for row in rows])
 
 
 def live_copy(snapshot: Path) -> Path | None:
@@ -104,6 +109,7 @@ def live_copy(snapshot: Path) -> Path | None:
     payload = load_checkpoint(snapshot)
     if not payload.pop("averages", None):
         return None
+    payload["config"]["optim"]["ema"] = 0.0  # what trained it is the recipe without averages (they change no update)
     copy = snapshot.parent.with_name(f"{snapshot.parent.name}-live") / snapshot.name
     if not copy.exists():
         copy.parent.mkdir(exist_ok=True)
@@ -134,6 +140,8 @@ def main() -> None:
     parser.add_argument("--frechet", type=float, default=250.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--against", action="append", default=[],
+                        help="also print each arm minus this one, paired by seed (repeatable)")
     args = parser.parse_args()
     if args.updates % args.every:
         sys.exit("--updates must be a multiple of --every")
@@ -152,15 +160,16 @@ def main() -> None:
     rows = []
     for (name, seed, step), snapshot in snapshots.items():
         figures = scores.loc[str(snapshot.resolve())]
-        rows.append({"arm": name, "seed": seed, "updates": step, "cosine": figures["cosine"],
-                     "frechet": figures["frechet"], "speckle": figures["speckle"],
+        rows.append({"arm": name, "seed": seed, "updates": step, **{name: figures[name] for name in FIGURES},
                      "minutes": training_seconds(runs[(name.removesuffix("/live"), seed)], step) / 60})
-    table = pd.DataFrame(rows).groupby(["arm", "updates"], sort=False)[["cosine", "frechet", "speckle", "minutes"]]
+    per_seed = pd.DataFrame(rows)
+    per_seed.to_csv(args.out / f"scores-{args.split}.csv", index=False)
+    table = per_seed.groupby(["arm", "updates"], sort=False)[[*FIGURES, "minutes"]]
     means = table.mean()
     device = args.device if args.device != "cpu" else f"{cpu_model()} ({' '.join(reported_cpu_flags())})"
     print(f"{device}; {args.split} split, {len(seeds)} training seeds, {args.sampling_seeds} sampling seeds; "
           f"snapshots named {SNAPSHOT_PREFIX}NNNNNN.pt")
-    print(means.round({"cosine": 4, "frechet": 1, "speckle": 2, "minutes": 1}).to_string())
+    print(means.round({"cosine": 4, "centred": 4, "sq_error": 2, "frechet": 1, "speckle": 2, "minutes": 1}).to_string())
     for name in means.index.unique("arm"):
         arm = means.loc[name]
         met = arm[(arm["cosine"] >= args.cosine) & (arm["frechet"] <= args.frechet)]
@@ -169,6 +178,21 @@ def main() -> None:
         spread = np.ptp(table.get_group((name, args.updates))["cosine"])
         print(f"{name}: cosine >= {args.cosine} and Fréchet <= {args.frechet:g}: {reached}; "
               f"cosine spread over seeds at {args.updates}: {spread:.4f}")
+    for against in args.against:
+        print(paired_differences(per_seed, against).to_string())
+
+
+def paired_differences(per_seed: pd.DataFrame, against: str) -> pd.DataFrame:
+    """Each arm minus arm ``against`` at equal updates, paired by training seed: mean ± std over the seeds."""
+    keyed = per_seed.set_index(["arm", "updates", "seed"])[list(FIGURES)]
+    reference = keyed.xs(against, level="arm")
+    rows = {}
+    for (arm, updates), figures in keyed.drop(against, level="arm").groupby(level=["arm", "updates"], sort=False):
+        difference = figures.droplevel("arm") - reference.loc[[updates]]
+        difference = difference.dropna()
+        rows[(f"{arm} − {against}", updates)] = {
+            name: f"{difference[name].mean():+.4g} ± {difference[name].std(ddof=1):.2g}" for name in FIGURES}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["paired by seed", "updates"])
 
 
 if __name__ == "__main__":
