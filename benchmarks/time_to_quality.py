@@ -1,9 +1,9 @@
 """Time to quality: the training time each recipe takes to reach given Table-1 figures.
 
 For each arm (config overrides on --config) and training seed: train to --updates, keeping a
-snapshot every --every updates (one process per run, --parallel at a time, one thread each on a
-CPU); score every snapshot in one eval-attributes call on --split; then print, per arm and
-budget, the figures (mean over the seeds) beside the training time to that snapshot
+snapshot every --every updates (one process per run, --parallel at a time, --threads each on a
+CPU: one by default); score every snapshot in one eval-attributes call on --split; then print,
+per arm and budget, the figures (mean over the seeds) beside the training time to that snapshot
 (metrics.csv's time_s), and per arm the first budget at which the means meet the targets:
 cosine >= --cosine and Fréchet distance <= --frechet (docs/results.md, "Time to quality").
 Runs already trained to --updates are reused, and unfinished ones resumed, when the command is
@@ -60,7 +60,7 @@ def train_command(arm: Arm, seed: int, run: Path, args: argparse.Namespace) -> l
                "--set", f"train.seed={seed}", "--set", f"train.snapshot_every={args.every}",
                "--set", "train.sample_every_epoch=false"]
     if args.device == "cpu":
-        command += ["--set", "train.threads=1"]
+        command += ["--set", f"train.threads={args.threads}"]
     if args.condition_on:
         command += ["--condition-on", args.condition_on]
     for override in arm.overrides:
@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--frechet", type=float, default=250.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run on a CPU")
     parser.add_argument("--against", action="append", default=[],
                         help="also print each arm minus this one, paired by seed (repeatable)")
     args = parser.parse_args()
