@@ -7,9 +7,12 @@ per arm and budget, the figures (mean over the seeds) beside the training time t
 (metrics.csv's time_s), and per arm the first budget at which the means meet the targets:
 cosine >= --cosine and Fréchet distance <= --frechet (docs/results.md, "Time to quality").
 Runs already trained to --updates are reused, and unfinished ones resumed, when the command is
-run again. The CPU (or GPU) is named beside the figures. An arm that keeps weight averages
-(optim.ema) is also scored on its live weights, as arm ``<name>/live``: the averages do not change
-training, so that pair differs in the averaging alone (docs/results.md, "The lever screen").
+run again; --score-only trains nothing and scores the snapshots already written (runs still
+training included: snapshots are written atomically), naming the missing ones, so that the
+finished budgets can be read while longer runs go on. The CPU (or GPU) is named beside the
+figures. An arm that keeps weight averages (optim.ema) is also scored on its live weights, as arm
+``<name>/live``: the averages do not change training, so that pair differs in the averaging alone
+(docs/results.md, "The lever screen").
 Every run's figures go to OUT/scores-<split>.csv; each --against ARM also prints every arm minus
 ARM, paired by training seed (mean ± std over the seeds).
 
@@ -143,6 +146,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run on a CPU")
     parser.add_argument("--against", action="append", default=[],
                         help="also print each arm minus this one, paired by seed (repeatable)")
+    parser.add_argument("--score-only", action="store_true",
+                        help="train nothing; score the snapshots already written and name the missing ones")
     args = parser.parse_args()
     if args.updates % args.every:
         sys.exit("--updates must be a multiple of --every")
@@ -150,10 +155,16 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     # seed-major, so that the first runs to finish cover every arm
     runs = {(name, seed): args.out / "runs" / f"{name}-s{seed}" for seed in seeds for name in arms}
-    train_all(runs, arms, args)
+    if not args.score_only:
+        train_all(runs, arms, args)
     budgets = range(args.every, args.updates + 1, args.every)
     snapshots = {(name, seed, step): run / snapshot_file(step)
                  for (name, seed), run in runs.items() for step in budgets}
+    if missing := [key for key, snapshot in snapshots.items() if not snapshot.exists()]:
+        print(f"not yet written, left out: {', '.join(f'{name}-s{seed} at {step}' for name, seed, step in missing)}")
+        snapshots = {key: snapshot for key, snapshot in snapshots.items() if key not in missing}
+    if not snapshots:
+        sys.exit(f"no snapshot to score under {args.out / 'runs'}")
     for (name, seed, step), snapshot in list(snapshots.items()):
         if live := live_copy(snapshot):
             snapshots[(f"{name}/live", seed, step)] = live
@@ -166,7 +177,7 @@ def main() -> None:
     per_seed = pd.DataFrame(rows)
     per_seed.to_csv(args.out / f"scores-{args.split}.csv", index=False)
     table = per_seed.groupby(["arm", "updates"], sort=False)[[*FIGURES, "minutes"]]
-    means = table.mean()
+    means = table.mean().assign(seeds=table.size())
     device = args.device if args.device != "cpu" else f"{cpu_model()} ({' '.join(reported_cpu_flags())})"
     print(f"{device}; {args.split} split, {len(seeds)} training seeds, {args.sampling_seeds} sampling seeds; "
           f"snapshots named {SNAPSHOT_PREFIX}NNNNNN.pt")
@@ -175,10 +186,11 @@ def main() -> None:
         arm = means.loc[name]
         met = arm[(arm["cosine"] >= args.cosine) & (arm["frechet"] <= args.frechet)]
         reached = (f"{met.index[0]} updates, {met['minutes'].iloc[0]:.1f} min of training" if len(met)
-                   else f"not within {args.updates} updates ({arm['minutes'].iloc[-1]:.1f} min)")
-        spread = np.ptp(table.get_group((name, args.updates))["cosine"])
+                   else f"not within {arm.index[-1]} updates ({arm['minutes'].iloc[-1]:.1f} min)")
+        last = arm.index[-1]  # --updates, or the last budget scored under --score-only
+        spread = np.ptp(table.get_group((name, last))["cosine"])
         print(f"{name}: cosine >= {args.cosine} and Fréchet <= {args.frechet:g}: {reached}; "
-              f"cosine spread over seeds at {args.updates}: {spread:.4f}")
+              f"cosine spread over seeds at {last}: {spread:.4f}")
     for against in args.against:
         print(paired_differences(per_seed, against).to_string())
 
@@ -189,6 +201,8 @@ def paired_differences(per_seed: pd.DataFrame, against: str) -> pd.DataFrame:
     reference = keyed.xs(against, level="arm")
     rows = {}
     for (arm, updates), figures in keyed.drop(against, level="arm").groupby(level=["arm", "updates"], sort=False):
+        if updates not in reference.index.get_level_values("updates"):
+            continue  # --score-only: ARM has no snapshot at this budget yet
         difference = figures.droplevel("arm") - reference.loc[[updates]]
         difference = difference.dropna()
         rows[(f"{arm} − {against}", updates)] = {
