@@ -13,13 +13,19 @@ finished budgets can be read while longer runs go on. The CPU (or GPU) is named 
 figures. An arm that keeps weight averages (optim.ema) is also scored on its live weights, as arm
 ``<name>/live``: the averages do not change training, so that pair differs in the averaging alone
 (docs/results.md, "The lever screen").
-Every run's figures go to OUT/scores-<split>.csv; each --against ARM also prints every arm minus
-ARM, paired by training seed (mean ± std over the seeds).
+Every run's figures go to OUT/scores-<split>.csv (--per-seed prints them too); each --against ARM
+also prints every arm minus ARM, paired by training seed (mean ± std over the seeds). --control
+adds eval-attributes' shuffled-query control (column ``shuffled``: each face scored against
+another face's query), as `make demo`'s report gives it.
 
 Run: .venv/bin/python benchmarks/time_to_quality.py --data data/lfw32 --regressor runs/reg32 \\
        --config configs/lfw32.yaml --out ttq --seeds 0,1 --updates 1500 --every 500 \\
        --arm default --arm "ema:optim.ema=0.999" --arm "aug:loss.dis_augment=[translation,cutout]" \\
        --arm "vae:model.kind=vae" [--against vae] [--device cuda --parallel 8]
+The demo's table (docs/studies/2026-12-06-demo-on-every-cpu.md), after `make demo`: --data demo-run/dataset
+--regressor demo-run/regressor --config configs/demo.yaml --condition-on "<the Makefile's DEMO_ATTRIBUTES>"
+--seeds 0,1,2 --updates 1300 --every 1300 --arm "bf16:train.precision=bf16" --arm "fp32:train.precision=fp32"
+--split test --control --per-seed (a CPU's AVX2 kernels: ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2)
 """
 from __future__ import annotations
 
@@ -94,8 +100,9 @@ def score(snapshots: list[Path], args: argparse.Namespace) -> pd.DataFrame:
     """Every snapshot's Table-1 row on --split (one eval-attributes call)."""
     out = args.out / f"eval-{args.split}"
     command = [ATTRGAN, "eval-attributes", "--data", str(args.data), "--regressor", str(args.regressor), "--split",
-               args.split, "--seeds", str(args.sampling_seeds), "--no-control", "--device", args.device,
-               "--out", str(out), "--force"]
+               args.split, "--seeds", str(args.sampling_seeds), "--device", args.device, "--out", str(out), "--force"]
+    if not args.control:
+        command.append("--no-control")
     for snapshot in snapshots:
         command += ["--checkpoint", str(snapshot)]
     log = args.out / f"eval-{args.split}.log"
@@ -104,7 +111,9 @@ def score(snapshots: list[Path], args: argparse.Namespace) -> pd.DataFrame:
             sys.exit(f"scoring failed: see {log}")
     rows = json.loads((out / "metrics.json").read_text())["models"]
     return pd.DataFrame([{"checkpoint": str(Path(row["checkpoint"]).resolve()),
-                          **{name: row[key] for name, key in FIGURES.items()}} for row in rows])
+                          **{name: row[key] for name, key in FIGURES.items()},
+                          **({"shuffled": row["shuffled_query_control"]["cosine_similarity"]} if args.control else {})}
+                         for row in rows])
 
 
 def live_copy(snapshot: Path) -> Path | None:
@@ -146,6 +155,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run on a CPU")
     parser.add_argument("--against", action="append", default=[],
                         help="also print each arm minus this one, paired by seed (repeatable)")
+    parser.add_argument("--control", action="store_true", help="also score the shuffled-query control")
+    parser.add_argument("--per-seed", action="store_true", help="also print every run's figures")
     parser.add_argument("--score-only", action="store_true",
                         help="train nothing; score the snapshots already written and name the missing ones")
     args = parser.parse_args()
@@ -169,19 +180,23 @@ def main() -> None:
         if live := live_copy(snapshot):
             snapshots[(f"{name}/live", seed, step)] = live
     scores = score(list(snapshots.values()), args).set_index("checkpoint")
+    columns = list(scores.columns)  # FIGURES, and shuffled under --control
     rows = []
     for (name, seed, step), snapshot in snapshots.items():
         figures = scores.loc[str(snapshot.resolve())]
-        rows.append({"arm": name, "seed": seed, "updates": step, **{name: figures[name] for name in FIGURES},
+        rows.append({"arm": name, "seed": seed, "updates": step, **{name: figures[name] for name in columns},
                      "minutes": training_seconds(runs[(name.removesuffix("/live"), seed)], step) / 60})
     per_seed = pd.DataFrame(rows)
     per_seed.to_csv(args.out / f"scores-{args.split}.csv", index=False)
-    table = per_seed.groupby(["arm", "updates"], sort=False)[[*FIGURES, "minutes"]]
+    table = per_seed.groupby(["arm", "updates"], sort=False)[[*columns, "minutes"]]
     means = table.mean().assign(seeds=table.size())
     device = args.device if args.device != "cpu" else f"{cpu_model()} ({' '.join(reported_cpu_flags())})"
     print(f"{device}; {args.split} split, {len(seeds)} training seeds, {args.sampling_seeds} sampling seeds; "
           f"snapshots named {SNAPSHOT_PREFIX}NNNNNN.pt")
-    print(means.round({"cosine": 4, "centred": 4, "sq_error": 2, "frechet": 1, "speckle": 2, "minutes": 1}).to_string())
+    decimals = {"cosine": 4, "centred": 4, "sq_error": 2, "frechet": 1, "speckle": 2, "shuffled": 4, "minutes": 1}
+    if args.per_seed:
+        print(per_seed.round(decimals).to_string(index=False))
+    print(means.round(decimals).to_string())
     for name in means.index.unique("arm"):
         arm = means.loc[name]
         met = arm[(arm["cosine"] >= args.cosine) & (arm["frechet"] <= args.frechet)]
