@@ -199,10 +199,10 @@ def main() -> None:
     print(means.round(decimals).to_string())
     for name in means.index.unique("arm"):
         arm = means.loc[name]
+        last = arm.index[-1]  # --updates, or the last budget scored under --score-only
         met = arm[(arm["cosine"] >= args.cosine) & (arm["frechet"] <= args.frechet)]
         reached = (f"{met.index[0]} updates, {met['minutes'].iloc[0]:.1f} min of training" if len(met)
-                   else f"not within {arm.index[-1]} updates ({arm['minutes'].iloc[-1]:.1f} min)")
-        last = arm.index[-1]  # --updates, or the last budget scored under --score-only
+                   else f"not within {last} updates ({arm['minutes'].iloc[-1]:.1f} min)")
         spread = np.ptp(table.get_group((name, last))["cosine"])
         print(f"{name}: cosine >= {args.cosine} and Fréchet <= {args.frechet:g}: {reached}; "
               f"cosine spread over seeds at {last}: {spread:.4f}")
