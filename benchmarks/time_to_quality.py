@@ -12,7 +12,7 @@ training included: snapshots are written atomically), naming the missing ones, s
 finished budgets can be read while longer runs go on. The CPU (or GPU) is named beside the
 figures. An arm that keeps weight averages (optim.ema) is also scored on its live weights, as arm
 ``<name>/live``: the averages do not change training, so that pair differs in the averaging alone
-(docs/results.md, "The lever screen").
+(docs/studies/2026-12-07-weight-averages.md).
 Every run's figures go to OUT/scores-<split>.csv (--per-seed prints them too); each --against ARM
 also prints every arm minus ARM, paired by training seed (mean ± std over the seeds). --control
 adds eval-attributes' shuffled-query control (column ``shuffled``: each face scored against
