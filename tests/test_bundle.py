@@ -149,7 +149,7 @@ def test_the_shipped_lfw_model_samples_as_when_it_was_exported():
 def test_the_shipped_lfw_model_draws_the_queried_sex():
     """Its regressor reads the queried sex back from its samples: Male queried at +1.5 and at
     -1.5 std (raw 2.4 and -0.2), the same 16 codes for both. (Exported: 16 of 16 ordered, the
-    means 0.95 std apart, yet every face still read as a man: the card's known limit.)"""
+    means 0.92 std apart, yet every face still read as a man: the card's known limit.)"""
     model, regressor = attrgan.load(SHIPPED), load_regressor(SHIPPED)
     male = model.attribute_names.index("Male")
     samples = {offset: model.sample(np.stack([attribute_row(model, {"Male": offset})] * 16), seed=11)
